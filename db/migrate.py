@@ -1,0 +1,36 @@
+"""Applying the Alembic migrations to the configured database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.exc import OperationalError
+
+from db.session import get_engine, redact_url
+from pipeline.errors import StoreError
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "alembic"
+
+
+def alembic_config(url: str) -> Config:
+    """Return an Alembic config for `url` that needs no alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at `url` to the newest schema (idempotent)."""
+    config = alembic_config(url)
+    try:
+        with get_engine(url).begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise StoreError(
+            f"cannot migrate database {redact_url(url)}: {exc.orig or exc}. "
+            "Check NEWSWATCH_DATABASE_URL and that the database is reachable."
+        ) from exc

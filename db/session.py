@@ -1,0 +1,81 @@
+"""Engines and sessions for the configured database (SQLite by default, PostgreSQL at scale)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.errors import StoreError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def redact_url(url: str) -> str:
+    """Return the database URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@cache
+def get_engine(url: str) -> Engine:
+    """Return one engine per URL for this process.
+
+    SQLite gets WAL and a busy timeout so a second writer waits instead of failing;
+    PostgreSQL connections are checked before use so a restarted server is survived.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+@cache
+def _sessionmaker(url: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def open_session(url: str) -> Iterator[Session]:
+    """Open a session on `url`; the caller commits inside `with session.begin()`.
+
+    Connection failures become a StoreError naming the (redacted) URL.
+    """
+    session = _sessionmaker(url)()
+    try:
+        yield session
+    except OperationalError as exc:
+        raise StoreError(
+            f"database {redact_url(url)} failed: {exc.orig or exc}. "
+            "Check NEWSWATCH_DATABASE_URL and that the database is reachable and not locked."
+        ) from exc
+    finally:
+        session.close()
+
+
+def has_schema(url: str) -> bool:
+    """Tell whether the newswatch tables exist at `url` (read commands check before querying)."""
+    try:
+        return inspect(get_engine(url)).has_table("events")
+    except OperationalError as exc:
+        raise StoreError(f"database {redact_url(url)} cannot be opened: {exc.orig or exc}") from exc

