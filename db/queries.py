@@ -332,3 +332,17 @@ def list_alerts(session: Session, *, status: str | None = None, limit: int = 100
     if status:
         stmt = stmt.where(AlertRow.status == status)
     return session.scalars(stmt.order_by(AlertRow.id).limit(limit)).all()
+
+
+def mark_alert(session: Session, alert_id: int, *, sent: bool, error: str | None = None) -> None:
+    """Record one delivery attempt of an alert."""
+    row = session.get(AlertRow, alert_id)
+    if row is None:
+        return
+    row.attempts += 1
+    if sent:
+        row.status = "sent"
+        row.sent_at = dt.datetime.now(dt.timezone.utc)
+        row.last_error = None
+    else:
+        row.last_error = error

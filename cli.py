@@ -1,0 +1,323 @@
+"""The `newswatch` command line: parses options, calls one flow or query, prints the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from pipeline.errors import NewswatchError
+from pipeline.settings import get_settings
+
+app = typer.Typer(
+    help="Watch the news for demands, rejections and threats; store them; alert on tracked topics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the event database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2021-12-17") from None
+
+
+DateOption = Annotated[
+    str | None, typer.Option(help="a date, YYYY-MM-DD", metavar="YYYY-MM-DD")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON lines instead of a table")]
+LimitOption = Annotated[int, typer.Option(min=1, help="show at most this many rows")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn a NewswatchError into `Error: <message>` on stderr and exit status 1."""
+    try:
+        yield
+    except NewswatchError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _session() -> Any:
+    from db.session import has_schema, open_session, redact_url
+
+    url = get_settings().database_url
+    if not has_schema(url):
+        raise NewswatchError(
+            f"no newswatch database at {redact_url(url)}. "
+            "Run 'newswatch db upgrade' (or ingest something) first."
+        )
+    return open_session(url)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _actor_json(actor: Any) -> dict[str, Any] | None:
+    return None if actor is None else {"code": actor.code, "name": actor.name}
+
+
+def _print_json(rows: list[dict[str, Any]]) -> None:
+    out = sys.stdout
+    for row in rows:
+        out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console().print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# ingest
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help="article files (.txt, .html) or article URLs")
+    ] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", help="an RSS/Atom feed URL or file (repeatable)")
+    ] = None,
+    published: DateOption = None,
+    source: Annotated[str | None, typer.Option(help="the outlet's name, stored with each article")] = None,
+) -> None:
+    """Ingest articles and feeds once: extract events, store them, raise alerts.
+
+    Exits 1 when any input failed; the others are still stored.
+
+    Example: newswatch ingest seeds/000_30228fdb78730024.txt --published 2021-12-17
+    """
+    if not inputs and not feed:
+        raise typer.BadParameter("give at least one article path or URL, or --feed URL")
+    day = _parse_date(published)
+    with _errors():
+        from flows.ingest import ingest as ingest_flow
+
+        summary = ingest_flow(inputs=list(inputs or []), feeds=list(feed or []), published=day, source=source)
+    for failure in summary.failures:
+        typer.echo(f"Error: {failure}", err=True)
+    typer.echo(
+        f"articles: {summary.articles_new} new, {summary.articles_duplicate} duplicate, "
+        f"{summary.articles_known} already stored, {summary.articles_failed} failed\n"
+        f"events:   {summary.events_new} new, {summary.events_merged} merged\n"
+        f"alerts:   {summary.alerts_raised} raised, {summary.alerts_sent} sent, "
+        f"{summary.alerts_failed} failed"
+    )
+    if summary.failures:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# events, articles, alerts
+
+
+@app.command()
+def events(
+    json_: JsonOption = False,
+    type_: Annotated[str | None, typer.Option("--type", help="DEMAND, REJECT, THREATEN, ...")] = None,
+    actor: Annotated[str | None, typer.Option(help="an actor code, as source or target (RUS)")] = None,
+    topic: Annotated[str | None, typer.Option(help="a topic slug (nato-enlargement)")] = None,
+    since: DateOption = None,
+    until: DateOption = None,
+    search: Annotated[str | None, typer.Option(help="words in the event's content")] = None,
+    limit: LimitOption = 50,
+) -> None:
+    """List stored events, newest first.
+
+    Example: newswatch events --actor RUS --topic nato-enlargement --json
+    """
+    from db.queries import EventFilters, list_events
+
+    filters = EventFilters(
+        type=type_, actor=actor, topic=topic, since=_parse_date(since), until=_parse_date(until),
+        search=search, limit=limit,
+    )
+    with _errors(), _session() as session:
+        rows = list_events(session, filters)
+    if json_:
+        _print_json([
+            {
+                "id": e.id, "type": e.type, "cameo": e.cameo,
+                "source": _actor_json(e.source), "target": _actor_json(e.target),
+                "content": e.content,
+                "event_date": e.event_date.isoformat() if e.event_date else None,
+                "first_seen": _iso(e.first_seen), "topics": e.topics,
+                "mentions": [
+                    {"article": m.article, "sentence": m.sentence, "content": m.content}
+                    for m in e.mentions
+                ],
+            }
+            for e in rows
+        ])
+        return
+    _table(
+        "events",
+        ["id", "date", "type", "source", "target", "content", "topics", "mentions"],
+        [
+            [e.id, e.event_date, e.type, e.source.code or e.source.name if e.source else "-",
+             e.target.code or e.target.name if e.target else "-", e.content,
+             ", ".join(e.topics), len(e.mentions)]
+            for e in rows
+        ],
+    )
+
+
+@app.command()
+def articles(
+    json_: JsonOption = False,
+    duplicates: Annotated[bool, typer.Option("--duplicates", help="only copies of earlier articles")] = False,
+    since: DateOption = None,
+    limit: LimitOption = 50,
+) -> None:
+    """List stored articles with their actors and duplicate status.
+
+    Example: newswatch articles --duplicates
+    """
+    from db.queries import list_articles
+
+    with _errors(), _session() as session:
+        rows = list_articles(session, duplicates=duplicates, since=_parse_date(since), limit=limit)
+    if json_:
+        _print_json([
+            {
+                "id": a.id, "url": a.url, "title": a.title,
+                "published": a.published.isoformat() if a.published else None,
+                "source": a.source, "duplicate_of": a.duplicate_of,
+                "actors": [{"code": x.code, "name": x.name, "type": x.type} for x in a.actors],
+            }
+            for a in rows
+        ])
+        return
+    _table(
+        "articles",
+        ["id", "published", "title", "url", "duplicate of", "actors"],
+        [
+            [a.id, a.published, a.title, a.url, a.duplicate_of or "",
+             ", ".join(sorted({x.code for x in a.actors if x.code}))]
+            for a in rows
+        ],
+    )
+
+
+@app.command()
+def alerts(
+    json_: JsonOption = False,
+    status: Annotated[str | None, typer.Option(help="pending, sent or failed")] = None,
+) -> None:
+    """List alerts raised, with their delivery status.
+
+    Example: newswatch alerts --status pending
+    """
+    from db.queries import list_alerts
+
+    if status is not None and status not in {"pending", "sent", "failed"}:
+        raise typer.BadParameter("--status must be pending, sent or failed")
+    from pipeline.alerts import redact_url
+
+    with _errors(), _session() as session:
+        rows = list_alerts(session, status=status)
+        data = [
+            {
+                "id": a.id, "event_id": a.event_id, "topic": a.topic, "channel": redact_url(a.channel),
+                "status": a.status, "attempts": a.attempts, "created_at": _iso(a.created_at),
+                "sent_at": _iso(a.sent_at), "message": a.message,
+            }
+            for a in rows
+        ]
+    if json_:
+        _print_json(data)
+        return
+    _table(
+        "alerts",
+        ["id", "event", "topic", "channel", "status", "attempts", "created", "message"],
+        [[d["id"], d["event_id"], d["topic"], d["channel"], d["status"], d["attempts"],
+          d["created_at"], d["message"]] for d in data],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# topics, serve, db
+
+
+@app.command()
+def topics() -> None:
+    """List the tracked topics in force and the file they were loaded from.
+
+    Example: newswatch topics
+    """
+    from pipeline.topics import load_topics
+
+    path = get_settings().topics
+    with _errors():
+        loaded = load_topics(path)
+    typer.echo(f"topics from {path}")
+    _table(
+        "topics",
+        ["slug", "name", "description"],
+        [[t.slug, t.name, t.description] for t in loaded],
+    )
+
+
+@app.command()
+def serve(
+    cron: Annotated[str | None, typer.Option(help="a cron schedule, e.g. '*/15 * * * *'")] = None,
+    feed: Annotated[list[str] | None, typer.Option("--feed", help="a feed URL (repeatable)")] = None,
+) -> None:
+    """Serve the scheduled Prefect deployment that polls the configured feeds.
+
+    Example: newswatch serve --cron "*/15 * * * *" --feed https://example.org/rss.xml
+    """
+    feeds = list(feed or []) or get_settings().feed_urls
+    if not feeds:
+        raise typer.BadParameter("give --feed URL or set NEWSWATCH_FEEDS")
+    with _errors():
+        from flows.deployments import serve_feeds
+
+        serve_feeds(feeds, cron=cron)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to the configured database.
+
+    Example: newswatch db upgrade
+    """
+    from db.migrate import upgrade
+    from db.session import redact_url
+
+    url = get_settings().database_url
+    with _errors():
+        upgrade(url)
+    typer.echo(f"database {redact_url(url)} is up to date")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,152 @@
+"""The ingest flow: load -> extract -> dedup and store -> match topics -> alert."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from itertools import islice
+from typing import Any, TypeVar
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from db import queries
+from db.migrate import upgrade
+from db.session import open_session
+from flows import _steps
+from pipeline.errors import NewswatchError
+from pipeline.records import Article, Extraction
+from pipeline.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did; printed by the CLI and published as a Prefect artifact."""
+
+    articles_new: int = 0
+    articles_duplicate: int = 0
+    articles_known: int = 0
+    articles_failed: int = 0
+    events_new: int = 0
+    events_merged: int = 0
+    alerts_raised: int = 0
+    alerts_sent: int = 0
+    alerts_failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, outcome: _steps.StoreOutcome) -> None:
+        if outcome.known:
+            self.articles_known += 1
+            return
+        self.articles_duplicate += outcome.duplicate
+        self.articles_new += not outcome.duplicate
+        self.events_new += outcome.events_new
+        self.events_merged += outcome.events_merged
+        self.alerts_raised += outcome.alerts_raised
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"what": "articles", "new": self.articles_new, "duplicate": self.articles_duplicate,
+             "already stored": self.articles_known, "failed": self.articles_failed},
+            {"what": "events", "new": self.events_new, "merged": self.events_merged},
+            {"what": "alerts", "raised": self.alerts_raised, "sent": self.alerts_sent,
+             "failed": self.alerts_failed},
+        ]
+
+
+@cache
+def _nlp(model: str, actors: str, triggers: str) -> Any:
+    """Load the spaCy pipeline once per process (a model load takes about a second)."""
+    return _steps.load_nlp(model, actors, triggers)
+
+
+def _nlp_for(settings: Settings) -> Any:
+    return _nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
+
+
+@task(retries=2, retry_delay_seconds=[1, 4], cache_policy=NO_CACHE)
+def load_articles(
+    inputs: Sequence[str], published: dt.date | None, source: str | None
+) -> tuple[list[Article], list[str]]:
+    """Read a batch of files and URLs; a failing input is reported, not raised."""
+    return _steps.load_articles(inputs, published=published, source=source)
+
+
+@task(cache_policy=NO_CACHE)
+def skip_known(articles: Sequence[Article], database_url: str) -> tuple[list[Article], int]:
+    """Drop articles whose URL is already stored, before any NLP."""
+    with open_session(database_url) as session:
+        fresh = [a for a in articles if queries.get_article_id(session, a.url) is None]
+    return fresh, len(articles) - len(fresh)
+
+
+@task(cache_policy=NO_CACHE)
+def extract_batch(articles: Sequence[Article], settings: Settings) -> list[Extraction]:
+    """Run the spaCy pipeline over one batch of articles."""
+    return _steps.extract(_nlp_for(settings), articles, settings)
+
+
+@task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
+def store_batch(extractions: Sequence[Extraction], settings: Settings) -> list[_steps.StoreOutcome]:
+    """Dedup, store, tag topics and queue alerts: one transaction per article."""
+    return _steps.store(extractions, _nlp_for(settings), settings)
+
+
+@task(cache_policy=NO_CACHE)
+def deliver_alerts(settings: Settings) -> tuple[int, int]:
+    """Deliver pending alerts (this run's and any a down channel left behind)."""
+    return _steps.deliver(settings)
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+@flow(name="newswatch-ingest", log_prints=True)
+def ingest(
+    inputs: list[str] | None = None,
+    feeds: list[str] | None = None,
+    published: dt.date | None = None,
+    source: str | None = None,
+) -> IngestSummary:
+    """Ingest article files, URLs and feeds into the event database and raise alerts."""
+    logger = get_run_logger()
+    settings = get_settings()
+    upgrade(settings.database_url)
+    summary = IngestSummary()
+    articles: list[Article] = []
+    for batch in _batches(inputs or [], settings.batch_size):
+        loaded, failures = load_articles(batch, published, source)
+        articles.extend(loaded)
+        summary.failures.extend(failures)
+    if feeds:
+        from flows.feeds import poll_feeds
+
+        feed_articles, feed_failures = poll_feeds(feeds, settings)
+        articles.extend(feed_articles)
+        summary.failures.extend(feed_failures)
+    summary.articles_failed = len(summary.failures)
+    for failure in summary.failures:
+        logger.error(failure)
+
+    for batch in _batches(articles, settings.batch_size):
+        fresh, known = skip_known(batch, settings.database_url)
+        summary.articles_known += known
+        if not fresh:
+            continue
+        for outcome in store_batch(extract_batch(fresh, settings), settings):
+            summary.add(outcome)
+    try:
+        summary.alerts_sent, summary.alerts_failed = deliver_alerts(settings)
+    except NewswatchError as exc:
+        logger.error("alert delivery failed: %s", exc)
+    logger.info("ingest summary: %s", summary.rows())
+    create_table_artifact(key="ingest-summary", table=summary.rows(), description="newswatch ingest run")
+    return summary

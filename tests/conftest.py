@@ -1,0 +1,111 @@
+"""Shared fixtures: databases (SQLite file and PostgreSQL schema), settings, Prefect harness."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Prefect must never touch the user's ~/.prefect; set before anything imports prefect.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="newswatch-prefect-")
+os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = REPO / "seeds" / "000_30228fdb78730024.txt"
+POSTGRES_URL = os.environ.get(
+    "NEWSWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_available() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server URL; CI must have one (CI=true fails instead of skipping)."""
+    if not _postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (required in CI)")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    return POSTGRES_URL
+
+
+def _fresh_postgres_schema(server: str) -> Iterator[str]:
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = server.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{server}?options=-csearch_path%3D{schema}"
+    finally:
+        from db.session import get_engine
+
+        get_engine.cache_clear()
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL: a SQLite file in a temporary folder, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'newswatch.db'}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        yield from _fresh_postgres_schema(server)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[str]:
+    """A migrated database (URL) with the newswatch schema."""
+    from db.migrate import upgrade
+
+    upgrade(database_url)
+    yield database_url
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
+    """Point NEWSWATCH_DATABASE_URL at a fresh database and reset cached settings."""
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", database_url)
+    monkeypatch.delenv("NEWSWATCH_NOTIFY", raising=False)
+    monkeypatch.delenv("NEWSWATCH_FEEDS", raising=False)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for the whole test run (starting one takes ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def nlp():  # type: ignore[no-untyped-def]
+    """The real packaged spaCy pipeline with the newswatch components, loaded once."""
+    from flows._steps import load_nlp
+    from pipeline.settings import Settings
+
+    s = Settings()
+    return load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
