@@ -1,0 +1,95 @@
+"""Upserts are idempotent and reads return what was stored, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from db import queries
+from db.session import open_session
+from pipeline.records import Actor, Event, EventType
+
+RUS = Actor("Russia", "RUS", "state")
+NATO = Actor("NATO", "NATO", "organisation")
+
+
+def _article(url: str, **extra: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "url": url, "canonical_url": url, "title": "t", "byline": None, "source": None,
+        "published": dt.date(2021, 12, 17), "text": f"text of {url}", "text_hash": f"h-{url}",
+        "duplicate_of_id": None,
+    }
+    values.update(extra)
+    return values
+
+
+def _event(content: str, start: int = 0) -> Event:
+    return Event(EventType.DEMAND, RUS, NATO, content, f"Russia demanded NATO {content}.", start, start + 40)
+
+
+def test_save_article_twice_keeps_one_row(db: str) -> None:
+    with open_session(db) as session, session.begin():
+        first, created = queries.save_article(session, _article("a.txt"))
+        again, created_again = queries.save_article(session, _article("a.txt"))
+    assert created and not created_again and first == again
+
+
+def test_find_original_by_text_hash(db: str) -> None:
+    with open_session(db) as session, session.begin():
+        original, _ = queries.save_article(session, _article("a.txt", text_hash="same"))
+        assert queries.find_original(session, "same", "b.txt", "b.txt") == original
+        assert queries.find_original(session, "other", "b.txt", "b.txt") is None
+
+
+def test_events_with_mentions_topics_and_filters(db: str) -> None:
+    with open_session(db) as session, session.begin():
+        a1, _ = queries.save_article(session, _article("a.txt"))
+        a2, _ = queries.save_article(session, _article("b.txt"))
+        e1, new1 = queries.save_event(session, _event("deny membership"), event_key="k1",
+                                      article_id=a1, event_date=dt.date(2021, 12, 17))
+        e1b, new1b = queries.save_event(session, _event("deny membership"), event_key="k1",
+                                        article_id=a2, event_date=dt.date(2021, 12, 17))
+        assert new1 and not new1b and e1 == e1b
+        assert queries.save_mention(session, e1, a1, _event("deny membership"))
+        assert queries.save_mention(session, e1, a2, _event("deny membership", 5))
+        assert not queries.save_mention(session, e1, a2, _event("deny membership", 5))
+        e2, _ = queries.save_event(session, _event("end drills"), event_key="k2", article_id=a1,
+                                   event_date=dt.date(2021, 12, 10))
+        queries.save_topic_matches(session, e1, [])
+        from pipeline.records import TopicMatch
+
+        queries.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
+        queries.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
+    with open_session(db) as session:
+        events = queries.list_events(session, queries.EventFilters())
+        assert [e.id for e in events] == [e1, e2]  # newest first
+        assert [m.article for m in events[0].mentions] == ["a.txt", "b.txt"]
+        assert events[0].topics == ["nato-enlargement"]
+        assert events[0].source == Actor("Russia", "RUS", "")
+        only_topic = queries.list_events(session, queries.EventFilters(topic="nato-enlargement"))
+        assert [e.id for e in only_topic] == [e1]
+        assert [e.id for e in queries.list_events(session, queries.EventFilters(since=dt.date(2021, 12, 15)))] == [e1]
+        assert [e.id for e in queries.list_events(session, queries.EventFilters(search="DRILLS"))] == [e2]
+        assert queries.list_events(session, queries.EventFilters(actor="usa")) == []
+        assert len(queries.list_events(session, queries.EventFilters(actor="nato"))) == 2
+
+
+def test_filters_bind_sql_looking_text(db: str) -> None:
+    """Filters are bound parameters: SQL in a filter is just text that matches nothing."""
+    with open_session(db) as session:
+        hostile = "x' OR '1'='1"
+        assert queries.list_events(session, queries.EventFilters(search=hostile, actor=hostile, topic=hostile)) == []
+
+
+def test_alert_outbox_is_unique_per_event_topic_channel(db: str) -> None:
+    with open_session(db) as session, session.begin():
+        a1, _ = queries.save_article(session, _article("a.txt"))
+        e1, _ = queries.save_event(session, _event("x"), event_key="k", article_id=a1, event_date=None)
+        first = queries.save_alert(session, event_id=e1, topic="t", channel="json://h/p", message="m", status="pending")
+        second = queries.save_alert(session, event_id=e1, topic="t", channel="json://h/p", message="m", status="pending")
+        assert first is not None and second is None
+        queries.mark_alert(session, first, sent=False, error="HTTP 500")
+        queries.mark_alert(session, first, sent=True)
+    with open_session(db) as session:
+        (alert,) = queries.list_alerts(session)
+        assert (alert.status, alert.attempts, alert.last_error) == ("sent", 2, None)
+        assert alert.sent_at is not None
