@@ -1,0 +1,427 @@
+"""Deduplication: canonical URLs, article fingerprints (exact and near-duplicate), event identity.
+
+Articles: `canonicalize_url` strips tracking parameters, fragments and AMP/mobile variants;
+`text_hash` hashes the normalised text (exact copies); `fingerprint` adds a MinHash signature of
+word shingles and its LSH band keys. The database stores the band keys in an indexed table, so
+finding the candidates of a new article is a few index lookups, not a scan; `find_duplicates`
+then compares the new fingerprint with the candidates' signatures.
+
+Events: one event is type + source + target + substance + date window. `event_substance` turns
+the content clause into a set of concepts (stems, mapped through the synonym lexicon
+`data/synonyms.txt`); `match_events` pairs the events of one article one to one with stored
+candidates, so two events that extraction kept apart in one article never merge.
+
+Thresholds are measured; see docs/pipeline.md ("Deduplication").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import struct
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import snowballstemmer
+from datasketch import MinHash
+
+from pipeline.records import Article, Event, EventType
+from pipeline.settings import DATA_DIR
+
+__all__ = [
+    "BANDS",
+    "DUPLICATE_THRESHOLD",
+    "MIN_SHINGLES",
+    "NUM_PERM",
+    "ROWS",
+    "SHINGLE_WORDS",
+    "SUBSTANCE_THRESHOLD",
+    "ArticleFingerprint",
+    "DuplicateMatch",
+    "KnownEvent",
+    "band_keys",
+    "canonicalize_url",
+    "event_substance",
+    "find_duplicates",
+    "fingerprint",
+    "load_synonyms",
+    "match_event",
+    "match_events",
+    "normalize_text",
+    "shingles",
+    "substance_similarity",
+    "text_hash",
+]
+
+# --------------------------------------------------------------------------------------------
+# Parameters (measured: docs/pipeline.md, "Deduplication")
+
+#: Words per shingle. Five words survive small edits and ignore common phrases.
+SHINGLE_WORDS = 5
+#: MinHash permutations; BANDS * ROWS must equal it.
+NUM_PERM = 128
+#: LSH bands and rows per band: a pair with Jaccard s becomes a candidate with probability
+#: 1 - (1 - s**ROWS)**BANDS (0.5 -> 0.55, 0.6 -> 0.92, 0.3 -> 0.04, copies at 0.8 -> 1.0).
+BANDS = 32
+ROWS = 4
+#: Estimated Jaccard similarity of shingle sets from which an article is a near-duplicate.
+DUPLICATE_THRESHOLD = 0.5
+#: Texts with fewer shingles are compared by exact hash only (a sentence is not a story).
+MIN_SHINGLES = 8
+#: Concept-set similarity (Dice) from which two events of one type, source and target are one.
+SUBSTANCE_THRESHOLD = 0.3
+#: Score given to a pair where one side has no substance ("rejected the demand"): it merges
+#: with a candidate that is otherwise the same event, but loses to any contentful match.
+EMPTY_SUBSTANCE_SCORE = SUBSTANCE_THRESHOLD
+
+_SEED = 1
+
+# --------------------------------------------------------------------------------------------
+# URLs
+
+
+@cache
+def _tracking_params(path: Path = DATA_DIR / "tracking_params.txt") -> tuple[frozenset[str], tuple[str, ...]]:
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name = line.split("#", 1)[0].strip().lower()
+        if not name:
+            continue
+        if name.endswith("*"):
+            prefixes.append(name[:-1])
+        else:
+            exact.add(name)
+    return frozenset(exact), tuple(prefixes)
+
+
+_MOBILE_HOST = re.compile(r"^(?:www|m|mobile|amp)\.")
+_AMP_PATH = re.compile(r"(?:/amp/?$|/amp(?=/)|\.amp(?=\.html?$|$))")
+
+
+def canonicalize_url(url: str) -> str:
+    """Return the canonical form of an article URL: the same page reached by any link.
+
+    Lowercases scheme and host, drops `www.`/`m.`/`mobile.`/`amp.` host prefixes, default ports,
+    fragments, tracking parameters (`data/tracking_params.txt`), AMP path variants (`/amp`,
+    `.amp.html`) and a trailing slash, and sorts the remaining query parameters. A local path
+    (not http/https) is returned with only its separators normalised.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return re.sub(r"/{2,}", "/", url.strip())
+    host = (parts.hostname or "").lower()
+    while _MOBILE_HOST.match(host) and host.count(".") > 1:
+        host = _MOBILE_HOST.sub("", host, count=1)
+    port = parts.port
+    if port and not (scheme == "http" and port == 80 or scheme == "https" and port == 443):
+        host = f"{host}:{port}"
+    path = _AMP_PATH.sub("", parts.path) or "/"
+    path = re.sub(r"/{2,}", "/", path)
+    if len(path) > 1:
+        path = path.rstrip("/")
+    exact, prefixes = _tracking_params()
+    query = sorted(
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in exact and not k.lower().startswith(prefixes)
+    )
+    # http and https serve the same article; one canonical scheme
+    return urlunsplit(("https", host, path, urlencode(query), ""))
+
+
+# --------------------------------------------------------------------------------------------
+# Article text
+
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2014": " ", "\u2013": " "})
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+
+def normalize_text(text: str) -> str:
+    """Return the text as lowercase words separated by single spaces (punctuation dropped)."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    return " ".join(_WORD.findall(text))
+
+
+def text_hash(text: str) -> str:
+    """Return the SHA-256 of the normalised text: equal for copies that differ in layout only."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def shingles(text: str, size: int = SHINGLE_WORDS) -> set[str]:
+    """Return the set of `size`-word shingles of the normalised text."""
+    words = normalize_text(text).split()
+    if len(words) < size:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFingerprint:
+    """What deduplication knows of an article.
+
+    `signature` is the MinHash of its shingles (empty when the text is too short for near-duplicate
+    detection); `bands` are the LSH band keys the database indexes.
+    """
+
+    canonical_url: str
+    text_hash: str
+    signature: tuple[int, ...] = ()
+    bands: tuple[str, ...] = ()
+
+    def signature_bytes(self) -> bytes:
+        """Pack the signature for storage (4 bytes per permutation)."""
+        return struct.pack(f"<{len(self.signature)}I", *self.signature)
+
+    @staticmethod
+    def unpack_signature(data: bytes | None) -> tuple[int, ...]:
+        """Read a signature written by `signature_bytes`."""
+        if not data:
+            return ()
+        return struct.unpack(f"<{len(data) // 4}I", data)
+
+
+@cache
+def _permutations() -> Any:
+    """Return the MinHash permutations (computing them costs more than hashing an article)."""
+    return MinHash(num_perm=NUM_PERM, seed=_SEED).permutations
+
+
+def band_keys(signature: Sequence[int], bands: int = BANDS, rows: int = ROWS) -> tuple[str, ...]:
+    """Return one key per LSH band: the band number and a hash of its rows."""
+    if not signature:
+        return ()
+    keys = []
+    for b in range(bands):
+        chunk = struct.pack(f"<{rows}I", *signature[b * rows : (b + 1) * rows])
+        keys.append(f"{b:02d}{hashlib.blake2b(chunk, digest_size=8).hexdigest()}")
+    return tuple(keys)
+
+
+def fingerprint(article: Article) -> ArticleFingerprint:
+    """Fingerprint an article: canonical URL, exact text hash, MinHash signature and bands."""
+    grams = shingles(article.text)
+    signature: tuple[int, ...] = ()
+    if len(grams) >= MIN_SHINGLES:
+        mh = MinHash(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations())
+        mh.update_batch([g.encode("utf-8") for g in sorted(grams)])
+        signature = tuple(int(v) for v in mh.hashvalues)
+    return ArticleFingerprint(
+        canonical_url=canonicalize_url(article.url),
+        text_hash=text_hash(article.text),
+        signature=signature,
+        bands=band_keys(signature),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateMatch:
+    """A stored article the new one copies, and how: `exact`, `url` or `near` (with similarity)."""
+
+    key: int
+    reason: str
+    similarity: float
+
+
+def _estimate(a: Sequence[int], b: Sequence[int]) -> float:
+    if not a or len(a) != len(b):
+        return 0.0
+    return sum(1 for x, y in zip(a, b) if x == y) / len(a)
+
+
+def find_duplicates(
+    new: ArticleFingerprint,
+    known: Iterable[tuple[int, ArticleFingerprint]],
+    threshold: float = DUPLICATE_THRESHOLD,
+) -> list[DuplicateMatch]:
+    """Return the known articles that `new` duplicates, best first (ties: lowest key first).
+
+    `known` are (key, fingerprint) pairs, typically the candidates that share a band, text hash
+    or canonical URL with `new`. Same text hash or same canonical URL is an exact duplicate;
+    otherwise the estimated Jaccard similarity of the shingle sets must reach `threshold`.
+    """
+    matches = []
+    for key, fp in known:
+        if fp.text_hash == new.text_hash:
+            matches.append(DuplicateMatch(key, "exact", 1.0))
+        elif fp.canonical_url == new.canonical_url:
+            matches.append(DuplicateMatch(key, "url", 1.0))
+        else:
+            similarity = _estimate(new.signature, fp.signature)
+            if similarity >= threshold:
+                matches.append(DuplicateMatch(key, "near", similarity))
+    return sorted(matches, key=lambda m: (-m.similarity, m.key))
+
+
+# --------------------------------------------------------------------------------------------
+# Event identity
+
+
+@dataclass(frozen=True, slots=True)
+class _Lexicon:
+    phrases: dict[tuple[str, ...], str]
+    longest: int
+    stopwords: frozenset[str]
+
+
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+def _stem(word: str) -> str:
+    return str(_STEMMER.stemWord(word))
+
+
+def _tokens(text: str) -> list[str]:
+    text = normalize_text(text.replace("-", " "))
+    return [w.replace("'", "") for w in text.split() if not w.isdigit() or len(w) == 4]
+
+
+def load_synonyms(path: Path) -> tuple[dict[tuple[str, ...], str], frozenset[str]]:
+    """Read a synonym lexicon: `concept: term, term phrase, ...` lines and `- word word` stopwords.
+
+    Returns the stemmed phrase -> concept map and the stemmed stopwords.
+    """
+    phrases: dict[tuple[str, ...], str] = {}
+    stop: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            stop.update(_stem(w) for w in _tokens(line[1:]))
+            continue
+        concept, _, terms = line.partition(":")
+        concept = concept.strip()
+        for term in [concept, *terms.split(",")]:
+            stems = tuple(_stem(w) for w in _tokens(term))
+            if stems:
+                phrases[stems] = concept
+    return phrases, frozenset(stop)
+
+
+@cache
+def _lexicon(path: Path = DATA_DIR / "synonyms.txt") -> _Lexicon:
+    phrases, stop = load_synonyms(path)
+    return _Lexicon(phrases, max((len(p) for p in phrases), default=1), stop)
+
+
+def event_substance(content: str) -> frozenset[str]:
+    """Return the concepts of an event's content: what is demanded, rejected, threatened...
+
+    Words are stemmed; phrases and words of the synonym lexicon become their concept
+    ("roll back" and "withdraw" -> `withdraw`, "drills" and "exercises" -> `exercise`);
+    stopwords and reporting verbs are dropped. Empty for anaphoric content ("the demand").
+    """
+    lex = _lexicon()
+    stems = [_stem(w) for w in _tokens(content)]
+    concepts: set[str] = set()
+    i = 0
+    while i < len(stems):
+        for n in range(min(lex.longest, len(stems) - i), 0, -1):
+            concept = lex.phrases.get(tuple(stems[i : i + n]))
+            if concept is not None:
+                if concept != "-":
+                    concepts.add(concept)
+                i += n
+                break
+        else:
+            if stems[i] not in lex.stopwords and len(stems[i]) > 1:
+                concepts.add(stems[i])
+            i += 1
+    return frozenset(concepts)
+
+
+def substance_similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Return the Dice coefficient of two concept sets; `EMPTY_SUBSTANCE_SCORE` if one is empty."""
+    if not a or not b:
+        return EMPTY_SUBSTANCE_SCORE
+    return 2 * len(a & b) / (len(a) + len(b))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEvent:
+    """A stored event as dedup sees it: `contents` are its content and those of its mentions."""
+
+    key: int
+    type: EventType
+    source: str | None
+    target: str | None
+    contents: tuple[str, ...]
+    event_date: dt.date | None = None
+
+
+def actor_key(code: str | None, name: str | None) -> str | None:
+    """Return the identity of an actor in an event: its code, else its lowercased name."""
+    if code:
+        return code
+    return name.strip().lower() if name else None
+
+
+def _event_actor(event: Event, side: str) -> str | None:
+    actor = event.source if side == "source" else event.target
+    return actor_key(actor.code, actor.name) if actor else None
+
+
+def _in_window(a: dt.date | None, b: dt.date | None, days: int) -> bool:
+    return a is None or b is None or abs((a - b).days) <= days
+
+
+def _score(event: Event, substance: frozenset[str], date: dt.date | None, cand: KnownEvent, window: int) -> float:
+    if cand.type != event.type or cand.source != _event_actor(event, "source"):
+        return 0.0
+    target = _event_actor(event, "target")
+    if target is not None and cand.target is not None and target != cand.target:
+        return 0.0
+    if not _in_window(date, cand.event_date, window):
+        return 0.0
+    return max(substance_similarity(substance, event_substance(c)) for c in cand.contents or ("",))
+
+
+def match_events(
+    events: Sequence[Event],
+    event_date: dt.date | None,
+    candidates: Sequence[KnownEvent],
+    *,
+    window_days: int = 2,
+    threshold: float = SUBSTANCE_THRESHOLD,
+) -> list[int | None]:
+    """Pair the events of one article with stored events; return the matched key per event.
+
+    An event matches a candidate of the same type and source, a compatible target (equal, or
+    either unknown), a date within `window_days` and a substance similarity of at least
+    `threshold`. Pairs are taken best first and one to one: two events of one article never
+    become one.
+    """
+    scored: list[tuple[float, int, int]] = []
+    for i, event in enumerate(events):
+        substance = event_substance(event.content)
+        for j, cand in enumerate(candidates):
+            score = _score(event, substance, event_date, cand, window_days)
+            if score >= threshold:
+                scored.append((score, i, j))
+    result: list[int | None] = [None] * len(events)
+    used: set[int] = set()
+    for score, i, j in sorted(scored, key=lambda t: (-t[0], t[1], t[2])):
+        if result[i] is None and j not in used:
+            result[i] = candidates[j].key
+            used.add(j)
+    return result
+
+
+def match_event(
+    event: Event,
+    event_date: dt.date | None,
+    candidates: Sequence[KnownEvent],
+    *,
+    window_days: int = 2,
+    threshold: float = SUBSTANCE_THRESHOLD,
+) -> int | None:
+    """Return the key of the stored event that `event` restates, or None for a new event."""
+    return match_events([event], event_date, candidates, window_days=window_days, threshold=threshold)[0]
