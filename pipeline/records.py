@@ -110,3 +110,45 @@ class Alert:
     title: str
     body: str
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Feeds (pipeline/sources.py)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedFetch:
+    """The outcome of one conditional GET of a feed.
+
+    `not_modified` is True for a 304 (nothing to do; `content` is None). `etag` and
+    `last_modified` are what to send next time.
+    """
+
+    url: str
+    final_url: str
+    status: int
+    content: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One feed entry as an article, with the id and link it is deduplicated by."""
+
+    entry_id: str
+    link: str | None
+    article: Article
+    published_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed: its entries, the feed-level error if malformed, and skipped entries."""
+
+    url: str
+    title: str | None
+    entries: tuple[FeedEntry, ...] = ()
+    error: str | None = None
+    failures: tuple[str, ...] = ()

@@ -1,0 +1,516 @@
+"""Reading inputs: article files, article URLs and RSS/Atom feeds, with fetch limits.
+
+Every failure becomes a `SourceError` (or `FetchError`, `FeedParseError`) whose message names
+the input, says what went wrong and what to do, with the original exception as `__cause__`.
+The HTTP client is passed in (`make_client` builds one with newswatch's limits) so a flow can
+share one connection pool across a batch and tests can point it at a local server.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+import hashlib
+import ipaddress
+import re
+import socket
+import time
+import xml.sax
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.utils import formatdate
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from pipeline.clean import clean_article, clean_fragment
+from pipeline.errors import FeedParseError, FetchError, SourceError
+from pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed
+
+try:
+    _VERSION = metadata.version("newswatch")
+except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+    _VERSION = "0"
+
+#: Sent with every request so site owners can tell who is polling them.
+USER_AGENT = f"newswatch/{_VERSION} (news-event monitor; +https://github.com/newswatch/newswatch)"
+#: Default limits; the flows pass the configured values (settings `fetch_*`).
+TIMEOUT_SECONDS = 10.0
+MAX_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 5
+
+_TEXT_SUFFIXES = {".txt", ".text", ".md"}
+_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+_REDIRECTS = {301, 302, 303, 307, 308}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_XML_CHARSET = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9_.:-]+)""")
+# A DOCTYPE with an internal subset (entity declarations) or an external DTD reference.
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+
+
+def make_client(
+    *, timeout: float = TIMEOUT_SECONDS, max_redirects: int = MAX_REDIRECTS
+) -> httpx.Client:
+    """Build the HTTP client newswatch fetches with: timeouts, a User-Agent, gzip, no auto-redirects.
+
+    Redirects are followed by `fetch_url` itself (at most `max_redirects`, http and https only,
+    each hop checked), so the client never follows one on its own.
+    """
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+        follow_redirects=False,
+        max_redirects=max_redirects,
+        trust_env=False,
+    )
+
+
+@contextmanager
+def _client_or_new(client: httpx.Client | None) -> Iterator[httpx.Client]:
+    if client is not None:
+        yield client
+        return
+    with make_client() as new:
+        yield new
+
+
+def is_url(value: str) -> bool:
+    """Tell whether an input names a URL (has a scheme) rather than a file path."""
+    scheme = urlsplit(value).scheme
+    return len(scheme) > 1 and "://" in value
+
+
+def _check_scheme(url: str, original: str) -> None:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(
+            f"{original}: refusing to fetch {url}: only http and https URLs are supported"
+        )
+
+
+def check_public_address(url: str) -> None:
+    """Refuse a URL whose host is (or resolves to) a loopback, private or link-local address.
+
+    Feed entries are written by whoever runs the feed; following their links to such addresses
+    would let a feed probe the machine newswatch runs on or its network.
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"{url}: cannot resolve host {host!r} ({exc})") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast:
+            raise FetchError(
+                f"{url}: refusing to fetch: {host} resolves to the non-public address {address}. "
+                "Set NEWSWATCH_FETCH_ALLOW_PRIVATE=true if this network is yours to fetch from."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Response:
+    url: str
+    status: int
+    headers: httpx.Headers
+    content: bytes
+
+
+def _read_limited(response: httpx.Response, url: str, max_bytes: int, deadline: float) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(
+            f"{url}: response too large ({int(declared)} bytes, limit {max_bytes}); "
+            "raise NEWSWATCH_FETCH_MAX_BYTES if this source is trusted"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():  # decoded: a gzip bomb is cut at max_bytes too
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(
+                f"{url}: response too large (over {max_bytes} bytes); "
+                "raise NEWSWATCH_FETCH_MAX_BYTES if this source is trusted"
+            )
+        if time.monotonic() > deadline:
+            raise FetchError(f"{url}: timed out while reading the response; try again later")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def fetch_url(
+    client: httpx.Client,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_BYTES,
+    public_only: bool = False,
+) -> _Response:
+    """GET `url` within newswatch's limits and return the final response with its body.
+
+    Redirects are followed up to the client's `max_redirects`, http/https only; with
+    `public_only` every hop must resolve to a public address. 304 is returned as is; other
+    4xx/5xx statuses and transport failures raise `FetchError`.
+    """
+    timeout = client.timeout.read or TIMEOUT_SECONDS
+    deadline = time.monotonic() + 3 * timeout
+    current = url
+    for _hop in range(client.max_redirects + 1):
+        _check_scheme(current, url)
+        if public_only:
+            check_public_address(current)
+        try:
+            with client.stream("GET", current, headers=headers) as response:
+                if response.status_code in _REDIRECTS and "location" in response.headers:
+                    current = urljoin(current, response.headers["location"])
+                    continue
+                if response.status_code == 304:
+                    return _Response(str(response.url), 304, response.headers, b"")
+                if response.status_code >= 400:
+                    hint = (
+                        "the server failed; newswatch will try again on the next poll"
+                        if response.status_code >= 500
+                        else "check the URL (the page or feed may have moved or gone)"
+                    )
+                    raise FetchError(
+                        f"{url}: HTTP {response.status_code} {response.reason_phrase}; {hint}"
+                    )
+                body = _read_limited(response, url, max_bytes, deadline)
+                return _Response(str(response.url), response.status_code, response.headers, body)
+        except httpx.TimeoutException as exc:
+            raise FetchError(
+                f"{url}: timed out after {timeout:g} s ({type(exc).__name__}); "
+                "the server is slow or down, try again later"
+            ) from exc
+        except httpx.DecodingError as exc:
+            raise FetchError(f"{url}: the response body is corrupt ({exc})") from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise FetchError(f"{url}: only http and https URLs are supported ({exc})") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(
+                f"{url}: cannot connect ({type(exc).__name__}: {exc}); "
+                "check the URL and your network"
+            ) from exc
+    raise FetchError(
+        f"{url}: too many redirects (more than {client.max_redirects}); check the URL"
+    )
+
+
+def _decode(body: bytes, content_type: str | None, origin: str) -> str:
+    """Decode fetched HTML/text: declared charset, then a <meta> charset, then UTF-8."""
+    candidates: list[str] = []
+    if content_type and (m := re.search(r"charset=([\w.:-]+)", content_type, re.IGNORECASE)):
+        candidates.append(m.group(1))
+    if m2 := _META_CHARSET.search(body[:4096]):
+        candidates.append(m2.group(1).decode("ascii"))
+    candidates.append("utf-8")
+    for encoding in candidates:
+        try:
+            return body.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode("cp1252", errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# Articles (files and URLs)
+
+
+def _looks_binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
+    return controls > max(8, len(sample) // 20)
+
+
+def _kind(path: Path, data: bytes) -> str:
+    suffix = path.suffix.lower()
+    if suffix in _HTML_SUFFIXES:
+        return "html"
+    if suffix in _TEXT_SUFFIXES:
+        return "text"
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"<?xml") and (b"<rss" in data[:4096] or b"<feed" in data[:4096]):
+        return "feed"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<body" in data[:4096].lower():
+        return "html"
+    return "text"
+
+
+def _read_file(path_str: str, max_bytes: int) -> tuple[Path, bytes]:
+    path = Path(path_str).expanduser()
+    try:
+        if not path.exists():
+            raise SourceError(f"{path_str}: no such file; check the path")
+        if path.is_dir():
+            raise SourceError(
+                f"{path_str}: is a directory; give the article files inside it (e.g. {path_str}/*.txt)"
+            )
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SourceError(
+                f"{path_str}: file too large ({size} bytes, limit {max_bytes}); "
+                "split it or raise NEWSWATCH_FETCH_MAX_BYTES"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path_str}: cannot read the file ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise SourceError(f"{path_str}: the file is empty; an article needs a headline and a body")
+    if _looks_binary(data):
+        raise SourceError(
+            f"{path_str}: binary file, not a text or HTML article; give a UTF-8 .txt or .html file"
+        )
+    return path, data
+
+
+def _check_article(article: Article, origin: str) -> Article:
+    if not article.text.strip() and not article.title.strip():
+        raise SourceError(f"{origin}: no article text found; check that it is a news article")
+    if not article.text.strip():
+        raise SourceError(
+            f"{origin}: only a headline, no body text; an article needs a body after the headline"
+        )
+    return article
+
+
+def read_article(
+    path_or_url: str,
+    *,
+    published: dt.date | None = None,
+    source: str | None = None,
+    client: httpx.Client | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> Article:
+    """Read one article from a .txt/.html file or an http(s) URL and return it cleaned.
+
+    `published` dates an article that carries no date of its own; `source` names the outlet.
+    Raises `SourceError` (a `FetchError` for URLs) naming the input and the reason.
+    """
+    if is_url(path_or_url):
+        with _client_or_new(client) as http:
+            response = fetch_url(http, path_or_url, max_bytes=max_bytes)
+        content_type = response.headers.get("content-type", "")
+        if not response.content.strip():
+            raise FetchError(f"{path_or_url}: the server sent an empty page")
+        if _looks_binary(response.content):
+            raise FetchError(
+                f"{path_or_url}: not a text or HTML page (content type {content_type or 'unknown'})"
+            )
+        lowered = content_type.lower()
+        if any(kind in lowered for kind in ("rss", "atom")):
+            raise SourceError(f"{path_or_url}: this is a feed; give it with --feed {path_or_url}")
+        html = "html" in lowered or _kind(Path(urlsplit(path_or_url).path), response.content) == "html"
+        text = _decode(response.content, content_type, path_or_url)
+        article = clean_article(text, url=path_or_url, published=published, source=source, html=html)
+        return _check_article(article, path_or_url)
+
+    path, data = _read_file(path_or_url, max_bytes)
+    kind = _kind(path, data)
+    if kind == "feed":
+        raise SourceError(f"{path_or_url}: this is a feed; give it with --feed {path_or_url}")
+    if kind == "html":
+        text = _decode(data, None, path_or_url)
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"{path_or_url}: not UTF-8 (invalid byte 0x{data[exc.start]:02x} at offset "
+                f"{exc.start}); convert it, e.g. iconv -f WINDOWS-1252 -t UTF-8"
+            ) from exc
+    article = clean_article(text, url=path_or_url, published=published, source=source,
+                            html=kind == "html")
+    return _check_article(article, path_or_url)
+
+
+# --------------------------------------------------------------------------------------------
+# Feeds
+
+
+def fetch_feed(
+    client: httpx.Client,
+    url: str,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    *,
+    max_bytes: int = MAX_BYTES,
+) -> FeedFetch:
+    """Fetch a feed, asking only for a change since `etag`/`last_modified` (conditional GET).
+
+    A 304 (or an unchanged local feed file) comes back with `not_modified=True` and no content.
+    A local path is read as a feed file; its modification time plays the part of Last-Modified.
+    """
+    if not is_url(url):
+        path, data = _read_file(url, max_bytes)
+        stamp = formatdate(path.stat().st_mtime, usegmt=True)
+        if last_modified == stamp:
+            return FeedFetch(url=url, final_url=url, status=304, content=None,
+                             etag=etag, last_modified=stamp, not_modified=True)
+        return FeedFetch(url=url, final_url=url, status=200, content=data,
+                         etag=None, last_modified=stamp, not_modified=False)
+
+    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    response = fetch_url(client, url, headers=headers, max_bytes=max_bytes)
+    if response.status == 304:
+        return FeedFetch(
+            url=url, final_url=response.url, status=304, content=None,
+            etag=response.headers.get("etag", etag),
+            last_modified=response.headers.get("last-modified", last_modified),
+            not_modified=True,
+        )
+    return FeedFetch(
+        url=url, final_url=response.url, status=response.status, content=response.content,
+        etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
+        not_modified=False,
+    )
+
+
+def _defuse(content: bytes) -> bytes:
+    """Remove a DOCTYPE with entity declarations or an external DTD before parsing.
+
+    Feeds have no use for them; they are how a hostile feed expands entities a billion times
+    or makes a parser read local files (XXE). Undeclared entities then stay unexpanded.
+    """
+    head = content[:65536]
+    m = _DOCTYPE.search(head)
+    if m is None:
+        return content
+    return content[: m.start()] + content[m.end():]
+
+
+def _when(entry: Any) -> dt.datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            try:
+                return dt.datetime.fromtimestamp(calendar.timegm(value), dt.timezone.utc)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    return None
+
+
+def _entry_body(entry: Any) -> str:
+    """Return the longest of the entry's content blocks and summary, as HTML or text."""
+    candidates: list[str] = []
+    for block in entry.get("content") or []:
+        value = block.get("value") if isinstance(block, dict) else None
+        if value:
+            candidates.append(str(value))
+    if entry.get("summary"):
+        candidates.append(str(entry["summary"]))
+    return max(candidates, key=len) if candidates else ""
+
+
+def entry_key(value: str) -> str:
+    """Return the fixed-length key an entry id or link is remembered by (sha256 hex)."""
+    return hashlib.sha256(value.strip().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | None,
+                 source: str | None) -> FeedEntry:
+    link = str(entry.get("link") or "").strip() or None
+    if link:
+        link = urljoin(base_url, link)
+        if urlsplit(link).scheme.lower() not in ("http", "https"):
+            link = None
+    title = clean_fragment(str(entry.get("title") or ""))
+    body = clean_fragment(_entry_body(entry))
+    raw_id = str(entry.get("id") or "").strip() or link or entry_key(title + "\n" + body)
+    if not (title or body):
+        raise FeedParseError(f"{feed_url}: entry {raw_id!r} has neither a title nor any text")
+    when = _when(entry)
+    url = link or f"{feed_url}#{raw_id}"
+    article = clean_article(
+        f"{title}\n{body}", url=url, published=when.date() if when else None,
+        source=source or feed_title,
+    )
+    author = clean_fragment(str(entry.get("author") or "")) or None
+    if author and not article.byline:
+        article = dataclasses.replace(article, byline=author)
+    if not article.text:  # a title-only entry: the title is all the text there is
+        article = dataclasses.replace(article, text=article.title)
+    return FeedEntry(entry_id=raw_id, link=link, article=article, published_at=when)
+
+
+def parse_feed(content: bytes, url: str, *, source: str | None = None) -> ParsedFeed:
+    """Parse RSS or Atom bytes into entries; a malformed feed yields whatever parses.
+
+    A feed error (`bozo`) is kept in `error`; an entry that cannot be read is named in
+    `failures` and the others go on. Raises `FeedParseError` only when nothing in `content`
+    is a feed at all.
+    """
+    import feedparser
+
+    try:
+        result = feedparser.parse(_defuse(content), response_headers={"content-location": url},
+                                  sanitize_html=True, resolve_relative_uris=True)
+    except (xml.sax.SAXException, ValueError, RecursionError) as exc:  # feedparser guards most
+        raise FeedParseError(f"{url}: cannot parse the feed ({exc})") from exc
+    error = None
+    if result.get("bozo"):
+        problem = result.get("bozo_exception")
+        error = f"{type(problem).__name__}: {problem}" if problem else "malformed feed"
+    entries = list(result.get("entries") or [])
+    if not entries and not result.get("version"):
+        reason = error or "no RSS or Atom elements found"
+        raise FeedParseError(
+            f"{url}: not an RSS or Atom feed ({reason}); check the feed URL"
+        )
+    feed_info = result.get("feed") or {}
+    feed_title = clean_fragment(str(feed_info.get("title") or "")) or None
+    base_url = str(feed_info.get("link") or url)
+    parsed: list[FeedEntry] = []
+    failures: list[str] = []
+    for index, entry in enumerate(entries):
+        try:
+            parsed.append(_parse_entry(entry, url, base_url if is_url(base_url) else url,
+                                       feed_title, source))
+        except Exception as exc:  # one bad entry never stops the others
+            failures.append(f"{url}: entry {index + 1} skipped: {exc}")
+    return ParsedFeed(url=url, title=feed_title, entries=tuple(parsed),
+                      error=error, failures=tuple(failures))
+
+
+def fetch_full_text(
+    client: httpx.Client,
+    entry: FeedEntry,
+    *,
+    allow_private: bool = False,
+    max_bytes: int = MAX_BYTES,
+) -> FeedEntry:
+    """Replace an entry's summary with the full text of the page it links to.
+
+    The link must resolve to a public address unless `allow_private`; the entry keeps its
+    summary when the page yields less text. Raises `FetchError` on refusal or failure.
+    """
+    if not entry.link:
+        return entry
+    response = fetch_url(client, entry.link, max_bytes=max_bytes, public_only=not allow_private)
+    text = _decode(response.content, response.headers.get("content-type"), entry.link)
+    page = clean_article(text, url=entry.link, published=None, source=None, html=True)
+    if len(page.text) <= len(entry.article.text):
+        return entry
+    article = dataclasses.replace(
+        entry.article,
+        text=page.text,
+        byline=entry.article.byline or page.byline,
+        canonical_url=page.canonical_url,
+        published=entry.article.published or page.published,
+    )
+    return dataclasses.replace(entry, article=article)
