@@ -1,0 +1,385 @@
+"""Benchmark newswatch against spaCy itself: every figure a ratio measured side by side.
+
+    python benchmarks/run.py [--quick] [--json] [--only throughput,scale,rss,cli]
+
+The machine this runs on is shared and noisy, so each figure that matters is a ratio of two
+measurements taken in the same run, interleaved where they are timings:
+
+1. throughput: the ingest flow end to end into a fresh SQLite database against `nlp.pipe` of
+   the same texts with the same model and the same number of processes (best of R rounds each,
+   alternating);
+2. scale: cost per article of the store step (dedup lookups and inserts, topics and alerts; NLP
+   excluded: the generator's known extractions are stored) on a database holding 1k articles
+   and on one holding 100k, batches alternating between the two;
+3. rss: peak memory of a whole ingest of 1k and of 10k articles (one subprocess each);
+4. query: `events --actor RUS --topic nato-enlargement --since ...` on the big database;
+5. cli: wall time of the `newswatch events` command on a small database, and of a cold
+   `newswatch ingest` of the seed article into a new database.
+
+`--quick` runs the same measurements on smaller sizes (stated in the output under `n`).
+Each measurement runs in its own subprocess (`--worker NAME`), which prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+SEED_ARTICLE = REPO / "seeds" / "000_30228fdb78730024.txt"
+TARGETS = {
+    "throughput_ratio": (">=", 0.85),
+    "scale_ratio": ("<=", 1.3),
+    "rss_ratio": ("<=", 1.2),
+    "query_ms_100k": ("<=", 100.0),
+    "read_cli_s": ("<=", 1.0),
+}
+SIZES = {
+    "full": {"throughput": 1000, "rounds": 2, "scale_small": 1_000, "scale_big": 100_000,
+             "scale_probe": 640, "rss_small": 1_000, "rss_big": 10_000},
+    "quick": {"throughput": 120, "rounds": 1, "scale_small": 1_000, "scale_big": 10_000,
+              "scale_probe": 256, "rss_small": 60, "rss_big": 600},
+}
+QUERY_SINCE = dt.date(2022, 7, 1)  # the generator dates articles 2021-01-01 .. 2022-12-31
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers shared by the workers
+
+
+def _settings(database_url: str) -> Any:
+    """Point the settings of this process at `database_url` and return them."""
+    from pipeline.settings import get_settings
+
+    os.environ["NEWSWATCH_DATABASE_URL"] = database_url
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _nlp(settings: Any) -> Any:
+    """Return the flow's own cached pipeline, so the flow and the raw run share one model load."""
+    from flows.ingest import _nlp_for
+
+    return _nlp_for(settings)
+
+
+def _n_process(settings: Any) -> int:
+    return int(getattr(settings, "nlp_processes", 1) or 1)
+
+
+def _peak_rss_mb() -> dict[str, float]:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"self": own, "children": children}
+
+
+# ---------------------------------------------------------------------------------------------
+# workers (each runs in its own process and prints one JSON line)
+
+
+def worker_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """Time the ingest flow and raw `nlp.pipe` over the same article files, alternating."""
+    from flows import _steps
+    from flows.ingest import ingest
+
+    work = Path(args.work)
+    paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
+    settings = _settings(f"sqlite:///{work / 'warmup.db'}")
+    nlp = _nlp(settings)
+    n_process = _n_process(settings)
+    articles, failures = _steps.load_articles(paths, published=None, source=None)
+    assert not failures, failures[:3]
+    texts = [a.text for a in articles]
+    # Warm up: Prefect's temporary server, the model's first batch, the migrations.
+    ingest(inputs=paths[:2], published=dt.date(2022, 1, 3))
+    list(nlp.pipe(texts[:16], batch_size=settings.batch_size))
+
+    raw_times: list[float] = []
+    flow_times: list[float] = []
+    summary: Any = None
+    for round_ in range(args.rounds):
+        start = time.perf_counter()
+        for _doc in nlp.pipe(texts, batch_size=settings.batch_size, n_process=n_process):
+            pass
+        raw_times.append(time.perf_counter() - start)
+
+        _settings(f"sqlite:///{work / f'flow{round_}.db'}")
+        start = time.perf_counter()
+        summary = ingest(inputs=paths, published=dt.date(2022, 1, 3))
+        flow_times.append(time.perf_counter() - start)
+    assert summary.articles_new + summary.articles_duplicate == len(paths), summary
+    return {
+        "n": len(paths), "n_process": n_process, "raw_s": raw_times, "flow_s": flow_times,
+        "duplicates": summary.articles_duplicate, "events_new": summary.events_new,
+    }
+
+
+def _store_all(generated: Any, nlp: Any, settings: Any, batch: int) -> int:
+    """Store the generator's known extractions in batches; return how many were stored."""
+    from flows import _steps
+
+    chunk: list[Any] = []
+    stored = 0
+    for item in generated:
+        chunk.append(item.extraction)
+        if len(chunk) == batch:
+            stored += len(_steps.store(chunk, nlp, settings))
+            chunk = []
+    if chunk:
+        stored += len(_steps.store(chunk, nlp, settings))
+    return stored
+
+
+def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
+    """Store fresh articles on a small and a big database, batches alternating; then query."""
+    from db.migrate import upgrade
+    from db.queries import EventFilters, list_events
+    from db.session import open_session
+    from flows import _steps
+    from generate import generate_articles
+
+    work = Path(args.work)
+    small_url = f"sqlite:///{work / 'small.db'}"
+    big_url = f"sqlite:///{work / 'big.db'}"
+    settings = _settings(small_url)
+    nlp = _nlp(settings)
+    batch = settings.batch_size
+    load_s = {}
+    for url, size in ((small_url, args.small), (big_url, args.big)):
+        settings = _settings(url)
+        upgrade(url)
+        start = time.perf_counter()
+        # Both databases hold the same first `small` articles; the big one continues the stream.
+        _store_all(generate_articles(size, seed=11), nlp, settings, batch)
+        load_s[url] = time.perf_counter() - start
+
+    probes = list(generate_articles(args.probe * 2, seed=12))
+    small_ms: list[float] = []
+    big_ms: list[float] = []
+    for i in range(0, args.probe, batch):
+        for url, probe, out in ((small_url, probes[:args.probe], small_ms),
+                                (big_url, probes[args.probe:], big_ms)):
+            chunk = [g.extraction for g in probe[i:i + batch]]
+            settings = _settings(url)
+            start = time.perf_counter()
+            _steps.store(chunk, nlp, settings)
+            out.append((time.perf_counter() - start) * 1000 / len(chunk))
+
+    settings = _settings(big_url)
+    filters = EventFilters(actor="RUS", topic="nato-enlargement", since=QUERY_SINCE)
+    query_ms: list[float] = []
+    found = 0
+    for _ in range(15):
+        start = time.perf_counter()
+        with open_session(big_url) as session:
+            found = len(list_events(session, filters))
+        query_ms.append((time.perf_counter() - start) * 1000)
+    with open_session(big_url) as session:
+        from sqlalchemy import text
+
+        counts = {t: session.scalar(text(f"SELECT count(*) FROM {t}"))
+                  for t in ("articles", "events", "mentions", "topic_matches")}
+    return {
+        "small": args.small, "big": args.big, "probe": args.probe,
+        "load_s_small": load_s[small_url], "load_s_big": load_s[big_url],
+        "small_ms": small_ms, "big_ms": big_ms, "query_ms": query_ms, "query_rows": found,
+        "big_counts": counts,
+    }
+
+
+def worker_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    """Ingest every article file in a folder with the flow; report peak memory."""
+    from flows.ingest import ingest
+
+    work = Path(args.work)
+    paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
+    _settings(f"sqlite:///{work / 'rss.db'}")
+    start = time.perf_counter()
+    summary = ingest(inputs=paths, published=dt.date(2022, 1, 3))
+    elapsed = time.perf_counter() - start
+    return {"n": len(paths), "s": elapsed, "articles_new": summary.articles_new,
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+WORKERS = {"throughput": worker_throughput, "scale": worker_scale, "ingest": worker_ingest}
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+
+
+def _env(work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "PREFECT_HOME": str(work / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_TO_API_ENABLED": env.get("PREFECT_LOGGING_TO_API_ENABLED", "true"),
+        "PYTHONPATH": str(REPO),
+    })
+    env.pop("NEWSWATCH_DATABASE_URL", None)
+    return env
+
+
+def _run_worker(name: str, work: Path, *extra: str) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--work", str(work), *extra]
+    out = subprocess.run(cmd, cwd=work, env=_env(work), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {name} failed ({out.returncode}):\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _articles(work: Path, n: int, seed: int) -> Path:
+    from generate import write_articles
+
+    write_articles(work / "articles", n, seed=seed)
+    return work
+
+
+def _newswatch() -> str:
+    found = shutil.which("newswatch", path=str(Path(sys.executable).parent))
+    return found or "newswatch"
+
+
+def _timed(cmd: list[str], work: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return elapsed
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def measure(quick: bool, only: set[str]) -> dict[str, Any]:
+    sizes = SIZES["quick" if quick else "full"]
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "quick": quick,
+        "n": {},
+        "cpus": os.cpu_count(),
+    }
+    root = Path(tempfile.mkdtemp(prefix="newswatch-bench-"))
+    try:
+        if "throughput" in only:
+            work = _articles(root / "throughput", sizes["throughput"], seed=1)
+            _log(f"throughput: {sizes['throughput']} articles x {sizes['rounds']} rounds")
+            t = _run_worker("throughput", work, "--rounds", str(sizes["rounds"]))
+            raw = t["n"] / min(t["raw_s"])
+            flow = t["n"] / min(t["flow_s"])
+            result["n"]["throughput"] = t["n"]
+            result["n"]["n_process"] = t["n_process"]
+            result["pipeline_articles_per_s"] = round(flow, 2)
+            result["raw_nlp_articles_per_s"] = round(raw, 2)
+            result["throughput_ratio"] = round(flow / raw, 3)
+            result["detail_throughput"] = t
+        if "scale" in only:
+            work = root / "scale"
+            work.mkdir()
+            _log(f"scale: {sizes['scale_small']} vs {sizes['scale_big']} stored articles")
+            s = _run_worker("scale", work, "--small", str(sizes["scale_small"]),
+                            "--big", str(sizes["scale_big"]), "--probe", str(sizes["scale_probe"]))
+            small = statistics.median(s["small_ms"])
+            big = statistics.median(s["big_ms"])
+            result["n"]["scale"] = [s["small"], s["big"]]
+            result["n"]["scale_probe"] = s["probe"]
+            result["lookup_ms_1k"] = round(small, 3)
+            result["lookup_ms_100k"] = round(big, 3)
+            result["scale_ratio"] = round(big / small, 3)
+            result["query_ms_100k"] = round(statistics.median(s["query_ms"]), 2)
+            result["detail_scale"] = {k: v for k, v in s.items() if k not in ("small_ms", "big_ms")}
+        if "rss" in only:
+            peaks = {}
+            for key in ("rss_small", "rss_big"):
+                work = _articles(root / key, sizes[key], seed=2)
+                _log(f"rss: ingest of {sizes[key]} articles")
+                r = _run_worker("ingest", work)
+                peaks[key] = r["peak_rss_mb"]["self"] + r["peak_rss_mb"]["children"]
+                result.setdefault("detail_rss", {})[key] = r
+            result["n"]["rss"] = [sizes["rss_small"], sizes["rss_big"]]
+            result["peak_rss_mb_1k"] = round(peaks["rss_small"], 1)
+            result["peak_rss_mb_10k"] = round(peaks["rss_big"], 1)
+            result["rss_ratio"] = round(peaks["rss_big"] / peaks["rss_small"], 3)
+        if "cli" in only:
+            work = root / "cli"
+            work.mkdir()
+            env = _env(work)
+            env["NEWSWATCH_DATABASE_URL"] = f"sqlite:///{work / 'cold.db'}"
+            _log("cli: cold ingest of the seed, then `newswatch events`")
+            cmd = [_newswatch(), "ingest", str(SEED_ARTICLE), "--published", "2021-12-17"]
+            result["ingest_one_cold_s"] = round(_timed(cmd, work, env), 2)
+            reads = [_timed([_newswatch(), "events"], work, env) for _ in range(5)]
+            result["read_cli_s"] = round(statistics.median(reads), 3)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result["targets_met"] = {
+        key: (result[key] >= bound if op == ">=" else result[key] <= bound)
+        for key, (op, bound) in TARGETS.items() if key in result
+    }
+    return result
+
+
+def _table(result: dict[str, Any]) -> str:
+    rows = [
+        ("pipeline_articles_per_s", "ingest flow, articles/s"),
+        ("raw_nlp_articles_per_s", "raw nlp.pipe, articles/s"),
+        ("throughput_ratio", "throughput ratio (target >= 0.85)"),
+        ("lookup_ms_1k", "store ms/article, 1k stored"),
+        ("lookup_ms_100k", "store ms/article, 100k stored"),
+        ("scale_ratio", "scale ratio (target <= 1.3)"),
+        ("peak_rss_mb_1k", "peak RSS MB, ingest 1k"),
+        ("peak_rss_mb_10k", "peak RSS MB, ingest 10k"),
+        ("rss_ratio", "RSS ratio (target <= 1.2)"),
+        ("query_ms_100k", "events query ms, 100k (target <= 100)"),
+        ("read_cli_s", "`newswatch events` s (target <= 1.0)"),
+        ("ingest_one_cold_s", "cold `newswatch ingest` of the seed, s"),
+    ]
+    lines = [f"newswatch benchmarks, {result['date']}, sizes {result['n']}"]
+    for key, label in rows:
+        if key in result:
+            ok = result["targets_met"].get(key)
+            mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+            lines.append(f"  {label:<42} {result[key]}{mark}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="newswatch benchmarks: ratios measured side by side")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, same keys (~3 min)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--only", default="throughput,scale,rss,cli",
+                        help="comma-separated subset of throughput,scale,rss,cli")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--small", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument("--big", type=int, default=100_000, help=argparse.SUPPRESS)
+    parser.add_argument("--probe", type=int, default=256, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args)))
+        return
+    result = measure(args.quick, set(args.only.split(",")))
+    print(json.dumps(result) if args.json else _table(result))
+
+
+if __name__ == "__main__":
+    main()
