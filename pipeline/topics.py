@@ -1,0 +1,673 @@
+"""Tracked topics: loading `topics.toml` and tagging events with the topics they match.
+
+A topic is a set of lemma patterns ("join {actor}", "accession", "open door") plus rules that
+keep it precise:
+
+- `{actor}` in a pattern stands for a name of one of the topic's organisations ("NATO") or for a
+  generic reference ("the alliance", "the bloc") that the article's context resolves to it;
+- a pattern without `{actor}` ("accession") must still resolve to one of the topic's
+  organisations: the nearest organisation named in the sentence, else the event's target or
+  source, else the last one named earlier in the article (so an EU enlargement story does not
+  match `nato-enlargement`);
+- a mention whose clause says it was *not* discussed is rejected ("did not discuss new members");
+- `exclusions` veto the matches they overlap; `event_types`, `require_actors` and
+  `exclude_actors` filter events.
+
+Matching runs only the tagger, attribute ruler and lemmatizer of the loaded pipeline. spaCy is
+imported lazily so `newswatch topics` (which only loads the file) starts fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.errors import TopicError
+from pipeline.records import Article, Event, EventType, Extraction, TopicMatch
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span
+
+#: The pipes matching needs; every other pipe of the loaded pipeline is disabled.
+LEMMA_PIPES = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
+#: Part-of-speech tags that may stand between two pattern words ("join *the* alliance",
+#: "NATO*'s* enlargement", "open*-*door", "the *Western military* alliance").
+FILLER_TAGS = ("DT", "PDT", "PRP$", "POS", "JJ", "JJR", "JJS", "RB", "CD", "HYPH", "VBN")
+MAX_FILLERS = 3
+#: How many tokens `...` in a pattern may skip.
+MAX_GAP = 4
+#: Most patterns one line may expand to (alternatives of multi-word names multiply).
+MAX_VARIANTS = 400
+SLOT = "{actor}"
+GAP = "..."
+TOPIC_FIELDS = {
+    "slug", "name", "description", "actors", "require_actors", "exclude_actors", "event_types",
+    "patterns", "exclusions", "channels", "tests",
+}
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CLAUSE_BOUNDARY = {",", ";", ":", "(", ")", "—", "–", "but", "while", "whereas", "although"}
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    """An organisation patterns can refer to: its explicit names and generic references."""
+
+    code: str
+    names: tuple[str, ...]
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Negation:
+    """Words that mark a mention as absent: a cue ("not") with a mention verb ("discuss")."""
+
+    cues: tuple[str, ...] = ("not", "n't", "never", "no", "without", "nor", "neither", "off")
+    verbs: tuple[str, ...] = ("discuss", "mention", "raise", "address", "debate", "agenda")
+    window: int = 6
+
+
+@dataclass(frozen=True, slots=True)
+class MatchContext:
+    """What a topics file shares between its topics: organisations and negation words."""
+
+    organisations: tuple[Organisation, ...] = ()
+    negation: Negation = field(default_factory=Negation)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTests:
+    """Texts a topic must and must not match (run by tests/test_topics.py)."""
+
+    match: tuple[str, ...] = ()
+    no_match: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A tracked topic as written in the topics file; see docs/data-files.md."""
+
+    slug: str
+    name: str
+    description: str
+    patterns: tuple[str, ...]
+    actors: tuple[str, ...] = ()
+    require_actors: tuple[str, ...] = ()
+    exclude_actors: tuple[str, ...] = ()
+    event_types: tuple[EventType, ...] = ()
+    exclusions: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    tests: TopicTests = field(default_factory=TopicTests)
+    context: MatchContext = field(default_factory=MatchContext)
+    source: Path | None = None
+    line: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_topics(path: Path) -> list[Topic]:
+    """Read a topics file into `Topic` records, checking every entry before reporting.
+
+    Raises `TopicError` listing each problem as `file:line: topic 'slug': problem`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TopicError(
+            f"{path}: cannot read the topics file ({exc.strerror}). "
+            "Check NEWSWATCH_TOPICS."
+        ) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TopicError(f"{path}: not valid TOML: {exc}") from exc
+    problems: list[str] = []
+    header_lines = [
+        n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[topic]]")
+    ]
+    context = _load_context(data, path, problems)
+    entries = data.get("topic", [])
+    if not isinstance(entries, list) or not entries:
+        problems.append(f"{path}:1: no [[topic]] entries")
+        entries = []
+    topics: list[Topic] = []
+    seen: dict[str, int] = {}
+    known_orgs = {o.code for o in context.organisations}
+    for index, entry in enumerate(entries):
+        line = header_lines[index] if index < len(header_lines) else 1
+        topic = _load_topic(entry, index, line, path, context, known_orgs, problems)
+        if topic is None:
+            continue
+        if topic.slug in seen:
+            problems.append(
+                f"{path}:{line}: topic '{topic.slug}': slug already used at line {seen[topic.slug]}"
+            )
+            continue
+        seen[topic.slug] = line
+        topics.append(topic)
+    if problems:
+        raise TopicError("invalid topics file:\n" + "\n".join(problems))
+    return topics
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    return None
+
+
+def _load_context(data: Mapping[str, Any], path: Path, problems: list[str]) -> MatchContext:
+    organisations = []
+    for code, entry in sorted(dict(data.get("organisations", {})).items()):
+        names = _strings(entry.get("names")) if isinstance(entry, dict) else None
+        refs = _strings(entry.get("references", [])) if isinstance(entry, dict) else None
+        if not names or refs is None:
+            problems.append(
+                f"{path}:1: organisations.{code}: 'names' must be a non-empty list of strings "
+                "and 'references' a list of strings"
+            )
+            continue
+        organisations.append(
+            Organisation(code=code, names=names, references=tuple(r.lower() for r in refs))
+        )
+    negation = Negation()
+    raw = data.get("negation")
+    if raw is not None:
+        cues = _strings(raw.get("cues", list(negation.cues))) if isinstance(raw, dict) else None
+        verbs = _strings(raw.get("verbs", list(negation.verbs))) if isinstance(raw, dict) else None
+        window = raw.get("window", negation.window) if isinstance(raw, dict) else None
+        if cues is None or verbs is None or not isinstance(window, int) or window < 1:
+            problems.append(
+                f"{path}:1: [negation]: 'cues' and 'verbs' must be lists of words and "
+                "'window' a positive integer"
+            )
+        else:
+            negation = Negation(
+                cues=tuple(c.lower() for c in cues), verbs=tuple(v.lower() for v in verbs),
+                window=window,
+            )
+    return MatchContext(organisations=tuple(organisations), negation=negation)
+
+
+def _load_topic(
+    entry: Any,
+    index: int,
+    line: int,
+    path: Path,
+    context: MatchContext,
+    known_orgs: set[str],
+    problems: list[str],
+) -> Topic | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{path}:{line}: topic {index + 1}: not a table")
+        return None
+    slug = entry.get("slug")
+    label = f"topic '{slug}'" if isinstance(slug, str) else f"topic {index + 1}"
+    where = f"{path}:{line}: {label}"
+    before = len(problems)
+
+    def bad(message: str) -> None:
+        problems.append(f"{where}: {message}")
+
+    for key in sorted(set(entry) - TOPIC_FIELDS):
+        bad(f"unknown field '{key}' (fields: {', '.join(sorted(TOPIC_FIELDS))})")
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        bad("'slug' must be lowercase words joined by hyphens, like 'nato-enlargement'")
+    for key in ("name", "description"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            bad(f"'{key}' must be a non-empty string")
+
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("patterns", "actors", "require_actors", "exclude_actors", "event_types",
+                "exclusions", "channels"):
+        value = _strings(entry.get(key, []))
+        if value is None:
+            bad(f"'{key}' must be a list of non-empty strings")
+            value = ()
+        lists[key] = value
+    if not lists["patterns"]:
+        bad("'patterns' must list at least one pattern")
+    for code in lists["actors"]:
+        if code not in known_orgs:
+            bad(f"actor '{code}' has no [organisations.{code}] entry giving its names")
+    types: list[EventType] = []
+    for name in lists["event_types"]:
+        try:
+            types.append(EventType(name.upper()))
+        except ValueError:
+            bad(f"event type '{name}' is not one of {', '.join(t.value for t in EventType)}")
+    for key in ("patterns", "exclusions"):
+        for pattern in lists[key]:
+            problem = _check_pattern(pattern, has_actors=bool(lists["actors"]))
+            if problem:
+                bad(f"{key[:-1]} {pattern!r}: {problem}")
+    raw_tests = entry.get("tests", {})
+    tests = TopicTests()
+    if not isinstance(raw_tests, dict):
+        bad("'tests' must be a table with 'match' and 'no_match' lists")
+    else:
+        match, no_match = _strings(raw_tests.get("match", [])), _strings(raw_tests.get("no_match", []))
+        if match is None or no_match is None or set(raw_tests) - {"match", "no_match"}:
+            bad("'tests' takes 'match' and 'no_match', each a list of texts")
+        else:
+            tests = TopicTests(match=match, no_match=no_match)
+    if len(problems) > before:
+        return None
+    return Topic(
+        slug=str(slug),
+        name=entry["name"].strip(),
+        description=" ".join(entry["description"].split()),
+        patterns=lists["patterns"],
+        actors=lists["actors"],
+        require_actors=lists["require_actors"],
+        exclude_actors=lists["exclude_actors"],
+        event_types=tuple(types),
+        exclusions=lists["exclusions"],
+        channels=lists["channels"],
+        tests=tests,
+        context=context,
+        source=path,
+        line=line,
+    )
+
+
+def _check_pattern(pattern: str, *, has_actors: bool) -> str | None:
+    """Return what is wrong with a pattern line, or None."""
+    parts = pattern.split()
+    if not parts:
+        return "empty pattern"
+    if parts[0] == GAP or parts[-1] == GAP:
+        return f"'{GAP}' must stand between two words"
+    for a, b in itertools.pairwise(parts):
+        if a == GAP and b == GAP:
+            return f"two '{GAP}' in a row"
+    for part in parts:
+        if part == GAP:
+            continue
+        if part == SLOT:
+            if not has_actors:
+                return f"'{SLOT}' needs the topic's 'actors'"
+            continue
+        if "{" in part or "}" in part:
+            return f"unknown slot {part!r} (only {SLOT})"
+        if any(not alt for alt in part.split("|")):
+            return f"empty alternative in {part!r}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiling patterns into a spaCy Matcher
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    matcher: Any
+    references: Mapping[str, tuple[str, ...]]  # reference lemma -> organisation codes
+    names: Mapping[str, tuple[str, ...]]  # organisation code -> explicit names
+
+
+def _forms(nlp: Language, word: str) -> list[list[str]]:
+    """Return the token norms (lower-case text and lemma) of one pattern word or name."""
+    doc = _lemmatize(nlp, [word])[0]
+    return [sorted({t.text.lower(), t.lemma_.lower()}) for t in doc]
+
+
+def _lemmatize(nlp: Language, texts: Sequence[str]) -> list[Doc]:
+    disabled = [name for name in nlp.pipe_names if name not in LEMMA_PIPES]
+    docs = list(nlp.pipe(texts, disable=disabled))
+    for doc in docs:
+        for token in doc:
+            token.norm_ = token.lemma_.lower() or token.text.lower()
+    return docs
+
+
+def _element_variants(
+    nlp: Language, part: str, slot: list[list[dict[str, Any]]]
+) -> list[list[dict[str, Any]]]:
+    """Return the token-spec sequences one pattern element can match."""
+    if part == SLOT:
+        return slot
+    single: set[str] = set()
+    multi: list[list[dict[str, Any]]] = []
+    for alt in part.split("|"):
+        forms = _forms(nlp, alt)
+        if len(forms) == 1:
+            single.update(forms[0])
+        else:
+            multi.append([{"NORM": {"IN": f}} for f in forms])
+    variants = [[{"NORM": {"IN": sorted(single)}}]] if single else []
+    return variants + multi
+
+
+def _compile_pattern(
+    nlp: Language, pattern: str, slot: list[list[dict[str, Any]]]
+) -> list[list[dict[str, Any]]]:
+    filler = {"TAG": {"IN": list(FILLER_TAGS)}, "OP": f"{{0,{MAX_FILLERS}}}"}
+    gap = {"IS_PUNCT": False, "OP": f"{{0,{MAX_GAP}}}"}
+    elements: list[list[list[dict[str, Any]]] | None] = []
+    for part in pattern.split():
+        elements.append(None if part == GAP else _element_variants(nlp, part, slot))
+    choices = [e for e in elements if e is not None]
+    out: list[list[dict[str, Any]]] = []
+    for combo in itertools.islice(itertools.product(*choices), MAX_VARIANTS):
+        specs: list[dict[str, Any]] = []
+        it = iter(combo)
+        previous_was_word = False
+        for element in elements:
+            if element is None:
+                specs.append(gap)
+                previous_was_word = False
+                continue
+            if previous_was_word:
+                specs.append(filler)
+            specs.extend(next(it))
+            previous_was_word = True
+        out.append(specs)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
+    from spacy.matcher import Matcher
+
+    matcher = Matcher(nlp.vocab, validate=True)
+    references: dict[str, set[str]] = {}
+    names: dict[str, tuple[str, ...]] = {}
+    for topic in topics:
+        for org in topic.context.organisations:
+            names[org.code] = org.names
+            for ref in org.references:
+                references.setdefault(ref, set()).add(org.code)
+    for topic in topics:
+        slot: list[list[dict[str, Any]]] = []
+        for org in topic.context.organisations:
+            if org.code not in topic.actors:
+                continue
+            for alias in (*org.names, *org.references):
+                slot.append([{"NORM": {"IN": f}} for f in _forms(nlp, alias)])
+        for key, lines in ((topic.slug, topic.patterns), (f"{topic.slug}!", topic.exclusions)):
+            for line in lines:
+                try:
+                    matcher.add(key, _compile_pattern(nlp, line, slot))
+                except ValueError as exc:  # spaCy's pattern validation
+                    raise TopicError(
+                        f"{topic.source}:{topic.line}: topic '{topic.slug}': pattern {line!r} "
+                        f"is invalid: {exc}"
+                    ) from exc
+    return _Compiled(
+        matcher=matcher,
+        references={k: tuple(sorted(v)) for k, v in references.items()},
+        names=names,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching
+
+
+@dataclass(frozen=True)
+class _Hit:
+    topic: str
+    start: int  # token offsets in the doc
+    end: int
+    char_start: int
+    char_end: int
+    text: str
+    excluded: bool
+
+
+def match_topics(
+    nlp: Language, topics: Sequence[Topic], items: Sequence[tuple[Event, Extraction]]
+) -> list[tuple[TopicMatch, ...]]:
+    """Tag each event with the topics it matches, in the context of its article.
+
+    `items` pairs each event with the extraction of its article (title, text, actors and the
+    article's other events). Returns, per item, one `TopicMatch` per matching topic with the
+    words that matched, in topic-file order.
+    """
+    if not topics or not items:
+        return [() for _ in items]
+    topics = tuple(topics)
+    compiled = _compile(nlp, topics)
+    texts: list[str] = []
+    for event, _ in items:
+        texts.append(event.sentence)
+        if _find(event.sentence, event.content) is None and event.content.strip():
+            texts.append(event.content)
+    unique = list(dict.fromkeys(texts))
+    docs = dict(zip(unique, _lemmatize(nlp, unique)))
+    hits = {text: _hits(compiled, doc) for text, doc in docs.items()}
+    results: list[tuple[TopicMatch, ...]] = []
+    for event, extraction in items:
+        results.append(
+            tuple(
+                m for topic in topics
+                if (m := _match_event(topic, compiled, event, extraction, docs, hits)) is not None
+            )
+        )
+    return results
+
+
+def preview_topics(
+    nlp: Language, topics: Sequence[Topic], text: str
+) -> list[tuple[Topic, TopicMatch | None]]:
+    """Match a free text against every topic (`newswatch topics test`).
+
+    The text is its own article and sentence; topic event-type and actor filters do not apply
+    because there is no event, but resolution and negation do.
+    """
+    article = Article(url="<text>", title="", text=text)
+    event = Event(type=EventType.STATEMENT, source=None, target=None, content=text,
+                  sentence=text, start=0, end=len(text))
+    bare = [
+        Topic(slug=t.slug, name=t.name, description=t.description, patterns=t.patterns,
+              actors=t.actors, exclusions=t.exclusions, context=t.context, source=t.source,
+              line=t.line)
+        for t in topics
+    ]
+    found = match_topics(nlp, bare, [(event, Extraction(article=article, events=(event,)))])[0]
+    by_slug = {m.topic: m for m in found}
+    return [(t, by_slug.get(t.slug)) for t in topics]
+
+
+def _find(haystack: str, needle: str) -> tuple[int, int] | None:
+    """Return the character range of `needle` in `haystack` (case-insensitive), if present."""
+    needle = needle.strip()
+    if not needle:
+        return None
+    at = haystack.lower().find(needle.lower())
+    return None if at < 0 else (at, at + len(needle))
+
+
+def _hits(compiled: _Compiled, doc: Doc) -> list[_Hit]:
+    from spacy.util import filter_spans
+
+    by_key: dict[str, list[Span]] = {}
+    for match_id, start, end in compiled.matcher(doc):
+        key = doc.vocab.strings[match_id]
+        by_key.setdefault(key, []).append(doc[start:end])
+    hits = []
+    for key, spans in by_key.items():
+        for span in filter_spans(spans):
+            hits.append(
+                _Hit(
+                    topic=key.rstrip("!"), start=span.start, end=span.end,
+                    char_start=span.start_char, char_end=span.end_char, text=span.text,
+                    excluded=key.endswith("!"),
+                )
+            )
+    return sorted(hits, key=lambda h: (h.start, h.end))
+
+
+def _involved(event: Event) -> set[str]:
+    return {a.code for a in (event.source, event.target) if a is not None and a.code}
+
+
+def _match_event(
+    topic: Topic,
+    compiled: _Compiled,
+    event: Event,
+    extraction: Extraction,
+    docs: Mapping[str, Doc],
+    hits: Mapping[str, list[_Hit]],
+) -> TopicMatch | None:
+    if topic.event_types and event.type not in topic.event_types:
+        return None
+    involved = _involved(event)
+    if topic.exclude_actors and involved & set(topic.exclude_actors):
+        return None
+    if topic.require_actors and not involved & set(topic.require_actors):
+        named = _named_orgs(event.sentence, compiled, extraction)
+        if not {code for code, _ in named} & set(topic.require_actors):
+            return None
+
+    # Where the event's own content lies in its sentence, and the contents of the other events
+    # read from the same sentence: a match inside another event's content belongs to it.
+    own = _find(event.sentence, event.content)
+    siblings = [
+        r for other in extraction.events
+        if other is not event and other.sentence == event.sentence and other.start == event.start
+        and other.content != event.content
+        and (r := _find(event.sentence, other.content)) is not None
+    ]
+    candidates: list[tuple[str, _Hit]] = []
+    for hit in hits[event.sentence]:
+        if hit.topic != topic.slug or hit.excluded:
+            continue
+        inside_own = own is not None and own[0] <= hit.char_start and hit.char_end <= own[1]
+        if not inside_own and any(s <= hit.char_start and hit.char_end <= e for s, e in siblings):
+            continue
+        candidates.append((event.sentence, hit))
+    if own is None and event.content in hits:
+        candidates += [(event.content, h) for h in hits[event.content]
+                       if h.topic == topic.slug and not h.excluded]
+
+    words: list[str] = []
+    for text, hit in candidates:
+        doc = docs[text]
+        if any(x.excluded and x.topic == topic.slug and x.start < hit.end and hit.start < x.end
+               for x in hits[text]):
+            continue
+        if _negated(doc, hit, topic.context.negation):
+            continue
+        if topic.actors:
+            resolved = _resolve(doc, hit, compiled, event, extraction, text)
+            if not resolved & set(topic.actors):
+                continue
+        if hit.text not in words:
+            words.append(hit.text)
+    return TopicMatch(topic=topic.slug, words=tuple(words)) if words else None
+
+
+def _negated(doc: Doc, hit: _Hit, negation: Negation) -> bool:
+    """Whether the clause around a match says the matched thing was *not* discussed."""
+    cues, verbs = set(negation.cues), set(negation.verbs)
+
+    def window(indices: Iterable[int]) -> set[str]:
+        seen: set[str] = set()
+        for i in indices:
+            token = doc[i]
+            if token.norm_ in _CLAUSE_BOUNDARY or token.text in _CLAUSE_BOUNDARY or (
+                token.is_sent_start and i != hit.start and i < hit.start
+            ):
+                break
+            seen.add(token.norm_)
+            if len(seen) >= negation.window:
+                break
+        return seen
+
+    left = window(range(hit.start - 1, max(-1, hit.start - 1 - negation.window), -1))
+    right = window(range(hit.end, min(len(doc), hit.end + negation.window)))
+    return any(bool(side & cues) and bool(side & verbs) for side in (left, right))
+
+
+def _name_regex(name: str) -> re.Pattern[str]:
+    flags = 0 if name.isupper() else re.IGNORECASE
+    return re.compile(r"(?<![\w])" + re.escape(name) + r"(?![\w])", flags)
+
+
+@lru_cache(maxsize=512)
+def _cached_regex(name: str) -> re.Pattern[str]:
+    return _name_regex(name)
+
+
+def _org_names(compiled: _Compiled, extraction: Extraction) -> dict[str, tuple[str, ...]]:
+    """Explicit organisation names: the topics file's, plus organisations the article names."""
+    names = {code: list(ns) for code, ns in compiled.names.items()}
+    for actor in extraction.actors:
+        if actor.code and actor.type == "organisation" and actor.name:
+            names.setdefault(actor.code, []).append(actor.name)
+    return {code: tuple(ns) for code, ns in names.items()}
+
+
+def _named_orgs(
+    text: str, compiled: _Compiled, extraction: Extraction
+) -> list[tuple[str, int]]:
+    """Return (code, character offset) of every organisation named in `text`."""
+    found = []
+    for code, names in _org_names(compiled, extraction).items():
+        for name in names:
+            found += [(code, m.start()) for m in _cached_regex(name).finditer(text)]
+    return sorted(found, key=lambda f: f[1])
+
+
+def _resolve(
+    doc: Doc,
+    hit: _Hit,
+    compiled: _Compiled,
+    event: Event,
+    extraction: Extraction,
+    text: str,
+) -> set[str]:
+    """Return the organisations a match is about (empty when the context cannot tell)."""
+    explicit = _named_orgs(hit.text, compiled, extraction)
+    if explicit:
+        return {code for code, _ in explicit}
+    in_text = _named_orgs(text, compiled, extraction)
+    before = _named_orgs(_text_before(event, extraction), compiled, extraction)
+    article_orgs = {a.code for a in extraction.actors if a.code and a.code in compiled.names}
+
+    reference = next(
+        (t.norm_ for t in doc[hit.start:hit.end] if t.norm_ in compiled.references), None
+    )
+    if reference is not None:
+        # "the alliance", "the bloc": the last organisation named before it that goes by it.
+        allowed = set(compiled.references[reference])
+        earlier = [c for c, at in in_text if at < hit.char_start and c in allowed]
+        earlier = earlier or [c for c, _ in before if c in allowed]
+        if earlier:
+            return {earlier[-1]}
+        later = [c for c, at in in_text if at >= hit.char_end and c in allowed]
+        if later:
+            return {later[0]}
+        candidates = article_orgs & allowed
+        return candidates if len(candidates) == 1 else set()
+
+    # A bare keyword ("accession"): the nearest organisation named in the same sentence...
+    if in_text:
+        centre = (hit.char_start + hit.char_end) / 2
+        return {min(in_text, key=lambda f: abs(f[1] - centre))[0]}
+    # ...else the event's own organisation, else the last one the article named before it.
+    for actor in (event.target, event.source):
+        if actor is not None and actor.code and actor.code in compiled.names:
+            return {actor.code}
+    if before:
+        return {before[-1][0]}
+    return article_orgs if len(article_orgs) == 1 else set()
+
+
+def _text_before(event: Event, extraction: Extraction) -> str:
+    article = extraction.article
+    start = max(0, min(event.start, len(article.text)))
+    return f"{article.title}\n{article.text[:start]}"
