@@ -1,0 +1,91 @@
+"""The benchmark harness: its article generator and the promise that read commands start light."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from generate import generate_article, generate_articles, write_articles  # noqa: E402
+
+from pipeline.dedup import DUPLICATE_THRESHOLD, shingles, text_hash  # noqa: E402
+
+
+def test_generator_is_deterministic_and_indexable() -> None:
+    """Article i is the same whatever else is generated, so runs and slices are comparable."""
+    first = list(generate_articles(5, seed=3))
+    again = list(generate_articles(5, seed=3))
+    assert [g.file_text() for g in first] == [g.file_text() for g in again]
+    assert generate_article(4, seed=3).file_text() == first[4].file_text()
+    assert generate_article(4, seed=4).file_text() != first[4].file_text()
+
+
+def test_generated_articles_are_distinct_not_near_duplicates() -> None:
+    """A benchmark article must never be a duplicate of another: dedup would skip its work."""
+    articles = [g.article for g in generate_articles(400, seed=0)]
+    assert len({text_hash(a.text) for a in articles}) == len(articles)
+    assert len({a.url for a in articles}) == len(articles)
+    sets = [shingles(a.text) for a in articles[:150]]
+    worst = max(len(a & b) / len(a | b) for a, b in itertools.combinations(sets, 2))
+    assert worst < DUPLICATE_THRESHOLD / 2, worst
+
+
+def test_generated_events_point_at_their_sentences() -> None:
+    """The known extractions the store benchmark uses must be consistent with the text."""
+    for generated in generate_articles(50, seed=1):
+        text = generated.article.text
+        assert 3 <= len(generated.extraction.events) <= 7
+        for event in generated.extraction.events:
+            assert text[event.start:event.end] == event.sentence
+            assert event.content in event.sentence
+            assert event.source is not None and event.source.code
+
+
+def test_written_files_follow_the_article_file_format(tmp_path: Path) -> None:
+    """Headline line, `By ...` line, then the body (SPEC.md text article files)."""
+    paths = write_articles(tmp_path, 3, seed=2)
+    assert len(paths) == 3
+    lines = paths[0].read_text(encoding="utf-8").splitlines()
+    assert lines[0] and lines[1].startswith("By ")
+    assert len(lines) > 8
+
+
+@pytest.mark.parametrize("command", [["events", "--json"], ["articles"], ["alerts"]])
+def test_read_commands_do_not_import_prefect_or_spacy(command: list[str], tmp_path: Path) -> None:
+    """`python -X importtime` of a read command on a migrated database lists neither package."""
+    env = dict(os.environ, NEWSWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'read.db'}")
+    upgrade = subprocess.run([sys.executable, "-c", "import cli; cli.app(['db', 'upgrade'])"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert "up to date" in upgrade.stdout, upgrade.stderr
+    code = f"import cli\ntry:\n    cli.app({command!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "cli" in imported
+    assert not imported & {"prefect", "spacy", "thinc", "torch"}, sorted(imported & {"prefect", "spacy"})
+
+
+def test_quick_benchmark_reports_every_key() -> None:
+    """The README table is filled from these keys; a renamed key would silently drop a row."""
+    import run
+
+    keys = {"pipeline_articles_per_s", "raw_nlp_articles_per_s", "throughput_ratio",
+            "lookup_ms_1k", "lookup_ms_100k", "scale_ratio", "peak_rss_mb_1k", "peak_rss_mb_10k",
+            "rss_ratio", "query_ms_100k", "read_cli_s", "ingest_one_cold_s"}
+    assert set(run.TARGETS) <= keys
+    assert run.SIZES["quick"].keys() == run.SIZES["full"].keys()
+    fake = dict.fromkeys(keys, 1.0) | {"date": "d", "n": {}, "targets_met": {}}
+    table = run._table(fake)
+    assert all(str(1.0) in line for line in table.splitlines()[1:])
+    assert len(table.splitlines()) == len(keys) + 1
+    json.dumps(fake)
