@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import snowballstemmer
@@ -36,6 +36,7 @@ from pipeline.settings import DATA_DIR
 
 __all__ = [
     "BANDS",
+    "CONTAINMENT_THRESHOLD",
     "DUPLICATE_THRESHOLD",
     "MIN_SHINGLES",
     "NUM_PERM",
@@ -62,16 +63,20 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Parameters (measured: docs/pipeline.md, "Deduplication")
 
-#: Words per shingle. Five words survive small edits and ignore common phrases.
+#: Words per shingle. Five words survive small edits and ignore most stock phrases.
 SHINGLE_WORDS = 5
 #: MinHash permutations; BANDS * ROWS must equal it.
-NUM_PERM = 128
+NUM_PERM = 160
 #: LSH bands and rows per band: a pair with Jaccard s becomes a candidate with probability
-#: 1 - (1 - s**ROWS)**BANDS (0.5 -> 0.55, 0.6 -> 0.92, 0.3 -> 0.04, copies at 0.8 -> 1.0).
-BANDS = 32
+#: 1 - (1 - s**ROWS)**BANDS: 0.45 -> 0.81, 0.5 -> 0.92, 0.6 -> 0.996, 0.7 -> 1.0, while pairs
+#: of unrelated articles (s < 0.15) almost never do, so lookups stay cheap as the store grows.
+BANDS = 40
 ROWS = 4
 #: Estimated Jaccard similarity of shingle sets from which an article is a near-duplicate.
 DUPLICATE_THRESHOLD = 0.5
+#: Estimated share of the shorter text's shingles found in the longer one from which an
+#: article is a near-duplicate even below DUPLICATE_THRESHOLD (a copy cut to half its length).
+CONTAINMENT_THRESHOLD = 0.75
 #: Texts with fewer shingles are compared by exact hash only (a sentence is not a story).
 MIN_SHINGLES = 8
 #: Concept-set similarity (Dice) from which two events of one type, source and target are one.
@@ -81,6 +86,8 @@ SUBSTANCE_THRESHOLD = 0.3
 EMPTY_SUBSTANCE_SCORE = SUBSTANCE_THRESHOLD
 
 _SEED = 1
+#: Stored signatures and band keys depend on it: changing it means re-fingerprinting all articles.
+_SCHEME: Literal["affine32"] = "affine32"
 
 # --------------------------------------------------------------------------------------------
 # URLs
@@ -168,13 +175,15 @@ class ArticleFingerprint:
     """What deduplication knows of an article.
 
     `signature` is the MinHash of its shingles (empty when the text is too short for near-duplicate
-    detection); `bands` are the LSH band keys the database indexes.
+    detection); `bands` are the LSH band keys the database indexes (signed 64-bit integers, one
+    per band, the band number hashed in); `shingle_count` sizes the shingle set.
     """
 
     canonical_url: str
     text_hash: str
     signature: tuple[int, ...] = ()
-    bands: tuple[str, ...] = ()
+    bands: tuple[int, ...] = ()
+    shingle_count: int = 0
 
     def signature_bytes(self) -> bytes:
         """Pack the signature for storage (4 bytes per permutation)."""
@@ -191,17 +200,17 @@ class ArticleFingerprint:
 @cache
 def _permutations() -> Any:
     """Return the MinHash permutations (computing them costs more than hashing an article)."""
-    return MinHash(num_perm=NUM_PERM, seed=_SEED).permutations
+    return MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
 
 
-def band_keys(signature: Sequence[int], bands: int = BANDS, rows: int = ROWS) -> tuple[str, ...]:
-    """Return one key per LSH band: the band number and a hash of its rows."""
+def band_keys(signature: Sequence[int], bands: int = BANDS, rows: int = ROWS) -> tuple[int, ...]:
+    """Return one key per LSH band: a signed 64-bit hash of the band number and its rows."""
     if not signature:
         return ()
     keys = []
     for b in range(bands):
-        chunk = struct.pack(f"<{rows}I", *signature[b * rows : (b + 1) * rows])
-        keys.append(f"{b:02d}{hashlib.blake2b(chunk, digest_size=8).hexdigest()}")
+        chunk = struct.pack(f"<H{rows}I", b, *signature[b * rows : (b + 1) * rows])
+        keys.append(int.from_bytes(hashlib.blake2b(chunk, digest_size=8).digest(), "little", signed=True))
     return tuple(keys)
 
 
@@ -210,7 +219,7 @@ def fingerprint(article: Article) -> ArticleFingerprint:
     grams = shingles(article.text)
     signature: tuple[int, ...] = ()
     if len(grams) >= MIN_SHINGLES:
-        mh = MinHash(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations())
+        mh = MinHash(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME)
         mh.update_batch([g.encode("utf-8") for g in sorted(grams)])
         signature = tuple(int(v) for v in mh.hashvalues)
     return ArticleFingerprint(
@@ -218,6 +227,7 @@ def fingerprint(article: Article) -> ArticleFingerprint:
         text_hash=text_hash(article.text),
         signature=signature,
         bands=band_keys(signature),
+        shingle_count=len(grams),
     )
 
 
@@ -230,22 +240,31 @@ class DuplicateMatch:
     similarity: float
 
 
-def _estimate(a: Sequence[int], b: Sequence[int]) -> float:
-    if not a or len(a) != len(b):
-        return 0.0
-    return sum(1 for x, y in zip(a, b) if x == y) / len(a)
+def _estimate(a: ArticleFingerprint, b: ArticleFingerprint) -> tuple[float, float]:
+    """Return the estimated Jaccard similarity and containment of two shingle sets."""
+    if not a.signature or len(a.signature) != len(b.signature):
+        return 0.0, 0.0
+    jaccard = sum(1 for x, y in zip(a.signature, b.signature) if x == y) / len(a.signature)
+    smaller = min(a.shingle_count, b.shingle_count)
+    if smaller <= 0:
+        return jaccard, jaccard
+    common = jaccard / (1 + jaccard) * (a.shingle_count + b.shingle_count)
+    return jaccard, min(1.0, common / smaller)
 
 
 def find_duplicates(
     new: ArticleFingerprint,
     known: Iterable[tuple[int, ArticleFingerprint]],
+    *,
     threshold: float = DUPLICATE_THRESHOLD,
+    containment: float = CONTAINMENT_THRESHOLD,
 ) -> list[DuplicateMatch]:
     """Return the known articles that `new` duplicates, best first (ties: lowest key first).
 
     `known` are (key, fingerprint) pairs, typically the candidates that share a band, text hash
     or canonical URL with `new`. Same text hash or same canonical URL is an exact duplicate;
-    otherwise the estimated Jaccard similarity of the shingle sets must reach `threshold`.
+    otherwise the estimated Jaccard similarity of the shingle sets must reach `threshold`, or
+    the estimated containment of the shorter in the longer must reach `containment`.
     """
     matches = []
     for key, fp in known:
@@ -254,9 +273,9 @@ def find_duplicates(
         elif fp.canonical_url == new.canonical_url:
             matches.append(DuplicateMatch(key, "url", 1.0))
         else:
-            similarity = _estimate(new.signature, fp.signature)
-            if similarity >= threshold:
-                matches.append(DuplicateMatch(key, "near", similarity))
+            jaccard, contained = _estimate(new, fp)
+            if jaccard >= threshold or contained >= containment:
+                matches.append(DuplicateMatch(key, "near", jaccard))
     return sorted(matches, key=lambda m: (-m.similarity, m.key))
 
 
