@@ -6,12 +6,15 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -63,6 +66,9 @@ class ArticleRow(Base):
     text: Mapped[str] = mapped_column(Text)
     text_hash: Mapped[str] = mapped_column(String(64))
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id"))
+    # near-duplicate detection (pipeline/dedup.py): MinHash signature and shingle-set size
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    shingle_count: Mapped[int] = mapped_column(Integer, default=0)
     ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @classmethod
@@ -197,3 +203,41 @@ class AlertRow(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     message: Mapped[str] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------------------------
+# Deduplication (pipeline/dedup.py; queries in the "Deduplication" section of db/queries.py)
+
+
+class ArticleBandRow(Base):
+    """One LSH band key of an original article's MinHash signature.
+
+    A new article's candidates are the originals sharing any band key with it: an index lookup
+    per band, however many articles are stored. Copies store no bands (they resolve to their
+    original).
+    """
+
+    __tablename__ = "article_bands"
+    __table_args__ = (
+        # near-duplicate candidates: band key -> articles (list_duplicate_candidates)
+        PrimaryKeyConstraint("band", "article_id"),
+        # deleting an article deletes its bands
+        Index("ix_article_bands_article_id", "article_id"),
+    )
+
+    band: Mapped[int] = mapped_column(BigInteger)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+
+
+class DedupLockRow(Base):
+    """A row that a store transaction updates first, so dedup decisions happen one at a time.
+
+    Deciding "this article copies that one" or "this event restates that one" is a read
+    followed by a write; holding this row's lock (PostgreSQL row lock, SQLite write lock)
+    from the start of the transaction keeps two ingest processes from both deciding "new".
+    """
+
+    __tablename__ = "dedup_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    taken: Mapped[int] = mapped_column(BigInteger, default=0)

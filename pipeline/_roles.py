@@ -1,0 +1,605 @@
+"""Roles of a matched event trigger: source, target and content, read off the dependency parse.
+
+`pipeline/extract.py` matches triggers (DependencyMatcher patterns from `triggers.jsonl`);
+this module turns each match into a `Candidate` and then into `Event` records. Four frames,
+chosen by the nodes a pattern names:
+
+- a verb trigger ("Russia demanded that NATO ...", "Kyiv was urged by Brussels to ..."): the
+  source is the verb's subject (or passive agent), the content its complement clause or object;
+- a noun trigger with an `issue` node ("raised the demand for", "issued an ultimatum to"):
+  the source is the subject of the issuing verb, the content the noun's complement;
+- a clause-internal trigger ("... must", "would cross a red line", "or face countermeasures",
+  "out of the question"): the statement belongs to whoever reports the clause, so the source is
+  the source of the enclosing speech event ("Erdogan said Sweden must ..."); unreported, no event;
+- a trigger with a `source` or `target` node: those tokens win.
+
+Sources that refer back ("he", "the documents", "the spokesman") are resolved against the
+actors named earlier in the document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from spacy.tokens import Doc, Span, Token
+
+from pipeline.records import Actor, Event, EventType
+
+ActorOf = Callable[[Token], "Actor | None"]
+
+_SUBJECTS = frozenset({"nsubj", "csubj"})
+_PASSIVE_SUBJECTS = frozenset({"nsubjpass", "csubjpass"})
+_OBJECTS = frozenset({"dobj", "dative", "obj", "iobj"})
+# Words that only point at an actor named elsewhere.
+_PRONOUNS_PERSON = frozenset({"he", "she", "him", "her", "his"})
+_PRONOUNS_SPEAKER = frozenset({"i", "we", "us", "me", "our", "my"})
+_PRONOUNS_OTHER = frozenset({"it", "they", "them", "its", "their", "itself", "themselves"})
+# Nouns that stand for the actor who issued or spoke them ("the documents ... call for",
+# "the spokesman said"): grammar of reference, not a topic dictionary.
+_REFERRING_NOUNS = frozenset(
+    "document draft pact treaty proposal text statement declaration letter communique note "
+    "resolution spokesman spokeswoman spokesperson official officials ministry minister "
+    "government leader leadership president office agency side".split()
+)
+# Governors that make an infinitive hypothetical or merely expected ("appear certain to be
+# rejected", "is expected to reject", "plans to demand").
+_HYPOTHETICAL_GOVERNORS = frozenset(
+    "appear seem certain likely unlikely expect plan intend hope set poised may might could "
+    "would possible probable bound want wish consider".split()
+)
+_HYPOTHETICAL_MODALS = frozenset({"would", "could", "might", "may"})
+# Collective actions whose purpose clause ("staged demonstrations to demand ...", "blocked
+# roads demanding ...") makes a demand a protest (CAMEO 14), not a statement (CAMEO 10).
+_PROTEST_WORDS = frozenset(
+    "demonstrate demonstration demonstrator protest protester protestor rally march strike "
+    "riot block blockade gather sit-in vigil boycott picket".split()
+)
+_CONDITION_MARKS = frozenset({"if", "unless"})
+_EDGE_SKIP = frozenset({"mark", "punct", "cc", "prep", "advmod"})
+_SPLIT_DEPS = frozenset({"conj"})
+
+
+@dataclass
+class Candidate:
+    """One trigger match on its way to becoming an event."""
+
+    pattern_id: str
+    type: EventType
+    nodes: dict[str, Token]
+    frame: str  # "verb", "noun", "clause"
+    trigger: Token
+    predicate: Token
+    source_token: Token | None = None
+    target_token: Token | None = None
+    content_head: Token | None = None
+    content_tokens: frozenset[int] = frozenset()
+    exclude: frozenset[int] = frozenset()
+    source: Actor | None = None
+    target: Actor | None = None
+    parts: list[tuple[frozenset[int], Token | None]] = field(default_factory=list)
+    dropped: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# parse helpers
+
+
+def _children(token: Token, deps: Iterable[str]) -> list[Token]:
+    wanted = set(deps)
+    return [c for c in token.children if c.dep_ in wanted]
+
+
+def _first_child(token: Token, deps: Iterable[str]) -> Token | None:
+    found = _children(token, deps)
+    return found[0] if found else None
+
+
+def _is_negated(token: Token) -> bool:
+    return any(c.dep_ == "neg" or c.lower_ in ("never", "no") and c.dep_ in ("advmod", "neg", "det")
+               for c in token.children)
+
+
+def _modals(token: Token) -> set[str]:
+    return {c.lower_ for c in token.children if c.dep_ == "aux" and c.tag_ == "MD"}
+
+
+def _subject(verb: Token, depth: int = 0) -> tuple[Token | None, bool]:
+    """Return the subject of `verb` (following conjunctions and control verbs) and whether the
+    clause is passive."""
+    if depth > 4:
+        return None, False
+    subj = _first_child(verb, _SUBJECTS)
+    if subj is not None:
+        return subj, False
+    subj = _first_child(verb, _PASSIVE_SUBJECTS)
+    if subj is not None:
+        return subj, True
+    head = verb.head
+    if head is verb:
+        return None, False
+    if verb.dep_ == "conj" and head.pos_ in ("VERB", "AUX"):
+        return _subject(head, depth + 1)
+    if verb.dep_ == "xcomp" and head.pos_ in ("VERB", "AUX", "ADJ"):
+        # "refused to commit": the controller is the head's subject ("urged X to" handled by caller)
+        obj = _first_child(head, _OBJECTS)
+        if obj is not None and head.pos_ == "VERB":
+            return obj, False
+        return _subject(head, depth + 1)
+    if verb.dep_ in ("acl", "relcl") and verb.tag_ == "VBG" and head.pos_ in ("NOUN", "PROPN"):
+        return head, False  # "draft pacts demanding ...": the document speaks
+    if verb.dep_ == "advcl" and verb.tag_ == "VBG":
+        return _subject(head, depth + 1)
+    return None, False
+
+
+def _agent(verb: Token) -> Token | None:
+    for c in verb.children:
+        if c.dep_ == "agent":
+            return _first_child(c, ("pobj",))
+    return None
+
+
+def _in_subtree(token: Token, root: Token) -> bool:
+    return root.left_edge.i <= token.i <= root.right_edge.i and (
+        token is root or any(a is root for a in token.ancestors)
+    )
+
+
+def _path_has(token: Token, words: frozenset[str], limit: int = 3) -> bool:
+    node = token
+    for _ in range(limit):
+        if node.head is node:
+            return False
+        node = node.head
+        if node.lemma_.lower() in words or node.lower_ in words:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# candidates
+
+
+def make_candidate(pattern_id: str, label: EventType, names: Sequence[str], token_ids: Sequence[int],
+                   doc: Doc, frame: str | None = None) -> Candidate:
+    """Build a candidate from one DependencyMatcher match (`names` are the pattern's RIGHT_IDs).
+
+    `frame` "clause" (a pattern's optional `frame` field) makes a verb trigger clause-internal:
+    "they would boycott ..." is a threat of whoever says it.
+    """
+    nodes = {name: doc[i] for name, i in zip(names, token_ids)}
+    trigger = doc[token_ids[0]]
+    if frame == "clause" and trigger.pos_ in ("VERB", "AUX") and trigger.tag_ != "MD":
+        return Candidate(pattern_id, label, nodes, "clause", trigger, trigger)
+    if "issue" in nodes:
+        frame, predicate = "noun", nodes["issue"]
+    elif trigger.pos_ in ("VERB",) or (trigger.pos_ == "AUX" and trigger.tag_ != "MD"):
+        frame, predicate = "verb", trigger
+    else:
+        frame = "clause"
+        predicate = trigger
+        while predicate.pos_ not in ("VERB", "AUX") or predicate.tag_ == "MD":
+            if predicate.head is predicate:
+                break
+            predicate = predicate.head
+    return Candidate(pattern_id, label, nodes, frame, trigger, predicate)
+
+
+def is_excluded(c: Candidate) -> bool:
+    """Negated, hypothetical and purpose-clause triggers are not events of their kind."""
+    p = c.predicate
+    if c.trigger.tag_ != "MD" and "neg" not in c.nodes and _is_negated(p):
+        return True
+    if c.frame == "verb":
+        modals = _modals(p)
+        conditional = any(
+            x.dep_ == "advcl" and any(m.lower_ in _CONDITION_MARKS for m in x.children if m.dep_ == "mark")
+            for x in p.children
+        )
+        if modals & _HYPOTHETICAL_MODALS and (conditional or "neg" not in c.nodes and p.head is p):
+            return True
+        if p.dep_ in ("xcomp", "ccomp", "acomp") and p.head.lemma_.lower() in _HYPOTHETICAL_GOVERNORS:
+            return True
+        to = any(x.dep_ == "aux" and x.lower_ == "to" for x in p.children)
+        if to and p.dep_ in ("advcl", "xcomp", "acl", "relcl") and c.type is not EventType.STATEMENT:
+            head = p.head
+            # "refused to", "threatened to", "decided to": the governor carries the event
+            if p.dep_ == "advcl" or head.lemma_.lower() in _PROTEST_WORDS or head.pos_ == "NOUN":
+                return True
+        if p.tag_ == "VBG" and p.dep_ in ("advcl", "acl", "pcomp", "xcomp") and _path_has(p, _PROTEST_WORDS):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# content
+
+
+def _clause_tokens(head: Token, drop: set[int]) -> set[int]:
+    keep = {t.i for t in head.subtree}
+    for t in head.subtree:
+        if t.i in drop:
+            keep -= {x.i for x in t.subtree}
+    return keep
+
+
+def _trim(doc: Doc, ids: set[int]) -> list[int]:
+    ordered = sorted(ids)
+    while ordered and (doc[ordered[0]].dep_ in ("mark", "punct", "cc", "aux") and
+                       (doc[ordered[0]].tag_ in ("TO", "IN", "MD", ",", "``", "''", ":", "CC", "WDT", "HYPH")
+                        or doc[ordered[0]].is_punct)):
+        ordered.pop(0)
+    while ordered and (doc[ordered[-1]].is_punct or doc[ordered[-1]].dep_ == "cc"):
+        ordered.pop()
+    return ordered
+
+
+def span_text(doc: Doc, ids: Iterable[int]) -> str:
+    """The text of tokens `ids` in document order, keeping the original spacing."""
+    ordered = sorted(ids)
+    out: list[str] = []
+    for n, i in enumerate(ordered):
+        tok = doc[i]
+        nxt = ordered[n + 1] if n + 1 < len(ordered) else None
+        out.append(tok.text + (tok.whitespace_ if nxt == i + 1 else (" " if nxt is not None else "")))
+    return "".join(out).strip().strip("\"“”'‘’ ,;:—-").strip()
+
+
+def _content_head(c: Candidate) -> Token | None:
+    if "content" in c.nodes:
+        return c.nodes["content"]
+    p = c.predicate
+    if c.frame == "noun":
+        noun = c.trigger
+        for dep in ("acl", "ccomp", "relcl"):
+            x = _first_child(noun, (dep,))
+            if x is not None and x.pos_ in ("VERB", "AUX"):
+                return x
+        for prep in _children(noun, ("prep",)):
+            if prep.lower_ in ("for", "on", "of", "to", "that"):
+                obj = _first_child(prep, ("pobj", "pcomp"))
+                if obj is not None:
+                    return obj
+        for dep in ("ccomp", "xcomp"):
+            x = _first_child(p, (dep,))
+            if x is not None:
+                return x
+        return None
+    if c.frame == "clause":
+        return p
+    target = c.nodes.get("target")
+    for dep in ("ccomp", "xcomp"):
+        for x in _children(p, (dep,)):
+            if x.pos_ in ("VERB", "AUX", "ADJ", "NOUN"):
+                return x
+    for x in _children(p, ("advcl",)):
+        if any(m.dep_ == "mark" and m.lower_ == "for" for m in x.children):
+            return x  # "called for the alliance to withdraw"
+    for x in _children(p, _OBJECTS | {"attr"}):
+        if x is target or x.dep_ == "dative":
+            continue
+        return x
+    for prep in _children(p, ("prep",)):
+        if prep.lower_ in ("for", "of", "on", "against", "to", "about", "with"):
+            obj = _first_child(prep, ("pobj", "pcomp"))
+            if obj is not None and obj is not target:
+                return obj
+    subj = _first_child(p, _PASSIVE_SUBJECTS)
+    if subj is not None and c.type in (EventType.REJECT, EventType.DENY):
+        return subj  # "the demand was rejected"
+    if p.dep_ in ("relcl", "ccomp", "acl") and p.head.pos_ in ("NOUN", "PROPN"):
+        return p.head  # "a demand NATO has rejected"
+    return None
+
+
+def _split(head: Token) -> list[Token]:
+    """Coordinated demands are separate events: the head and its verb (or full-NP) conjuncts."""
+    heads = [head]
+    frontier = [head]
+    while frontier:
+        h = frontier.pop()
+        for x in h.children:
+            if x.dep_ not in _SPLIT_DEPS:
+                continue
+            if h.pos_ in ("VERB", "AUX") and x.pos_ in ("VERB", "AUX"):
+                heads.append(x)
+                frontier.append(x)
+            elif h.pos_ in ("NOUN",) and x.pos_ == "NOUN" and any(
+                d.dep_ in ("det", "poss") for d in x.children
+            ) and h.dep_ in ("dobj", "pobj"):
+                heads.append(x)
+                frontier.append(x)
+    return sorted(heads, key=lambda t: t.i)
+
+
+# ---------------------------------------------------------------------------------------------
+# actors
+
+
+class Resolver:
+    """Resolve tokens to actors, using the actors named earlier in the document."""
+
+    def __init__(self, doc: Doc, actor_of: ActorOf) -> None:
+        self.doc = doc
+        self.actor_of = actor_of
+        self.spans: list[Span] = sorted(doc.spans["actors"], key=lambda s: s.start) if "actors" in doc.spans else []
+        self.last_source: Actor | None = None
+        self.last_demander: Actor | None = None
+        dateline = getattr(doc._, "dateline", None) if Doc.has_extension("dateline") else None
+        self.dateline: Actor | None = dateline if isinstance(dateline, Actor) else None
+
+    def _span_actor(self, span: Span) -> Actor | None:
+        actor = span._.actor if Span.has_extension("actor") else None
+        return actor if isinstance(actor, Actor) else None
+
+    def preceding(self, token: Token, person: bool | None, exclude: set[str | None]) -> Actor | None:
+        """The nearest actor named before `token` (a person or not), skipping `exclude` codes."""
+        for span in reversed(self.spans):
+            if span.start >= token.i:
+                continue
+            if span.sent.start != token.sent.start and span.start < token.sent.start - 400:
+                break
+            actor = self._span_actor(span)
+            if actor is None or actor.code in exclude and actor.code is not None:
+                continue
+            if self.dateline is not None and span.start < 3 and actor == self.dateline:
+                continue
+            if person is None or (actor.type == "person") == person:
+                return actor
+        return None
+
+    def resolve(self, token: Token | None, speaker: Actor | None = None,
+                exclude: set[str | None] | None = None) -> Actor | None:
+        """The actor the noun phrase headed by `token` stands for, or None."""
+        if token is None:
+            return None
+        exclude = exclude or set()
+        actor = self.actor_of(token)
+        if actor is not None:
+            return actor
+        low = token.lower_
+        if low in _PRONOUNS_SPEAKER:
+            return speaker or self.last_source
+        if low in _PRONOUNS_PERSON:
+            if speaker is not None and speaker.type == "person":
+                return speaker
+            return self.preceding(token, True, exclude) or self.last_source
+        if low in _PRONOUNS_OTHER or token.tag_ == "WDT":
+            if speaker is not None and not exclude:
+                return speaker
+            found = self.preceding(token, False, exclude)
+            return found or (self.last_source if not exclude else None)
+        # an actor named inside the noun phrase: "Poland's foreign minister", "a Russian official"
+        for t in token.subtree:
+            if t is token or t.i > token.i and t.dep_ not in ("appos",):
+                continue
+            inner = self.actor_of(t)
+            if inner is not None and t.dep_ in ("poss", "compound", "amod", "nmod", "appos"):
+                return Actor(span_text(self.doc, (x.i for x in token.subtree if x.dep_ != "relcl")) or token.text,
+                             inner.code, "person" if token.pos_ == "NOUN" else inner.type)
+        for prep in _children(token, ("prep",)):
+            if prep.lower_ in ("of", "from", "in"):
+                obj = _first_child(prep, ("pobj",))
+                inner = self.actor_of(obj) if obj is not None else None
+                if inner is not None and token.lemma_.lower() in _REFERRING_NOUNS:
+                    return inner
+        if token.lemma_.lower() in _REFERRING_NOUNS:
+            return speaker or self.last_source or self.dateline
+        return None
+
+    def issuer(self, noun: Token | None, exclude: set[str | None]) -> Actor | None:
+        """Who issued the demand, proposal or call `noun` ("North Korea's demand", "calls by X")."""
+        if noun is None:
+            return None
+        for t in noun.subtree:
+            if t is noun:
+                continue
+            if t.dep_ in ("poss", "compound", "amod", "nmod") and t.head is noun:
+                a = self.resolve(t, exclude=exclude)
+                if a is not None and a.code not in exclude:
+                    return a
+            if t.dep_ == "pobj" and t.head.lower_ in ("by", "from") and t.head.head is noun:
+                a = self.resolve(t, exclude=exclude)
+                if a is not None and a.code not in exclude:
+                    return a
+        return None
+
+    def first_in(self, ids: Iterable[int], exclude: set[str | None], skip: Token | None = None) -> Actor | None:
+        """The first coded actor among tokens `ids` whose code is not excluded."""
+        idset = set(ids)
+        for span in self.spans:
+            if span.start in idset and (skip is None or not span.start <= skip.i < span.end):
+                actor = self._span_actor(span)
+                if actor is not None and actor.code is not None and actor.code not in exclude:
+                    return actor
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the main pass
+
+
+def _speech_of(c: Candidate, ordered: list[Candidate]) -> Candidate | None:
+    """The nearest enclosing candidate whose content holds `c`'s trigger."""
+    best: Candidate | None = None
+    for o in ordered:
+        if o is c or o.dropped or o.content_head is None:
+            continue
+        if c.trigger.i in o.content_tokens and o.trigger.i not in c.content_tokens:
+            if best is None or len(o.content_tokens) < len(best.content_tokens):
+                best = o
+    return best
+
+
+def _depth(token: Token) -> int:
+    return sum(1 for _ in token.ancestors)
+
+
+def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf) -> list[Event]:
+    """Fill in roles, drop nested and unattributed candidates, and return the events."""
+    resolver = Resolver(doc, actor_of)
+    for c in candidates:
+        head = _content_head(c)
+        c.content_head = head
+        if head is not None:
+            c.content_tokens = frozenset(t.i for t in head.subtree) - {c.trigger.i}
+        elif c.frame == "clause":
+            c.content_tokens = frozenset(t.i for t in c.predicate.subtree)
+    for c in candidates:
+        if is_excluded(c):
+            c.dropped = True
+    events: list[Event] = []
+    for sent in doc.sents:
+        here = [c for c in candidates if sent.start <= c.trigger.i < sent.end and not c.dropped]
+        here.sort(key=lambda c: (_depth(c.predicate), c.trigger.i))
+        for c in here:
+            _assign_roles(c, here, resolver)
+        kept = _drop_nested(here)
+        for c in sorted(kept, key=lambda c: c.trigger.i):
+            events.extend(_to_events(doc, c, sent, resolver))
+            if c.source is not None and c.source.code is not None:
+                resolver.last_source = c.source
+                if c.type is EventType.DEMAND:
+                    resolver.last_demander = c.source
+    return events
+
+
+def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
+    p = c.predicate
+    outer = _speech_of(c, here)
+    speaker = outer.source if outer is not None else None
+    # source
+    if "source" in c.nodes:
+        c.source_token = c.nodes["source"]
+        c.source = r.resolve(c.source_token, speaker)
+    elif c.frame == "clause":
+        if outer is None or outer.source is None:
+            c.dropped = True
+            return
+        c.source = outer.source
+    else:
+        subj, passive = _subject(p)
+        if passive or subj is None:
+            agent = _agent(p)
+            if agent is not None:
+                subj, passive = agent, False
+        if passive and c.frame == "verb" and subj is not None:
+            c.target_token = subj  # "Kyiv was urged ...": the subject is the addressee
+            subj = None
+        c.source_token = subj
+        c.source = r.resolve(subj, speaker) if subj is not None else None
+        if c.source is None and c.trigger.dep_ in ("acl", "relcl") and c.trigger.tag_ == "VBG":
+            c.source = r.preceding(c.trigger, None, set())
+        if c.source is None and subj is None and outer is not None:
+            c.source = outer.source
+    src_code = c.source.code if c.source else None
+    exclude = {src_code} if src_code else set()
+    # target
+    target_tok = c.nodes.get("target") or c.target_token
+    head = c.content_head
+    if target_tok is None and c.frame in ("verb", "noun"):
+        for x in _children(p, _OBJECTS):
+            if x is not head and r.actor_of(x) is not None or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
+                if x is not head:
+                    target_tok = x
+                    break
+        if target_tok is None:
+            for prep in _children(p, ("prep", "dative")) + _children(c.trigger, ("prep",)):
+                if prep.lower_ in ("on", "to", "against", "from", "with") and prep.head is not head:
+                    obj = _first_child(prep, ("pobj",))
+                    if obj is not None and r.actor_of(obj) is not None:
+                        target_tok = obj
+                        break
+    if target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
+        subj = _first_child(head, _SUBJECTS | _PASSIVE_SUBJECTS)
+        if subj is not None and c.type is not EventType.REJECT:
+            target_tok = subj
+    if target_tok is None and head is not None and c.type is EventType.DEMAND and head.pos_ in ("NOUN", "PROPN"):
+        if r.actor_of(head) is not None:
+            target_tok = head
+    if target_tok is not None:
+        c.target_token = target_tok
+        c.target = r.resolve(target_tok, None, exclude)
+        if c.target is not None and c.target == c.source:
+            c.target = None
+    if c.target is None and c.type is EventType.REJECT:
+        thing = head if head is not None and head.pos_ in ("NOUN", "PROPN") else None
+        c.target = r.issuer(thing, exclude)
+        if c.target is None and thing is not None and thing.lemma_.lower() in (
+            "demand", "call", "proposal", "request", "offer", "plan", "ultimatum", "appeal", "condition"
+        ):
+            last = r.last_demander or r.last_source
+            c.target = last if last is not None and last.code not in exclude else None
+    if c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
+        c.target = r.first_in(c.content_tokens, exclude)
+
+
+def _drop_nested(here: list[Candidate]) -> list[Candidate]:
+    live = [c for c in here if not c.dropped]
+    kept: list[Candidate] = []
+    for c in live:
+        inner = [o for o in live if o is not c and o.trigger.i in c.content_tokens]
+        outer = [o for o in live if o is not c and c.trigger.i in o.content_tokens
+                 and o.type is not EventType.STATEMENT]
+        if c.type is EventType.STATEMENT and inner:
+            continue  # "X said Y must ...": the demand says more than the statement
+        if outer and c.frame != "clause" and c.source_token is not None and not _refers(c):
+            continue  # a demanded, rejected or threatened act is not itself an event
+        if outer and (c.frame == "clause" or _refers(c)) and any(o.type is c.type or o.frame == "verb" and o.type is not EventType.STATEMENT for o in outer):
+            continue
+        kept.append(c)
+    # one event per trigger token
+    seen: dict[int, Candidate] = {}
+    for c in kept:
+        prev = seen.get(c.trigger.i)
+        if prev is None or len(c.nodes) > len(prev.nodes):
+            seen[c.trigger.i] = c
+    return list(seen.values())
+
+
+def _refers(c: Candidate) -> bool:
+    tok = c.source_token
+    return tok is None or tok.lower_ in _PRONOUNS_SPEAKER | _PRONOUNS_PERSON | _PRONOUNS_OTHER
+
+
+def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver) -> list[Event]:
+    graded = c.type in (EventType.DEMAND, EventType.REJECT, EventType.THREATEN)
+    if c.source is None:
+        if graded:
+            return []
+    head = c.content_head
+    drop: set[int] = {c.trigger.i}
+    if c.target_token is not None and head is not None and c.target_token.head is head:
+        drop.add(c.target_token.i)
+    heads = _split(head) if head is not None and c.type is not EventType.REJECT else ([head] if head else [])
+    out: list[Event] = []
+    if not heads:
+        ids: set[int] = set(c.content_tokens) if c.frame == "clause" else set()
+        parts: list[tuple[set[int], Token | None]] = [(ids, None)]
+    else:
+        parts = []
+        for h in heads:
+            others = {x.i for x in heads if x is not h and _in_subtree(x, h)}
+            extra = {t.i for t in h.children if t.dep_ == "cc"}
+            parts.append((_clause_tokens(h, drop | others | extra) - {c.trigger.i}, h))
+    for ids, h in parts:
+        target = c.target
+        if h is not None and h is not head and h.pos_ in ("VERB", "AUX"):
+            subj = _first_child(h, _SUBJECTS)
+            if subj is not None and subj.i in ids:
+                t2 = r.resolve(subj, None, {c.source.code} if c.source and c.source.code else set())
+                if t2 is not None:
+                    target = t2
+                    ids = ids - {x.i for x in subj.subtree}
+        if h is not None and h.pos_ in ("VERB", "AUX") and c.target_token is not None and c.target_token.head is h:
+            ids = ids - {x.i for x in c.target_token.subtree}
+        ordered = _trim(doc, {i for i in ids if sent.start <= i < sent.end})
+        content = span_text(doc, ordered)
+        if graded and not content and c.type is EventType.DEMAND:
+            continue
+        out.append(Event(
+            type=c.type, source=c.source, target=target, content=content,
+            sentence=sent.text, start=sent.start_char, end=sent.end_char, trigger=c.trigger.text,
+        ))
+    return out

@@ -1,0 +1,183 @@
+"""Event extraction: the spaCy pipeline, the `newswatch_events` component and `extract_events`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import spacy
+from spacy.language import Language
+from spacy.matcher import DependencyMatcher
+from spacy.tokens import Doc
+from spacy.vocab import Vocab
+
+import pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
+from pipeline._roles import Candidate, make_candidate, resolve_candidates
+from pipeline.actors import actor_of
+from pipeline.errors import PatternError
+from pipeline.records import Actor, Article, Event, EventType, Extraction
+
+__all__ = ["EventMatcher", "build_nlp", "extract_events", "load_trigger_patterns"]
+
+if not Doc.has_extension("events"):
+    Doc.set_extension("events", default=None)
+
+_PIPES_NEEDED = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner")
+_REQUIRED_FIELDS = ("id", "label", "pattern", "examples")
+
+
+def _check_pattern(pattern: Any) -> str | None:
+    """Return what is wrong with a DependencyMatcher pattern, or None."""
+    if not isinstance(pattern, list) or not pattern:
+        return "must be a non-empty list of nodes"
+    names: set[str] = set()
+    for n, node in enumerate(pattern):
+        if not isinstance(node, dict) or "RIGHT_ID" not in node or "RIGHT_ATTRS" not in node:
+            return f"node {n} needs RIGHT_ID and RIGHT_ATTRS"
+        if n == 0 and ("LEFT_ID" in node or "REL_OP" in node):
+            return "the first node is the anchor and has no LEFT_ID/REL_OP"
+        if n > 0 and (node.get("LEFT_ID") not in names or "REL_OP" not in node):
+            return f"node {n} ({node['RIGHT_ID']}) needs REL_OP and a LEFT_ID named before it"
+        if node["RIGHT_ID"] in names:
+            return f"RIGHT_ID {node['RIGHT_ID']!r} is used twice"
+        names.add(node["RIGHT_ID"])
+    return None
+
+
+def load_trigger_patterns(path: Path) -> list[dict[str, Any]]:
+    """Read `triggers.jsonl`: one DependencyMatcher pattern per line with id, label and examples.
+
+    Raises PatternError naming the file, the line and the field of the first bad line.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise PatternError(f"{path}: cannot read trigger patterns ({exc.strerror}); "
+                           "check NEWSWATCH_TRIGGERS") from exc
+    patterns: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    labels = {t.value for t in EventType}
+    checker = DependencyMatcher(Vocab(), validate=True)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        where = f"{path}:{number}"
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PatternError(f"{where}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(entry, dict):
+            raise PatternError(f"{where}: a line must be a JSON object")
+        for name in _REQUIRED_FIELDS:
+            if name not in entry:
+                raise PatternError(f"{where}: field {name!r} is missing")
+        if not isinstance(entry["id"], str) or not entry["id"]:
+            raise PatternError(f"{where}: field 'id' must be a non-empty string")
+        if entry["id"] in seen:
+            raise PatternError(f"{where}: field 'id': {entry['id']!r} already used on line {seen[entry['id']]}")
+        seen[entry["id"]] = number
+        if entry["label"] not in labels:
+            raise PatternError(f"{where}: field 'label': {entry['label']!r} is not one of {sorted(labels)}")
+        examples = entry["examples"]
+        if not isinstance(examples, list) or not examples or not all(isinstance(e, str) for e in examples):
+            raise PatternError(f"{where}: field 'examples' must be a list of one or more sentences")
+        problem = _check_pattern(entry["pattern"])
+        if problem is None:
+            try:
+                checker.add(entry["id"], [entry["pattern"]])
+            except (ValueError, KeyError, TypeError) as exc:
+                problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if problem is not None:
+            raise PatternError(f"{where}: field 'pattern': {problem}")
+        patterns.append(entry)
+    return patterns
+
+
+class EventMatcher:
+    """The `newswatch_events` component: trigger patterns in, `doc._.events` out."""
+
+    def __init__(self, nlp: Language, name: str, validate: bool) -> None:
+        self.name = name
+        self.matcher = DependencyMatcher(nlp.vocab, validate=validate)
+        self.labels: dict[int, tuple[str, EventType, list[str], str | None]] = {}
+
+    def add_patterns(self, patterns: Iterable[dict[str, Any]]) -> None:
+        """Add trigger patterns as `load_trigger_patterns` returns them."""
+        for entry in patterns:
+            self.matcher.add(entry["id"], [entry["pattern"]])
+            key = self.matcher.vocab.strings[entry["id"]]
+            names = [node["RIGHT_ID"] for node in entry["pattern"]]
+            self.labels[key] = (entry["id"], EventType(entry["label"]), names, entry.get("frame"))
+
+    def __call__(self, doc: Doc) -> Doc:
+        candidates: list[Candidate] = []
+        for key, token_ids in self.matcher(doc):
+            pattern_id, label, names, frame = self.labels[key]
+            candidates.append(make_candidate(pattern_id, label, names, token_ids, doc, frame))
+        candidates.sort(key=lambda c: (c.trigger.i, c.pattern_id))
+        doc._.events = resolve_candidates(doc, candidates, actor_of)
+        return doc
+
+
+@Language.factory(
+    "newswatch_events",
+    default_config={"validate": True},
+    requires=["token.dep", "token.lemma", "token.tag", "doc.sents"],
+    assigns=["doc._.events"],
+)
+def make_event_matcher(nlp: Language, name: str, validate: bool) -> EventMatcher:
+    """Create the event component; patterns are added with `add_patterns`."""
+    return EventMatcher(nlp, name, validate)
+
+
+def build_nlp(model: str, actor_patterns: list[dict[str, Any]], trigger_patterns: list[dict[str, Any]]) -> Language:
+    """Load the spaCy model `model` and add the actor and event components.
+
+    Patterns come in as loaded by `load_actor_patterns` and `load_trigger_patterns`; this
+    function never reads files. Pipes the components do not need are disabled.
+    """
+    nlp = spacy.load(model)
+    for pipe in nlp.pipe_names:
+        if pipe not in _PIPES_NEEDED:
+            nlp.disable_pipe(pipe)
+    actors = nlp.add_pipe("newswatch_actors")
+    if hasattr(actors, "add_patterns"):
+        actors.add_patterns(actor_patterns)
+    events = nlp.add_pipe("newswatch_events")
+    events.add_patterns(trigger_patterns)
+    return nlp
+
+
+def _doc_actors(doc: Doc) -> tuple[Actor, ...]:
+    found = getattr(doc._, "actors", None) if Doc.has_extension("actors") else None
+    return tuple(found or ())
+
+
+def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int = 32) -> Iterator[Extraction]:
+    """Run the pipeline over `articles` in batches; yield one Extraction per article.
+
+    Actors count from the headline and the body; events come from the body only (a headline
+    compresses and repeats it), except for an article that is nothing but its headline.
+    Event offsets are those of the sentence in `Article.text` (in the title for such an article).
+    """
+
+    def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str]]]:
+        for article in items:
+            yield article.title or "", (article, "title")
+            yield article.text or "", (article, "text")
+
+    title_doc: Doc | None = None
+    for doc, (article, part) in nlp.pipe(texts(articles), batch_size=batch_size, as_tuples=True):
+        if part == "title":
+            title_doc = doc
+            continue
+        events: list[Event] = list(doc._.events or ())
+        if not article.text.strip() and title_doc is not None:
+            events = list(title_doc._.events or ())
+        actors = dict.fromkeys(_doc_actors(title_doc) if title_doc is not None else ())
+        actors.update(dict.fromkeys(_doc_actors(doc)))
+        yield Extraction(article=article, actors=tuple(actors), events=tuple(events))
+        title_doc = None
