@@ -1,0 +1,354 @@
+"""Alerts: building the message for each (event, topic, channel) and delivering it via Apprise.
+
+`build_alerts` and `build_digest` are pure: they format a message for the channel's preferred
+Apprise `body_format` (text, Markdown or HTML), escaping whatever came from the article.
+`send_alerts` is the edge: one Apprise call per alert per channel (or one digest when a
+channel has more pending alerts than the threshold); it reports success or failure per alert
+and never raises for a channel that is down. Channel URLs carry secrets, so anything shown to
+people goes through `redact_url` first, and Apprise's own log lines are scrubbed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from pipeline.errors import AlertError
+from pipeline.records import Actor, Alert, Article, Event, TopicMatch
+
+#: The channel of alerts raised while no channel is configured: stored and printed only.
+NO_CHANNEL = ""
+TEXT, MARKDOWN, HTML = "text", "markdown", "html"
+_SECRET_KEYS = re.compile(r"pass|pwd|secret|token|key|auth|sig|session|cred|hook|bearer", re.I)
+_HOSTLIKE = re.compile(r"^(localhost|[\d.]+|\[[0-9a-f:]+\]|[\w-]+(\.[\w-]+)+)(:\d+)?$", re.I)
+_TOKENLIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[\w\-.~%]{8,}$|^[\w\-.~%]{20,}$")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+
+log = logging.getLogger("newswatch.alerts")
+
+
+class PendingAlert(NamedTuple):
+    """A stored alert waiting for delivery: its id, channel URL and message."""
+
+    id: int
+    channel: str
+    message: str
+
+
+class Delivery(NamedTuple):
+    """What happened to one alert in one delivery attempt."""
+
+    alert_id: int
+    ok: bool
+    error: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets
+
+
+def redact_url(url: str) -> str:
+    """Return a channel URL safe to print: passwords, tokens and token-like parts become ***.
+
+    `json://user:pw@host:8080/hook?token=x` -> `json://user:***@host:8080/hook?token=***`;
+    a host that is not a host name (Slack, Discord and Telegram put tokens there) is hidden too.
+    """
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if not parts.scheme or "://" not in url:
+        return "***"
+    netloc = parts.netloc
+    userinfo, _, hostport = netloc.rpartition("@")
+    if userinfo:
+        user, sep, _ = userinfo.partition(":")
+        user = "***" if _TOKENLIKE.match(user) else user
+        userinfo = f"{user}:***" if sep else user
+    if hostport and not _HOSTLIKE.match(hostport):
+        hostport = "***"
+    path = "/".join("***" if _TOKENLIKE.match(seg) else seg for seg in parts.path.split("/"))
+    query = "&".join(
+        f"{k}={'***' if _SECRET_KEYS.search(k) or _TOKENLIKE.match(v) else quote(v, safe='')}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    out = f"{parts.scheme}://{userinfo + '@' if userinfo else ''}{hostport}{path}"
+    return out + (f"?{query}" if query else "") + ("#***" if parts.fragment else "")
+
+
+def _secrets(url: str) -> list[str]:
+    """Return the substrings of a channel URL that `redact_url` hides (longest first)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = {parts.password or ""}
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    if hostport and not _HOSTLIKE.match(hostport):
+        found.add(hostport)
+    found.update(seg for seg in parts.path.split("/") if _TOKENLIKE.match(seg))
+    found.update(
+        v for k, v in parse_qsl(parts.query) if _SECRET_KEYS.search(k) or _TOKENLIKE.match(v)
+    )
+    if parts.fragment:
+        found.add(parts.fragment)
+    return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
+
+
+def scrub(text: str, urls: Sequence[str]) -> str:
+    """Replace every secret of the given channel URLs in `text` with ***."""
+    for url in urls:
+        text = text.replace(url, redact_url(url))
+        for secret in _secrets(url):
+            text = text.replace(secret, "***")
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Formatting (pure)
+
+
+@lru_cache(maxsize=64)
+def channel_format(channel: str) -> str:
+    """Return the body format a channel prefers: "text", "markdown" or "html".
+
+    An unparsable channel gets "text"; delivering to it will fail and say so.
+    """
+    if channel == NO_CHANNEL:
+        return TEXT
+    import apprise
+
+    plugin = apprise.Apprise.instantiate(channel)
+    if plugin is None:
+        return TEXT
+    preferred = plugin.notify_format
+    if isinstance(preferred, (tuple, list)):
+        preferred = preferred[0] if preferred else apprise.NotifyFormat.TEXT
+    return str(getattr(preferred, "value", preferred))
+
+
+def _actor_label(actor: Actor | None) -> str:
+    if actor is None:
+        return "-"
+    if actor.code and actor.name and actor.name.upper() != actor.code:
+        return f"{actor.code} ({actor.name})"
+    return actor.code or actor.name
+
+
+def _plain(text: str) -> str:
+    """Collapse whitespace and drop control characters (titles are one line)."""
+    return " ".join("".join(ch for ch in text if ch.isprintable() or ch.isspace()).split())
+
+
+def _escape(text: str, fmt: str) -> str:
+    text = _plain(text)
+    if fmt == HTML:
+        return html.escape(text, quote=True)
+    if fmt == MARKDOWN:
+        return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return text
+
+
+def _link(url: str, label: str, fmt: str) -> str:
+    is_web = url.startswith(("http://", "https://"))
+    if fmt == HTML and is_web:
+        return f'<a href="{html.escape(url, quote=True)}">{_escape(label, fmt)}</a>'
+    if fmt == MARKDOWN and is_web:
+        return f"[{_escape(label, fmt)}](<{url.replace('>', '%3E').replace(' ', '%20')}>)"
+    return f"{_escape(label, fmt)} ({_escape(url, fmt)})"
+
+
+def format_alert(
+    event: Event,
+    match: TopicMatch,
+    article: Article,
+    event_date: dt.date | None,
+    fmt: str,
+) -> tuple[str, str]:
+    """Return (title, body) of the alert about one event and topic in one body format."""
+    source, target = _actor_label(event.source), _actor_label(event.target)
+    title = _plain(f"[{match.topic}] {source} -> {target}: {event.type.value}")
+    fields = [
+        ("Topic", _escape(match.topic, fmt)),
+        ("Event", _escape(f"{source} -> {target}: {event.type.value}", fmt)),
+        ("Content", _escape(event.content, fmt)),
+        ("Matched", _escape(", ".join(match.words) or "-", fmt)),
+        ("Article", _link(article.url, article.title or article.url, fmt)),
+        ("Date", event_date.isoformat() if event_date else "-"),
+    ]
+    if fmt == HTML:
+        body = "<br/>\n".join(f"<b>{k}:</b> {v}" for k, v in fields)
+    elif fmt == MARKDOWN:
+        body = "  \n".join(f"**{k}:** {v}" for k, v in fields)
+    else:
+        body = "\n".join(f"{k}: {v}" for k, v in fields)
+    return title, body
+
+
+def build_alerts(
+    event_id: int,
+    event: Event,
+    matches: Sequence[TopicMatch],
+    article: Article,
+    channels: Sequence[str],
+    *,
+    event_date: dt.date | None = None,
+    topic_channels: Mapping[str, Sequence[str]] | None = None,
+) -> list[Alert]:
+    """Return one alert per matched topic per channel, formatted for that channel.
+
+    `channels` are the Apprise URLs of NEWSWATCH_NOTIFY; `topic_channels` adds a topic's own
+    channels. With no channel at all, each topic still gets one alert on `NO_CHANNEL` (stored
+    and printed only, SPEC.md). The message stored is `title`, a blank line, then `body`.
+    """
+    day = event_date or article.published
+    alerts: list[Alert] = []
+    for match in matches:
+        targets = list(dict.fromkeys([*channels, *(topic_channels or {}).get(match.topic, ())]))
+        for channel in targets or [NO_CHANNEL]:
+            fmt = channel_format(channel)
+            title, body = format_alert(event, match, article, day, fmt)
+            alerts.append(
+                Alert(event_id=event_id, topic=match.topic, channel=channel, title=title,
+                      body=body, extra={"format": fmt, "words": ", ".join(match.words)})
+            )
+    return alerts
+
+
+def alert_message(alert: Alert) -> str:
+    """Return the text stored with an alert (and later sent): title, blank line, body."""
+    return f"{alert.title}\n\n{alert.body}"
+
+
+def split_message(message: str) -> tuple[str, str]:
+    """Split a stored alert message into (title, body)."""
+    title, _, body = message.partition("\n\n")
+    return title, body
+
+
+def build_digest(messages: Sequence[str], fmt: str) -> tuple[str, str]:
+    """Return (title, body) of one digest message standing for many alerts of one channel."""
+    topics = sorted({split_message(m)[0].partition("]")[0].lstrip("[") for m in messages})
+    title = _plain(f"newswatch: {len(messages)} alerts ({', '.join(topics)})")
+    if fmt == HTML:
+        parts = [f"<b>{html.escape(t)}</b><br/>\n{b}" for t, b in map(split_message, messages)]
+        body = "\n<hr/>\n".join(parts)
+    elif fmt == MARKDOWN:
+        parts = [f"### {_escape(t, fmt)}\n{b}" for t, b in map(split_message, messages)]
+        body = "\n\n---\n\n".join(parts)
+    else:
+        body = "\n\n---\n\n".join(messages)
+    return title, body
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery (the edge)
+
+Notifier = Callable[[str, str, str, str], None]
+
+
+class _Scrubber(logging.Filter):
+    """Remove channel secrets from Apprise's own log records."""
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        super().__init__()
+        self.urls = list(urls)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage(), self.urls)
+        record.args = None
+        return True
+
+
+@contextmanager
+def _scrubbed_apprise_logs(urls: Sequence[str]) -> Iterator[None]:
+    logger = logging.getLogger("apprise")
+    scrubber = _Scrubber(urls)
+    logger.addFilter(scrubber)
+    try:
+        yield
+    finally:
+        logger.removeFilter(scrubber)
+
+
+def notify(channel: str, title: str, body: str, fmt: str) -> None:
+    """Deliver one message to one Apprise URL; raise `AlertError` saying why it failed."""
+    import apprise
+
+    shown = redact_url(channel)
+    apobj = apprise.Apprise()
+    if not apobj.add(channel):
+        raise AlertError(
+            f"{shown}: not a valid Apprise URL. Check NEWSWATCH_NOTIFY (or the topic's channels)."
+        )
+    try:
+        with apprise.LogCapture(  # type: ignore[no-untyped-call]
+            level=logging.WARNING, fmt="%(message)s"
+        ) as captured:
+            ok = apobj.notify(title=title, body=body, body_format=fmt)
+    except Exception as exc:  # Apprise plugins may raise anything; the channel just failed
+        raise AlertError(f"{shown}: delivery raised {type(exc).__name__}: "
+                         f"{scrub(str(exc), [channel])}") from exc
+    if not ok:
+        reason = " ".join(captured.getvalue().split()) or "the channel refused the message"
+        raise AlertError(f"{shown}: delivery failed: {scrub(reason, [channel])[:500]}")
+
+
+def send_alerts(
+    pending: Sequence[PendingAlert | tuple[int, str, str]],
+    *,
+    digest_threshold: int = 10,
+    notifier: Notifier = notify,
+) -> list[Delivery]:
+    """Deliver pending alerts: one call per alert per channel, or one digest per busy channel.
+
+    A channel with more than `digest_threshold` pending alerts gets a single digest, and every
+    alert in it shares the outcome. Never raises for a failing channel: each alert's `Delivery`
+    says whether it went and, if not, why (with secrets redacted).
+    """
+    by_channel: dict[str, list[PendingAlert]] = {}
+    for item in pending:
+        alert = PendingAlert(*item)
+        by_channel.setdefault(alert.channel, []).append(alert)
+    deliveries: list[Delivery] = []
+    with _scrubbed_apprise_logs(list(by_channel)):
+        for channel, alerts in by_channel.items():
+            if channel == NO_CHANNEL:
+                deliveries += [Delivery(a.id, True) for a in alerts]
+                continue
+            fmt = channel_format(channel)
+            if len(alerts) > digest_threshold:
+                title, body = build_digest([a.message for a in alerts], fmt)
+                outcome = _attempt(notifier, channel, title, body, fmt)
+                deliveries += [Delivery(a.id, outcome is None, outcome) for a in alerts]
+                continue
+            for alert in alerts:
+                title, body = split_message(alert.message)
+                outcome = _attempt(notifier, channel, title, body, fmt)
+                deliveries.append(Delivery(alert.id, outcome is None, outcome))
+    return deliveries
+
+
+def _attempt(notifier: Notifier, channel: str, title: str, body: str, fmt: str) -> str | None:
+    """Call the notifier; return None on success or the (redacted) reason it failed."""
+    try:
+        notifier(channel, title, body, fmt)
+    except AlertError as exc:
+        log.warning("alert delivery failed: %s", exc)
+        return str(exc)
+    return None
+
+
+def describe_channel(channel: str) -> str:
+    """Return how a channel is shown to people: redacted, or "(none)" for stored-only alerts."""
+    return redact_url(channel) if channel else "(none)"
