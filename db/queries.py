@@ -237,8 +237,9 @@ def select_events(filters: EventFilters) -> Select[tuple[EventRow]]:
     if filters.until:
         stmt = stmt.where(EventRow.event_date <= filters.until)
     if filters.search:
-        pattern = f"%{filters.search.lower()}%"
-        stmt = stmt.where(func.lower(EventRow.content).like(pattern))
+        # The user's text is matched literally: LIKE's own wildcards are escaped.
+        literal = filters.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(func.lower(EventRow.content).like(f"%{literal}%", escape="\\"))
     return stmt.order_by(EventRow.event_date.desc(), EventRow.id.desc()).limit(filters.limit)
 
 

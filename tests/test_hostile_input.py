@@ -1,0 +1,289 @@
+"""Hostile input: control characters and arbitrary Unicode, articles longer than spaCy's
+max_length, HTML with scripts, SQL-looking text in every CLI filter, markup in alerts, and
+secrets (database passwords, Apprise URLs) that must never be printed or logged.
+
+Feed-specific attacks (entity expansion, external entities, huge and deeply nested feeds,
+links to private addresses) are tested with the feed code in test_sources.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from pipeline.clean import clean_article
+from pipeline.records import Actor, Article, Event, EventType
+from tests._faults import (
+    SECRET,
+    ingest_env,
+    prefect_api_url,  # noqa: F401 (fixture)
+    run_ingest,
+)
+
+DEMAND = "Russia on Friday demanded that NATO deny membership to Ukraine."
+REJECT = "The United States rejected the demand from Moscow."
+FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}
+
+# Text from every corner of Unicode, with the control and format characters that break
+# terminals, JSON, PostgreSQL (NUL) and offsets (CR, bidi overrides, zero-width joiners).
+NASTY = st.sampled_from([
+    "\x00", "\x1b[31m", "\r", "\r\n", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\u202e",
+    "\u2066", "\u200b", "\u200d", "\ufeff", "\u00ad", "\ud7ff", "\U0001f600", "\u0301", "e\u0301",
+    "\ufdd0", "\U000e0001", "\t", "  ", "'", '"', "\\", "</script>", "%s", "{0}", "Ωμέγα",
+    "مرحبا", "日本語", "\U0010fffd",
+])
+HOSTILE_TEXT = st.lists(
+    st.one_of(st.text(max_size=12), NASTY, st.sampled_from([DEMAND, REJECT, "\n"])), max_size=25
+).map("".join)
+
+
+def _clean(value: str) -> bool:
+    return not any(unicodedata.category(c) in FORBIDDEN_CATEGORIES and c != "\n" for c in value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arbitrary Unicode and control characters
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=HOSTILE_TEXT)
+def test_cleaned_articles_hold_no_control_characters(raw: str) -> None:
+    """Whatever the file holds, the stored title and text are NFC with no control characters."""
+    article = clean_article(raw, url="x.txt", published=None, source=None)
+    for value in (article.title, article.text, article.byline or ""):
+        assert _clean(value), repr(value)
+        assert unicodedata.is_normalized("NFC", value)
+    assert "\n" not in article.title
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=HOSTILE_TEXT)
+def test_extraction_survives_hostile_text_and_offsets_hold(nlp: Any, raw: str) -> None:
+    """Extraction never crashes, and every event's sentence is exactly its span of the text."""
+    from pipeline.extract import extract_events
+
+    article = clean_article("Headline\n" + raw, url="x.txt", published=None, source=None)
+    for extraction in extract_events(nlp, [article]):
+        for event in extraction.events:
+            assert article.text[event.start:event.end] == event.sentence
+
+
+HOSTILE_FILE = (
+    "Russia\x00 demands\x1b[2J NATO \u202eclose\u202c its door\r\n"
+    "By\x07 Staff\r\n"
+    "\ufeffMOSCOW \u2014 Russia on Friday demanded that NATO deny membership to Ukraine.\x00\x08\r\n"
+    "Officials said \u200bthe talks in Gen\u00adeva would continue \U0001f600 next week.\x0c"
+    "Spokesman Dmitry Peskov said the decision was final.\u2028The Kremlin did not comment.\n"
+)
+
+
+@pytest.mark.postgres
+def test_control_characters_reach_neither_database_nor_json(
+    postgres_server: str, tmp_path: Path, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file full of NULs, escape sequences and bidi overrides is ingested into PostgreSQL
+    (which refuses NUL in text) and read back as clean, valid JSON."""
+    from tests._faults import postgres_schema
+
+    path = tmp_path / "hostile.txt"
+    path.write_text(HOSTILE_FILE, encoding="utf-8")
+    with postgres_schema(postgres_server, "nw_hostile") as url:
+        result = run_ingest([str(path)], ingest_env(url, api_url=prefect_api_url))
+        assert result.returncode == 0, result.stdout + result.stderr
+        monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
+        from cli import app
+        from pipeline.settings import get_settings
+
+        get_settings.cache_clear()
+        try:
+            listed = CliRunner().invoke(app, ["articles", "--json"])
+            events = CliRunner().invoke(app, ["events", "--json"])
+        finally:
+            get_settings.cache_clear()
+    assert listed.exit_code == 0 and events.exit_code == 0, listed.output + events.output
+    [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert row["title"] == "Russia demands NATO close its door"
+    assert _clean(row["title"])
+    for line in events.stdout.splitlines():
+        event = json.loads(line)
+        assert _clean(event["content"]) and all(_clean(m["sentence"]) for m in event["mentions"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Longer than spaCy's max_length
+
+
+def test_article_longer_than_max_length_is_processed_in_chunks(nlp: Any) -> None:
+    """An article over `nlp.max_length` is split at paragraph and sentence ends, not refused:
+    events at its start and its very end are found, with offsets into the whole text."""
+    from pipeline.extract import extract_events
+
+    filler = "\n".join(
+        f"Officials met in the capital on day {i} to discuss the harvest and the railway." for i in range(400)
+    )
+    text = f"{DEMAND}\n{filler}\n{REJECT} {DEMAND}"
+    article = Article(url="long.txt", title="Long report", text=text, published=dt.date(2021, 12, 17))
+    saved = nlp.max_length
+    nlp.max_length = len(text) // 5
+    try:
+        [extraction] = list(extract_events(nlp, [article]))
+    finally:
+        nlp.max_length = saved
+    starts = sorted(e.start for e in extraction.events if e.type is EventType.DEMAND)
+    assert starts[0] == 0, "the event at the start was lost"
+    assert starts[-1] == text.rindex(DEMAND), "the event beyond max_length was lost"
+    for event in extraction.events:
+        assert text[event.start:event.end] == event.sentence
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML with scripts
+
+
+HOSTILE_HTML = """<!doctype html><html><head><title>Russia demands NATO close its door</title>
+<script>document.write("Iran demanded that Israel withdraw from Syria.")</script>
+<style>body::after { content: "China demanded that Japan apologise." }</style>
+<meta property="article:published_time" content="2021-12-17T10:00:00Z"></head>
+<body onload="alert('pwned')"><article><h1>Russia demands NATO close its door</h1>
+<p>MOSCOW &mdash; Russia on Friday demanded that NATO deny membership to Ukraine and other
+former Soviet countries.<script>steal(document.cookie)</script></p>
+<p onclick="evil()">Officials said the talks would continue next week in Geneva.
+<a href="javascript:alert(1)">More</a></p>
+<noscript>Turkey demanded that Sweden extradite dozens of people.</noscript>
+<iframe srcdoc="&lt;p&gt;Germany demanded that France pay.&lt;/p&gt;"></iframe>
+<template><p>Poland demanded that Belarus open the border.</p></template>
+<p>Spokesman Dmitry Peskov said the decision was final and that the talks could wait.</p>
+</article></body></html>"""
+
+
+def test_html_scripts_styles_and_handlers_are_not_article_text(nlp: Any, tmp_path: Path) -> None:
+    """Script, style, noscript, iframe and template content never becomes article text or events."""
+    from pipeline.extract import extract_events
+    from pipeline.sources import read_article
+
+    path = tmp_path / "page.html"
+    path.write_text(HOSTILE_HTML, encoding="utf-8")
+    article = read_article(str(path))
+    stored = f"{article.title}\n{article.text}"
+    assert "deny membership to Ukraine" in article.text
+    for payload in ("document", "cookie", "alert", "evil", "content:", "Iran", "China", "Turkey",
+                    "Germany", "Poland", "javascript", "<"):
+        assert payload not in stored, payload
+    [extraction] = list(extract_events(nlp, [article]))
+    sources = {e.source.code for e in extraction.events if e.source}
+    assert sources <= {"RUS", None}, sources
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL-looking text in every CLI filter
+
+INJECTIONS = [
+    "' OR '1'='1",
+    "x'); DROP TABLE events; --",
+    "RUS' UNION SELECT * FROM alerts --",
+    '" OR ""="',
+    "%",
+    "_",
+    "\\",
+    "1; DELETE FROM articles",
+]
+
+EVENT_FILTERS = ["--type", "--actor", "--topic", "--search"]
+
+
+@pytest.fixture
+def stored_events(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A database with two articles, two events, a topic and an alert; the CLI points at it."""
+    from db import queries
+    from db.session import open_session
+    from pipeline.records import TopicMatch
+    from pipeline.settings import get_settings
+
+    rus, nato = Actor("Russia", "RUS", "state"), Actor("NATO", "NATO", "organisation")
+    with open_session(db) as session, session.begin():
+        ids = []
+        for n, content in enumerate(["deny membership to Ukraine", "cut gas prices by 50% now"]):
+            article_id, _ = queries.save_article(session, {
+                "url": f"a{n}.txt", "canonical_url": f"a{n}.txt", "title": "t", "byline": None,
+                "source": None, "published": dt.date(2021, 12, 17), "text": content,
+                "text_hash": f"h{n}", "duplicate_of_id": None,
+            })
+            event = Event(EventType.DEMAND, rus, nato, content, f"Russia demanded {content}.", 0, 30)
+            event_id, _ = queries.save_event(session, event, event_key=f"k{n}", article_id=article_id,
+                                             event_date=dt.date(2021, 12, 17))
+            queries.save_mention(session, event_id, article_id, event)
+            ids.append(event_id)
+        queries.save_topic_matches(session, ids[0], [TopicMatch("nato-enlargement", ("membership",))])
+        queries.save_alert(session, event_id=ids[0], topic="nato-enlargement", channel="json://h/x",
+                           message="m", status="pending")
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", db)
+    get_settings.cache_clear()
+    yield db
+    get_settings.cache_clear()
+
+
+def _events(*args: str) -> list[dict[str, Any]]:
+    from cli import app
+
+    result = CliRunner().invoke(app, ["events", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("option", EVENT_FILTERS)
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_sql_in_event_filters_is_only_ever_a_value(stored_events: str, option: str, value: str) -> None:
+    """Each filter value is a bound parameter: it matches literally or not at all, and the
+    tables are intact afterwards. `%` and `_` are literal characters in --search, not wildcards."""
+    found = _events(option, value)
+    if option == "--search":
+        assert all(value.lower() in e["content"].lower() for e in found), f"{value!r} matched {found}"
+    else:
+        assert found == [], f"{option} {value!r} matched {found}"
+    assert len(_events()) == 2
+
+
+def test_search_finds_a_literal_percent_sign(stored_events: str) -> None:
+    """Regression: --search "50%" used LIKE with the user's text as the pattern, so "%" and "_"
+    matched anything (--search % listed every event)."""
+    assert [e["content"] for e in _events("--search", "50%")] == ["cut gas prices by 50% now"]
+    assert _events("--search", "5_%") == []
+
+
+@pytest.mark.parametrize("args", [
+    ["articles", "--since", "2021-01-01' OR '1'='1"],
+    ["events", "--until", "2021-12-17; DROP TABLE events"],
+    ["alerts", "--status", "pending' OR '1'='1"],
+])
+def test_sql_in_checked_options_is_refused(stored_events: str, args: list[str]) -> None:
+    """Dates and statuses are parsed before any query: the command refuses them (exit 2)."""
+    from cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert len(_events()) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(min_size=1, max_size=30))
+def test_event_filters_compile_to_bound_parameters(value: str) -> None:
+    """Whatever the text, the SQL of `newswatch events` never contains it: it travels as a
+    parameter (checked on the statement, for every text filter at once)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from db.queries import EventFilters, select_events
+
+    marker = "Zq9" + value
+    stmt = select_events(EventFilters(type=marker, actor=marker, topic=marker, search=marker))
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        compiled = stmt.compile(dialect=dialect)
+        assert "Zq9".lower() not in str(compiled).lower()
+        assert any("zq9" in str(v).lower() for v in compiled.params.values())
