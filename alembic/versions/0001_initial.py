@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 03:14:18.449858
+Create Date: 2026-11-28 03:24:39.163362
 """
 from typing import Sequence, Union
 
@@ -29,6 +29,8 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('text_hash', sa.String(length=64), nullable=False),
     sa.Column('duplicate_of_id', sa.Integer(), nullable=True),
+    sa.Column('signature', sa.LargeBinary(), nullable=True),
+    sa.Column('shingle_count', sa.Integer(), nullable=False),
     sa.Column('ingested_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['duplicate_of_id'], ['articles.id'], name=op.f('fk_articles_duplicate_of_id_articles')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_articles')),
@@ -40,6 +42,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_articles_published', ['published'], unique=False)
         batch_op.create_index('ix_articles_text_hash', ['text_hash'], unique=False)
 
+    op.create_table('dedup_locks',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('taken', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_dedup_locks'))
+    )
     op.create_table('article_actors',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('article_id', sa.Integer(), nullable=False),
@@ -52,6 +59,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('article_actors', schema=None) as batch_op:
         batch_op.create_index('ix_article_actors_code', ['code'], unique=False)
+
+    op.create_table('article_bands',
+    sa.Column('band', sa.BigInteger(), nullable=False),
+    sa.Column('article_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['article_id'], ['articles.id'], name=op.f('fk_article_bands_article_id_articles'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('band', 'article_id', name=op.f('pk_article_bands'))
+    )
+    with op.batch_alter_table('article_bands', schema=None) as batch_op:
+        batch_op.create_index('ix_article_bands_article_id', ['article_id'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -147,10 +163,15 @@ def downgrade() -> None:
         batch_op.drop_index('ix_events_event_date')
 
     op.drop_table('events')
+    with op.batch_alter_table('article_bands', schema=None) as batch_op:
+        batch_op.drop_index('ix_article_bands_article_id')
+
+    op.drop_table('article_bands')
     with op.batch_alter_table('article_actors', schema=None) as batch_op:
         batch_op.drop_index('ix_article_actors_code')
 
     op.drop_table('article_actors')
+    op.drop_table('dedup_locks')
     with op.batch_alter_table('articles', schema=None) as batch_op:
         batch_op.drop_index('ix_articles_text_hash')
         batch_op.drop_index('ix_articles_published')
