@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -17,10 +17,17 @@ from db.models import (
     ArticleActorRow,
     ArticleRow,
     EventRow,
+    FeedEntryRow,
+    FeedRow,
     MentionRow,
     TopicMatchRow,
 )
 from pipeline.records import Actor, Event, TopicMatch
+
+# Deduplication section (end of this file)
+from db.models import ArticleBandRow, DedupLockRow  # noqa: E402
+from pipeline.dedup import ArticleFingerprint, KnownEvent, actor_key  # noqa: E402
+from pipeline.records import EventType  # noqa: E402
 
 # --------------------------------------------------------------------------------------------
 # Views returned to the CLI (SPEC.md JSON shapes)
@@ -347,3 +354,363 @@ def mark_alert(session: Session, alert_id: int, *, sent: bool, error: str | None
         row.last_error = None
     else:
         row.last_error = error
+
+
+# --------------------------------------------------------------------------------------------
+# Alert delivery (the outbox): what is left to deliver, claiming an attempt, its outcome.
+# An alert is written with its event (save_alert); delivery happens afterwards, so a channel
+# that is down only delays it. A sent alert is never selected again, and an attempt is claimed
+# with a compare-and-set on `attempts`, so two runs never both send the same alert.
+
+
+@dataclass(frozen=True)
+class AlertToDeliver:
+    """A stored alert still to deliver, with the attempts counted so far."""
+
+    id: int
+    channel: str
+    message: str
+    attempts: int
+
+
+def select_undelivered_alerts(limit: int = 1000) -> Select[tuple[AlertRow]]:
+    """Build the statement for alerts not yet delivered (pending, or failed earlier), oldest first."""
+    return (
+        select(AlertRow)
+        .where(AlertRow.status.in_(("pending", "failed")))
+        .order_by(AlertRow.id)
+        .limit(limit)
+    )
+
+
+def list_undelivered_alerts(session: Session, *, limit: int = 1000) -> list[AlertToDeliver]:
+    """Return the alerts a delivery run should try, oldest first."""
+    return [
+        AlertToDeliver(id=r.id, channel=r.channel, message=r.message, attempts=r.attempts)
+        for r in session.scalars(select_undelivered_alerts(limit))
+    ]
+
+
+def claim_alert(session: Session, alert_id: int, attempts: int) -> bool:
+    """Count one delivery attempt; False when another run claimed or sent the alert first."""
+    result = session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id, AlertRow.attempts == attempts, AlertRow.status != "sent")
+        .values(attempts=attempts + 1)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def save_alert_sent(session: Session, alert_id: int) -> None:
+    """Record that an alert was delivered."""
+    session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id)
+        .values(status="sent", sent_at=dt.datetime.now(dt.timezone.utc), last_error=None)
+    )
+
+
+def save_alert_failed(session: Session, alert_id: int, error: str, *, max_attempts: int) -> None:
+    """Record a failed attempt: still pending, or failed once `max_attempts` are used up.
+
+    Failed alerts are still tried by later runs; the status tells people the channel has been
+    down for a while.
+    """
+    session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id, AlertRow.status != "sent")
+        .values(
+            status=case((AlertRow.attempts >= max_attempts, "failed"), else_="pending"),
+            last_error=error[:2000],
+        )
+    )
+
+
+def list_alerts_since(session: Session, since: dt.datetime) -> Sequence[AlertRow]:
+    """Return the alerts raised at or after `since` (one run's alerts), oldest first."""
+    return session.scalars(
+        select(AlertRow).where(AlertRow.created_at >= since).order_by(AlertRow.id)
+    ).all()
+
+
+def count_delivery(session: Session, since: dt.datetime) -> tuple[int, int]:
+    """Return (alerts delivered since `since`, alerts tried but still undelivered)."""
+    sent = session.scalar(
+        select(func.count())
+        .select_from(AlertRow)
+        .where(AlertRow.status == "sent", AlertRow.sent_at >= since, AlertRow.channel != "")
+    )
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(AlertRow)
+        .where(AlertRow.status.in_(("pending", "failed")), AlertRow.attempts > 0)
+    )
+    return int(sent or 0), int(waiting or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Feeds: conditional-GET state, health and backoff, and the entries already ingested
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What is known about a polled feed (a `FeedRow` as a plain value)."""
+
+    id: int
+    url: str
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    last_polled: dt.datetime | None
+    last_status: str | None
+    consecutive_errors: int
+    next_poll_after: dt.datetime | None
+
+
+def _feed_state(row: FeedRow) -> FeedState:
+    return FeedState(
+        id=row.id, url=row.url, title=row.title, etag=row.etag, last_modified=row.last_modified,
+        last_polled=row.last_polled, last_status=row.last_status,
+        consecutive_errors=row.consecutive_errors or 0, next_poll_after=row.next_poll_after,
+    )
+
+
+def save_feed(session: Session, url: str) -> FeedState:
+    """Register a feed unless known (safe when two polls race) and return its state."""
+    session.execute(
+        _insert(session, FeedRow)
+        .values(url=url, consecutive_errors=0)
+        .on_conflict_do_nothing(index_elements=["url"])
+    )
+    row = session.scalars(select(FeedRow).where(FeedRow.url == url)).one()
+    session.refresh(row)
+    return _feed_state(row)
+
+
+def get_feed(session: Session, url: str) -> FeedState | None:
+    """Return the state of the feed at `url`, if it was ever polled."""
+    row = session.scalars(select(FeedRow).where(FeedRow.url == url)).one_or_none()
+    return _feed_state(row) if row else None
+
+
+def list_feeds(session: Session) -> list[FeedState]:
+    """Return every known feed, by URL."""
+    return [_feed_state(r) for r in session.scalars(select(FeedRow).order_by(FeedRow.url))]
+
+
+def list_seen_entries(
+    session: Session, feed_id: int, entry_keys: Iterable[str], link_keys: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """Return which of the given entry keys and link keys this feed already ingested."""
+    seen_entries: set[str] = set()
+    seen_links: set[str] = set()
+    entries, links = list(entry_keys), list(link_keys)
+    for start in range(0, max(len(entries), len(links)), 500):
+        chunk_e, chunk_l = entries[start:start + 500], links[start:start + 500]
+        stmt = select(FeedEntryRow.entry_key, FeedEntryRow.link_key).where(
+            FeedEntryRow.feed_id == feed_id,
+            or_(FeedEntryRow.entry_key.in_(chunk_e), FeedEntryRow.link_key.in_(chunk_l)),
+        )
+        for entry_key, link_key in session.execute(stmt):
+            seen_entries.add(entry_key)
+            if link_key:
+                seen_links.add(link_key)
+    return seen_entries, seen_links
+
+
+def save_seen_entries(session: Session, feed_id: int, entries: Iterable[dict[str, Any]]) -> None:
+    """Remember ingested entries (`entry_key`, `link_key`, `entry_id`, `link`, `article_url`).
+
+    Idempotent: an entry another poll already recorded is left as it is.
+    """
+    rows = [{"feed_id": feed_id, **e} for e in {e["entry_key"]: e for e in entries}.values()]
+    for start in range(0, len(rows), 500):
+        session.execute(
+            _insert(session, FeedEntryRow)
+            .values(rows[start:start + 500])
+            .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+        )
+
+
+def save_feed_success(
+    session: Session,
+    feed_id: int,
+    *,
+    polled_at: dt.datetime,
+    status: str,
+    title: str | None,
+    etag: str | None,
+    last_modified: str | None,
+) -> None:
+    """Record a successful poll: new validators for the next conditional GET, errors reset."""
+    values: dict[str, Any] = {
+        "last_polled": polled_at, "last_status": status, "consecutive_errors": 0,
+        "next_poll_after": None, "etag": etag, "last_modified": last_modified,
+    }
+    if title:
+        values["title"] = title
+    session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(**values))
+
+
+def save_feed_error(
+    session: Session, feed_id: int, *, polled_at: dt.datetime, status: str
+) -> int:
+    """Record a failed poll and return how many polls in a row have now failed."""
+    session.execute(
+        update(FeedRow)
+        .where(FeedRow.id == feed_id)
+        .values(last_polled=polled_at, last_status=status,
+                consecutive_errors=func.coalesce(FeedRow.consecutive_errors, 0) + 1)
+    )
+    return int(session.scalar(select(FeedRow.consecutive_errors).where(FeedRow.id == feed_id)) or 0)
+
+
+def save_feed_backoff(session: Session, feed_id: int, until: dt.datetime | None) -> None:
+    """Hold scheduled polls of a failing feed until `until` (None: poll on schedule)."""
+    session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(next_poll_after=until))
+
+
+# --------------------------------------------------------------------------------------------
+# Deduplication: the dedup lock, near-duplicate candidates by LSH band, event merge candidates
+
+
+def lock_dedup(session: Session) -> None:
+    """Take the dedup lock until the transaction ends; call it first in a store transaction.
+
+    An upsert of one row in `dedup_locks`: PostgreSQL holds that row's lock, SQLite its write
+    lock, until commit or rollback. It must be the transaction's first statement: a SQLite
+    transaction that has read before it writes cannot wait for the lock, only fail.
+    """
+    stmt = _insert(session, DedupLockRow).values(name="store", taken=1)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["name"], set_={"taken": DedupLockRow.taken + 1})
+    )
+
+
+def _fingerprint_of(row: Any) -> ArticleFingerprint:
+    return ArticleFingerprint(
+        canonical_url=row.canonical_url,
+        text_hash=row.text_hash,
+        signature=ArticleFingerprint.unpack_signature(row.signature),
+        shingle_count=row.shingle_count or 0,
+    )
+
+
+def list_duplicate_candidates(session: Session, fp: ArticleFingerprint) -> list[tuple[int, ArticleFingerprint]]:
+    """Return stored articles that may be copies of `fp`'s article, as (original id, fingerprint).
+
+    Candidates share the text hash, the canonical URL or an LSH band key: three index lookups,
+    never a scan. A candidate that is itself a copy is reported under its original's id.
+    """
+    columns = (
+        ArticleRow.id, ArticleRow.duplicate_of_id, ArticleRow.canonical_url, ArticleRow.text_hash,
+        ArticleRow.signature, ArticleRow.shingle_count,
+    )
+    found: dict[int, Any] = {}
+    for condition in (ArticleRow.text_hash == fp.text_hash, ArticleRow.canonical_url == fp.canonical_url):
+        for row in session.execute(select(*columns).where(condition).order_by(ArticleRow.id).limit(20)):
+            found.setdefault(row.id, row)
+    if fp.bands:
+        banded = select(ArticleBandRow.article_id).where(ArticleBandRow.band.in_(fp.bands)).distinct()
+        for row in session.execute(select(*columns).where(ArticleRow.id.in_(banded))):
+            found.setdefault(row.id, row)
+    return [(row.duplicate_of_id or row.id, _fingerprint_of(row)) for row in found.values()]
+
+
+def save_bands(session: Session, article_id: int, fp: ArticleFingerprint) -> None:
+    """Index an original article's LSH band keys (idempotent)."""
+    rows = [{"band": band, "article_id": article_id} for band in sorted(set(fp.bands))]
+    if rows:
+        session.execute(
+            _insert(session, ArticleBandRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["band", "article_id"])
+        )
+
+
+def list_event_candidates(
+    session: Session,
+    events: Iterable[Event],
+    event_date: dt.date | None,
+    *,
+    window_days: int,
+    original_id: int | None = None,
+) -> list[KnownEvent]:
+    """Return the stored events that `events` may restate, with their mention contents.
+
+    Candidates have the type and source of one of `events` and a date within `window_days`
+    of `event_date` (index `ix_events_type_source_code_event_date`), or were reported by the
+    article `original_id` that the new article copies (those match whatever their date).
+    """
+    conditions = []
+    for etype, code, name in sorted({
+        (e.type.value, e.source.code if e.source else None, e.source.name if e.source else None)
+        for e in events
+    }, key=str):
+        same_source = (
+            EventRow.source_code == code if code
+            else EventRow.source_code.is_(None) & (EventRow.source_name == name if name else EventRow.source_name.is_(None))
+        )
+        condition = (EventRow.type == etype) & same_source
+        if event_date is not None:
+            condition = condition & EventRow.event_date.between(
+                event_date - dt.timedelta(days=window_days), event_date + dt.timedelta(days=window_days)
+            )
+        conditions.append(condition)
+    rows: dict[int, tuple[EventRow, bool]] = {}
+    if conditions:
+        for row in session.scalars(select(EventRow).where(or_(*conditions)).order_by(EventRow.id)):
+            rows[row.id] = (row, False)
+    if original_id is not None:
+        copied = select(MentionRow.event_id).where(MentionRow.article_id == original_id)
+        for row in session.scalars(select(EventRow).where(EventRow.id.in_(copied)).order_by(EventRow.id)):
+            rows[row.id] = (row, True)
+    if not rows:
+        return []
+    contents: dict[int, list[str]] = defaultdict(list)
+    for event_id, content in session.execute(
+        select(MentionRow.event_id, MentionRow.content)
+        .where(MentionRow.event_id.in_(list(rows)))
+        .order_by(MentionRow.id)
+    ):
+        contents[event_id].append(content)
+    return [
+        KnownEvent(
+            key=row.id,
+            type=EventType(row.type),
+            source=actor_key(row.source_code, row.source_name),
+            target=actor_key(row.target_code, row.target_name),
+            contents=tuple(dict.fromkeys([row.content, *contents[row.id]])),
+            event_date=None if copied_from_original else row.event_date,
+        )
+        for row, copied_from_original in rows.values()
+    ]
+
+
+def list_duplicate_groups(session: Session, *, limit: int = 50) -> list[tuple[StoredArticle, list[StoredArticle]]]:
+    """Return originals that have copies, newest first, each with its copies in ingest order."""
+    originals = select(ArticleRow.duplicate_of_id).where(ArticleRow.duplicate_of_id.is_not(None)).distinct()
+    ids = list(session.scalars(
+        select(ArticleRow.id).where(ArticleRow.id.in_(originals)).order_by(ArticleRow.id.desc()).limit(limit)
+    ))
+    if not ids:
+        return []
+    rows = session.scalars(
+        select(ArticleRow)
+        .where(or_(ArticleRow.id.in_(ids), ArticleRow.duplicate_of_id.in_(ids)))
+        .order_by(ArticleRow.id)
+    ).all()
+    url_of = {r.id: r.url for r in rows}
+
+    def stored(r: ArticleRow) -> StoredArticle:
+        return StoredArticle(
+            id=r.id, url=r.url, title=r.title, published=r.published, source=r.source,
+            duplicate_of=url_of.get(r.duplicate_of_id) if r.duplicate_of_id else None,
+        )
+
+    copies: dict[int, list[StoredArticle]] = defaultdict(list)
+    for r in rows:
+        if r.duplicate_of_id is not None:
+            copies[r.duplicate_of_id].append(stored(r))
+    by_id = {r.id: r for r in rows}
+    return [(stored(by_id[i]), copies[i]) for i in ids]
