@@ -289,19 +289,30 @@ def topics() -> None:
 @app.command()
 def serve(
     cron: Annotated[str | None, typer.Option(help="a cron schedule, e.g. '*/15 * * * *'")] = None,
-    feed: Annotated[list[str] | None, typer.Option("--feed", help="a feed URL (repeatable)")] = None,
+    interval: Annotated[
+        float | None, typer.Option(min=1, help="poll every S seconds instead of a cron schedule")
+    ] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", help="a feed URL or path (repeatable; default NEWSWATCH_FEEDS)")
+    ] = None,
 ) -> None:
-    """Serve the scheduled Prefect deployment that polls the configured feeds.
+    """Serve the scheduled Prefect deployment that polls the feeds (every 15 minutes by default).
+
+    Runs until interrupted; each poll asks only for what changed and ingests new entries.
 
     Example: newswatch serve --cron "*/15 * * * *" --feed https://example.org/rss.xml
     """
+    if cron and interval:
+        raise typer.BadParameter("give either --cron or --interval, not both")
     feeds = list(feed or []) or get_settings().feed_urls
     if not feeds:
         raise typer.BadParameter("give --feed URL or set NEWSWATCH_FEEDS")
-    with _errors():
-        from flows.deployments import serve_feeds
+    from flows.deployments import check_cron, serve_feeds
 
-        serve_feeds(feeds, cron=cron)
+    if cron and not check_cron(cron):
+        raise typer.BadParameter(f"not a cron expression: {cron!r} (e.g. '*/15 * * * *')")
+    with _errors():
+        serve_feeds(feeds, cron=cron, interval=interval)
 
 
 @db_app.command("upgrade")

@@ -206,6 +206,47 @@ class AlertRow(Base):
 
 
 # --------------------------------------------------------------------------------------------
+# Feeds (polled by flows/feeds.py)
+
+
+class FeedRow(Base):
+    """A polled RSS/Atom feed: what to send on the next conditional GET, and its health."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(1024))
+    last_modified: Mapped[str | None] = mapped_column(String(128))
+    last_polled: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[str | None] = mapped_column(Text)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    next_poll_after: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FeedEntryRow(Base):
+    """A feed entry already ingested, remembered by its id and link so a poll skips it before NLP."""
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (
+        # seen check by entry id; the conflict target that makes recording a poll idempotent
+        UniqueConstraint("feed_id", "entry_key"),
+        # seen check by link (an entry re-published under a new id)
+        Index("ix_feed_entries_feed_id_link_key", "feed_id", "link_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    entry_key: Mapped[str] = mapped_column(String(64))
+    link_key: Mapped[str | None] = mapped_column(String(64))
+    entry_id: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    article_url: Mapped[str] = mapped_column(String(2048))
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --------------------------------------------------------------------------------------------
 # Deduplication (pipeline/dedup.py; queries in the "Deduplication" section of db/queries.py)
 
 

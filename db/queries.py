@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -17,6 +17,8 @@ from db.models import (
     ArticleActorRow,
     ArticleRow,
     EventRow,
+    FeedEntryRow,
+    FeedRow,
     MentionRow,
     TopicMatchRow,
 )
@@ -352,6 +354,220 @@ def mark_alert(session: Session, alert_id: int, *, sent: bool, error: str | None
         row.last_error = None
     else:
         row.last_error = error
+
+
+# --------------------------------------------------------------------------------------------
+# Alert delivery (the outbox): what is left to deliver, claiming an attempt, its outcome.
+# An alert is written with its event (save_alert); delivery happens afterwards, so a channel
+# that is down only delays it. A sent alert is never selected again, and an attempt is claimed
+# with a compare-and-set on `attempts`, so two runs never both send the same alert.
+
+
+@dataclass(frozen=True)
+class AlertToDeliver:
+    """A stored alert still to deliver, with the attempts counted so far."""
+
+    id: int
+    channel: str
+    message: str
+    attempts: int
+
+
+def select_undelivered_alerts(limit: int = 1000) -> Select[tuple[AlertRow]]:
+    """Build the statement for alerts not yet delivered (pending, or failed earlier), oldest first."""
+    return (
+        select(AlertRow)
+        .where(AlertRow.status.in_(("pending", "failed")))
+        .order_by(AlertRow.id)
+        .limit(limit)
+    )
+
+
+def list_undelivered_alerts(session: Session, *, limit: int = 1000) -> list[AlertToDeliver]:
+    """Return the alerts a delivery run should try, oldest first."""
+    return [
+        AlertToDeliver(id=r.id, channel=r.channel, message=r.message, attempts=r.attempts)
+        for r in session.scalars(select_undelivered_alerts(limit))
+    ]
+
+
+def claim_alert(session: Session, alert_id: int, attempts: int) -> bool:
+    """Count one delivery attempt; False when another run claimed or sent the alert first."""
+    result = session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id, AlertRow.attempts == attempts, AlertRow.status != "sent")
+        .values(attempts=attempts + 1)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def save_alert_sent(session: Session, alert_id: int) -> None:
+    """Record that an alert was delivered."""
+    session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id)
+        .values(status="sent", sent_at=dt.datetime.now(dt.timezone.utc), last_error=None)
+    )
+
+
+def save_alert_failed(session: Session, alert_id: int, error: str, *, max_attempts: int) -> None:
+    """Record a failed attempt: still pending, or failed once `max_attempts` are used up.
+
+    Failed alerts are still tried by later runs; the status tells people the channel has been
+    down for a while.
+    """
+    session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id, AlertRow.status != "sent")
+        .values(
+            status=case((AlertRow.attempts >= max_attempts, "failed"), else_="pending"),
+            last_error=error[:2000],
+        )
+    )
+
+
+def list_alerts_since(session: Session, since: dt.datetime) -> Sequence[AlertRow]:
+    """Return the alerts raised at or after `since` (one run's alerts), oldest first."""
+    return session.scalars(
+        select(AlertRow).where(AlertRow.created_at >= since).order_by(AlertRow.id)
+    ).all()
+
+
+def count_delivery(session: Session, since: dt.datetime) -> tuple[int, int]:
+    """Return (alerts delivered since `since`, alerts tried but still undelivered)."""
+    sent = session.scalar(
+        select(func.count())
+        .select_from(AlertRow)
+        .where(AlertRow.status == "sent", AlertRow.sent_at >= since, AlertRow.channel != "")
+    )
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(AlertRow)
+        .where(AlertRow.status.in_(("pending", "failed")), AlertRow.attempts > 0)
+    )
+    return int(sent or 0), int(waiting or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Feeds: conditional-GET state, health and backoff, and the entries already ingested
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What is known about a polled feed (a `FeedRow` as a plain value)."""
+
+    id: int
+    url: str
+    title: str | None
+    etag: str | None
+    last_modified: str | None
+    last_polled: dt.datetime | None
+    last_status: str | None
+    consecutive_errors: int
+    next_poll_after: dt.datetime | None
+
+
+def _feed_state(row: FeedRow) -> FeedState:
+    return FeedState(
+        id=row.id, url=row.url, title=row.title, etag=row.etag, last_modified=row.last_modified,
+        last_polled=row.last_polled, last_status=row.last_status,
+        consecutive_errors=row.consecutive_errors or 0, next_poll_after=row.next_poll_after,
+    )
+
+
+def save_feed(session: Session, url: str) -> FeedState:
+    """Register a feed unless known (safe when two polls race) and return its state."""
+    session.execute(
+        _insert(session, FeedRow)
+        .values(url=url, consecutive_errors=0)
+        .on_conflict_do_nothing(index_elements=["url"])
+    )
+    row = session.scalars(select(FeedRow).where(FeedRow.url == url)).one()
+    session.refresh(row)
+    return _feed_state(row)
+
+
+def get_feed(session: Session, url: str) -> FeedState | None:
+    """Return the state of the feed at `url`, if it was ever polled."""
+    row = session.scalars(select(FeedRow).where(FeedRow.url == url)).one_or_none()
+    return _feed_state(row) if row else None
+
+
+def list_feeds(session: Session) -> list[FeedState]:
+    """Return every known feed, by URL."""
+    return [_feed_state(r) for r in session.scalars(select(FeedRow).order_by(FeedRow.url))]
+
+
+def list_seen_entries(
+    session: Session, feed_id: int, entry_keys: Iterable[str], link_keys: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """Return which of the given entry keys and link keys this feed already ingested."""
+    seen_entries: set[str] = set()
+    seen_links: set[str] = set()
+    entries, links = list(entry_keys), list(link_keys)
+    for start in range(0, max(len(entries), len(links)), 500):
+        chunk_e, chunk_l = entries[start:start + 500], links[start:start + 500]
+        stmt = select(FeedEntryRow.entry_key, FeedEntryRow.link_key).where(
+            FeedEntryRow.feed_id == feed_id,
+            or_(FeedEntryRow.entry_key.in_(chunk_e), FeedEntryRow.link_key.in_(chunk_l)),
+        )
+        for entry_key, link_key in session.execute(stmt):
+            seen_entries.add(entry_key)
+            if link_key:
+                seen_links.add(link_key)
+    return seen_entries, seen_links
+
+
+def save_seen_entries(session: Session, feed_id: int, entries: Iterable[dict[str, Any]]) -> None:
+    """Remember ingested entries (`entry_key`, `link_key`, `entry_id`, `link`, `article_url`).
+
+    Idempotent: an entry another poll already recorded is left as it is.
+    """
+    rows = [{"feed_id": feed_id, **e} for e in {e["entry_key"]: e for e in entries}.values()]
+    for start in range(0, len(rows), 500):
+        session.execute(
+            _insert(session, FeedEntryRow)
+            .values(rows[start:start + 500])
+            .on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+        )
+
+
+def save_feed_success(
+    session: Session,
+    feed_id: int,
+    *,
+    polled_at: dt.datetime,
+    status: str,
+    title: str | None,
+    etag: str | None,
+    last_modified: str | None,
+) -> None:
+    """Record a successful poll: new validators for the next conditional GET, errors reset."""
+    values: dict[str, Any] = {
+        "last_polled": polled_at, "last_status": status, "consecutive_errors": 0,
+        "next_poll_after": None, "etag": etag, "last_modified": last_modified,
+    }
+    if title:
+        values["title"] = title
+    session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(**values))
+
+
+def save_feed_error(
+    session: Session, feed_id: int, *, polled_at: dt.datetime, status: str
+) -> int:
+    """Record a failed poll and return how many polls in a row have now failed."""
+    session.execute(
+        update(FeedRow)
+        .where(FeedRow.id == feed_id)
+        .values(last_polled=polled_at, last_status=status,
+                consecutive_errors=func.coalesce(FeedRow.consecutive_errors, 0) + 1)
+    )
+    return int(session.scalar(select(FeedRow.consecutive_errors).where(FeedRow.id == feed_id)) or 0)
+
+
+def save_feed_backoff(session: Session, feed_id: int, until: dt.datetime | None) -> None:
+    """Hold scheduled polls of a failing feed until `until` (None: poll on schedule)."""
+    session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(next_poll_after=until))
 
 
 # --------------------------------------------------------------------------------------------

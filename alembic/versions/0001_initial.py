@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 03:24:39.163362
+Create Date: 2026-11-28 03:24:52.620879
 """
 from typing import Sequence, Union
 
@@ -46,6 +46,19 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('taken', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_dedup_locks'))
+    )
+    op.create_table('feeds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('url', sa.String(length=2048), nullable=False),
+    sa.Column('title', sa.Text(), nullable=True),
+    sa.Column('etag', sa.String(length=1024), nullable=True),
+    sa.Column('last_modified', sa.String(length=128), nullable=True),
+    sa.Column('last_polled', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_status', sa.Text(), nullable=True),
+    sa.Column('consecutive_errors', sa.Integer(), nullable=False),
+    sa.Column('next_poll_after', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_feeds')),
+    sa.UniqueConstraint('url', name=op.f('uq_feeds_url'))
     )
     op.create_table('article_actors',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -91,6 +104,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_events_source_code_event_date', ['source_code', 'event_date'], unique=False)
         batch_op.create_index('ix_events_target_code_event_date', ['target_code', 'event_date'], unique=False)
         batch_op.create_index('ix_events_type_source_code_event_date', ['type', 'source_code', 'event_date'], unique=False)
+
+    op.create_table('feed_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('feed_id', sa.Integer(), nullable=False),
+    sa.Column('entry_key', sa.String(length=64), nullable=False),
+    sa.Column('link_key', sa.String(length=64), nullable=True),
+    sa.Column('entry_id', sa.Text(), nullable=False),
+    sa.Column('link', sa.Text(), nullable=True),
+    sa.Column('article_url', sa.String(length=2048), nullable=False),
+    sa.Column('first_seen', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['feed_id'], ['feeds.id'], name=op.f('fk_feed_entries_feed_id_feeds'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_feed_entries')),
+    sa.UniqueConstraint('feed_id', 'entry_key', name=op.f('uq_feed_entries_feed_id_entry_key'))
+    )
+    with op.batch_alter_table('feed_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_feed_entries_feed_id_link_key', ['feed_id', 'link_key'], unique=False)
 
     op.create_table('alerts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -156,6 +185,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alerts_status_id')
 
     op.drop_table('alerts')
+    with op.batch_alter_table('feed_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_feed_entries_feed_id_link_key')
+
+    op.drop_table('feed_entries')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_type_source_code_event_date')
         batch_op.drop_index('ix_events_target_code_event_date')
@@ -171,6 +204,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_article_actors_code')
 
     op.drop_table('article_actors')
+    op.drop_table('feeds')
     op.drop_table('dedup_locks')
     with op.batch_alter_table('articles', schema=None) as batch_op:
         batch_op.drop_index('ix_articles_text_hash')

@@ -1,0 +1,318 @@
+"""Tests for feed fetching and parsing (pipeline/sources.py) and feed polling (flows/feeds.py).
+
+Feeds are served by a real HTTP server on 127.0.0.1 (tests/_http.py); the RSS 2.0 and Atom
+documents below were written for these tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from email.utils import formatdate
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pipeline.errors import FeedParseError, FetchError
+from pipeline.records import Article, FeedEntry
+from pipeline.sources import (
+    USER_AGENT,
+    check_public_address,
+    feed_backoff,
+    fetch_feed,
+    fetch_full_text,
+    make_client,
+    parse_feed,
+)
+from tests._http import LocalServer, Reply, Request, static
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rss(*items: str, title: str = "World Desk") -> bytes:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>{title}</title><link>https://news.example.org/</link>
+<description>Test feed</description>{''.join(items)}</channel></rss>""".encode()
+
+
+def rss_item(n: int, title: str, body: str, date: str = "Fri, 17 Dec 2021 23:30:00 -0500") -> str:
+    return f"""<item><title>{title}</title><link>https://news.example.org/story/{n}</link>
+<guid isPermaLink="false">story-{n}</guid><pubDate>{date}</pubDate>
+<description><![CDATA[{body}]]></description></item>"""
+
+
+ITEM1 = rss_item(1, "Russia demands NATO guarantees",
+                 "<p>Russia on Friday demanded that NATO deny membership to Ukraine.</p>"
+                 "<script>alert('x')</script><p>The alliance refused.</p>")
+ITEM2 = rss_item(2, "Turkey blocks Sweden bid", "<p>Turkey said it would not approve Sweden's bid to join NATO.</p>",
+                 "Mon, 16 May 2022 10:00:00 GMT")
+
+ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom Desk</title><id>urn:atom-desk</id>
+<updated>2022-01-10T09:00:00Z</updated><link href="https://atom.example.org/"/>
+<entry><title>Kyiv urges membership timeline</title><id>urn:entry:1</id>
+<link href="https://atom.example.org/a/1"/><updated>2022-01-10T23:59:00-03:00</updated>
+<author><name>Jane Reporter</name></author>
+<content type="html">&lt;p&gt;Ukraine urged NATO to set a timeline for its membership.&lt;/p&gt;</content></entry>
+<entry><title>Second entry</title><id>urn:entry:2</id><link href="/a/2"/>
+<published>2022-01-11T08:00:00Z</published><summary>A plain summary.</summary></entry>
+</feed>"""
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    srv = LocalServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with make_client(timeout=1.0, max_redirects=3) as c:
+        yield c
+
+
+def conditional(body: bytes, etag: str, modified: str, content_type: str = "application/rss+xml"):
+    """A route honouring If-None-Match / If-Modified-Since as a real feed server does."""
+
+    def route(request: Request) -> Reply:
+        if request.headers.get("if-none-match") == etag or request.headers.get("if-modified-since") == modified:
+            return Reply(304, b"", {"ETag": etag, "Last-Modified": modified})
+        return Reply(200, body, {"Content-Type": content_type, "ETag": etag, "Last-Modified": modified})
+
+    return route
+
+
+# ---- fetching ----------------------------------------------------------------------------
+
+
+def test_conditional_get_304(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/feed.xml"] = conditional(rss(ITEM1), '"v1"', "Sat, 18 Dec 2021 00:00:00 GMT")
+    url = server.url("/feed.xml")
+    first = fetch_feed(client, url)
+    assert first.status == 200 and not first.not_modified
+    assert (first.etag, first.last_modified) == ('"v1"', "Sat, 18 Dec 2021 00:00:00 GMT")
+    second = fetch_feed(client, url, first.etag, first.last_modified)
+    assert second.not_modified and second.content is None and second.status == 304
+    sent = server.hits("/feed.xml")[1].headers
+    assert sent["if-none-match"] == '"v1"'
+    assert sent["if-modified-since"] == "Sat, 18 Dec 2021 00:00:00 GMT"
+    assert sent["user-agent"] == USER_AGENT
+    assert "gzip" in sent["accept-encoding"]
+
+
+def test_gzip_response(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/gz.xml"] = static(gzip.compress(rss(ITEM1)), "application/rss+xml",
+                                      **{"Content-Encoding": "gzip"})
+    fetched = fetch_feed(client, server.url("/gz.xml"))
+    assert fetched.content == rss(ITEM1)
+    assert parse_feed(fetched.content or b"", "u").entries[0].article.title == "Russia demands NATO guarantees"
+
+
+def test_gzip_bomb_is_cut_at_the_limit(server: LocalServer, client: httpx.Client) -> None:
+    bomb = gzip.compress(b"<" + b" " * 5_000_000)
+    server.routes["/bomb.xml"] = static(bomb, "application/rss+xml", **{"Content-Encoding": "gzip"})
+    with pytest.raises(FetchError, match=r"response too large \(over 100000 bytes\)"):
+        fetch_feed(client, server.url("/bomb.xml"), max_bytes=100_000)
+
+
+def test_redirect_followed_and_bounded(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/moved"] = lambda _r: Reply(301, b"", {"Location": "/feed.xml"})
+    server.routes["/feed.xml"] = static(rss(ITEM1), "application/rss+xml")
+    fetched = fetch_feed(client, server.url("/moved"))
+    assert fetched.final_url == server.url("/feed.xml") and fetched.content == rss(ITEM1)
+    server.routes["/loop"] = lambda _r: Reply(302, b"", {"Location": "/loop"})
+    with pytest.raises(FetchError, match=r"too many redirects \(more than 3\)"):
+        fetch_feed(client, server.url("/loop"))
+    assert len(server.hits("/loop")) == 4
+
+
+def test_redirect_to_other_scheme_refused(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/ftp"] = lambda _r: Reply(302, b"", {"Location": "file:///etc/passwd"})
+    with pytest.raises(FetchError, match=r"refusing to fetch file:///etc/passwd: only http and https"):
+        fetch_feed(client, server.url("/ftp"))
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_http_errors(server: LocalServer, client: httpx.Client, status: int) -> None:
+    server.routes["/feed.xml"] = static("error", status=status)
+    url = server.url("/feed.xml")
+    with pytest.raises(FetchError, match=rf"^{url}: HTTP {status} "):
+        fetch_feed(client, url)
+
+
+def test_slow_server_times_out(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/slow.xml"] = lambda _r: Reply(200, rss(ITEM1), delay=3.0)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"timed out after 1 s \(ReadTimeout\)"):
+        fetch_feed(client, server.url("/slow.xml"))
+    assert time.monotonic() - started < 2.5
+
+
+def test_over_size_limit(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/big.xml"] = static(rss(*[ITEM1] * 200), "application/rss+xml")
+    with pytest.raises(FetchError, match=r"response too large \(\d+ bytes, limit 10000\)"):
+        fetch_feed(client, server.url("/big.xml"), max_bytes=10_000)
+
+
+def test_over_size_limit_without_content_length(client: httpx.Client) -> None:
+    """A server that streams without Content-Length is cut off once it passes the limit."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        import threading
+
+        def serve_once() -> None:
+            conn, _ = listener.accept()
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n\r\n")
+            try:
+                for _ in range(100):
+                    conn.sendall(b"x" * 10_000)
+            except OSError:
+                pass
+            conn.close()
+
+        thread = threading.Thread(target=serve_once, daemon=True)
+        thread.start()
+        with pytest.raises(FetchError, match=r"response too large \(over 50000 bytes\)"):
+            fetch_feed(client, f"http://127.0.0.1:{port}/stream.xml", max_bytes=50_000)
+        thread.join(5)
+
+
+def test_local_feed_file_unchanged_is_not_modified(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_bytes(rss(ITEM1))
+    with make_client() as c:
+        first = fetch_feed(c, str(path))
+        assert first.content == rss(ITEM1)
+        assert first.last_modified == formatdate(path.stat().st_mtime, usegmt=True)
+        assert fetch_feed(c, str(path), None, first.last_modified).not_modified
+
+
+# ---- parsing -----------------------------------------------------------------------------
+
+
+def test_parse_rss() -> None:
+    parsed = parse_feed(rss(ITEM1, ITEM2), "http://feeds.test/rss")
+    assert parsed.title == "World Desk" and parsed.error is None and parsed.failures == ()
+    first, second = parsed.entries
+    assert (first.entry_id, first.link) == ("story-1", "https://news.example.org/story/1")
+    assert first.article.url == "https://news.example.org/story/1"
+    assert first.article.title == "Russia demands NATO guarantees"
+    assert first.article.text == "Russia on Friday demanded that NATO deny membership to Ukraine.\nThe alliance refused."
+    assert first.article.source == "World Desk"
+    # 23:30 at UTC-5 is 04:30 on the 18th in UTC
+    assert first.published_at == dt.datetime(2021, 12, 18, 4, 30, tzinfo=dt.timezone.utc)
+    assert first.article.published == dt.date(2021, 12, 18)
+    assert second.article.published == dt.date(2022, 5, 16)
+
+
+def test_parse_atom() -> None:
+    parsed = parse_feed(ATOM, "http://feeds.test/atom")
+    assert parsed.title == "Atom Desk"
+    first, second = parsed.entries
+    assert first.entry_id == "urn:entry:1"
+    assert first.article.text == "Ukraine urged NATO to set a timeline for its membership."
+    assert first.article.byline == "Jane Reporter"
+    assert first.article.published == dt.date(2022, 1, 11)  # 23:59 at UTC-3
+    assert second.link == "https://atom.example.org/a/2"  # relative link resolved
+    assert second.article.text == "A plain summary."
+
+
+def test_malformed_feed_keeps_what_parses() -> None:
+    broken = rss(ITEM1, ITEM2).replace(b"</channel></rss>", b"<item><title>Cut off")
+    parsed = parse_feed(broken, "http://feeds.test/broken")
+    assert parsed.error is not None
+    assert [e.entry_id for e in parsed.entries][:2] == ["story-1", "story-2"]
+
+
+def test_bad_entry_does_not_stop_others() -> None:
+    empty = "<item><guid>empty-1</guid></item>"
+    parsed = parse_feed(rss(ITEM1, empty, ITEM2), "http://feeds.test/rss")
+    assert [e.entry_id for e in parsed.entries] == ["story-1", "story-2"]
+    assert parsed.failures == ("http://feeds.test/rss: entry 2 skipped: http://feeds.test/rss: entry 'empty-1' has neither a title nor any text",)
+
+
+def test_not_a_feed() -> None:
+    with pytest.raises(FeedParseError, match=r"^http://x/: not an RSS or Atom feed"):
+        parse_feed(b"<html><body>hello</body></html>", "http://x/")
+
+
+def test_external_entity_is_not_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE")
+    feed = f"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">]>
+<rss version="2.0"><channel><title>T</title><item><title>Hello &xxe;</title>
+<link>https://e.example.org/1</link><description>body &xxe; end</description></item></channel></rss>""".encode()
+    parsed = parse_feed(feed, "http://x/")
+    dump = repr(parsed)
+    assert "TOP-SECRET-VALUE" not in dump
+    assert parsed.entries and parsed.entries[0].link == "https://e.example.org/1"
+
+
+def test_entity_expansion_is_not_expanded() -> None:
+    decl = '<!ENTITY lol "lolololololololololol">' + "".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 9))
+    feed = f"""<?xml version="1.0"?><!DOCTYPE rss [{decl}]>
+<rss version="2.0"><channel><title>T</title><item><title>x &lol8;</title>
+<link>https://e.example.org/1</link><description>d</description></item></channel></rss>""".encode()
+    started = time.monotonic()
+    parsed = parse_feed(feed, "http://x/")
+    assert time.monotonic() - started < 5
+    assert all(len(e.article.title) < 1000 and len(e.article.text) < 1000 for e in parsed.entries)
+
+
+def test_deeply_nested_feed() -> None:
+    nested = "<div>" * 50_000 + "deep" + "</div>" * 50_000
+    feed = rss(rss_item(1, "Nested", nested), ITEM2)
+    parsed = parse_feed(feed, "http://x/")
+    assert "story-2" in [e.entry_id for e in parsed.entries]
+
+
+# ---- full text and private addresses -----------------------------------------------------
+
+
+def _entry(link: str) -> FeedEntry:
+    return FeedEntry("e1", link, Article(url=link, title="T", text="Short summary."))
+
+
+def test_full_text_refuses_loopback_by_default(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/article"] = static("<html><body><p>" + "Full text. " * 50 + "</p></body></html>")
+    link = server.url("/article")
+    with pytest.raises(FetchError, match=r"refusing to fetch: 127\.0\.0\.1 resolves to the non-public address 127\.0\.0\.1"):
+        fetch_full_text(client, _entry(link))
+    assert server.hits("/article") == []
+    expanded = fetch_full_text(client, _entry(link), allow_private=True)
+    assert expanded.article.text.startswith("Full text. Full text.")
+    assert expanded.article.url == link
+
+
+@pytest.mark.parametrize("url", ["http://10.1.2.3/x", "http://192.168.0.1/", "http://169.254.169.254/latest/meta-data",
+                                 "http://[::1]/", "http://[fe80::1]/", "http://0.0.0.0/", "http://localhost/"])
+def test_private_addresses_refused(url: str) -> None:
+    with pytest.raises(FetchError, match=r"non-public address"):
+        check_public_address(url)
+
+
+def test_redirect_to_private_address_refused(server: LocalServer, client: httpx.Client) -> None:
+    """A public-looking link that redirects inward is checked again at every hop."""
+    with pytest.raises(FetchError, match="non-public address"):
+        fetch_full_text(client, _entry(server.url("/article")))
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert feed_backoff(1, 300) == dt.timedelta(0)
+    assert feed_backoff(2, 300) == dt.timedelta(seconds=300)
+    assert feed_backoff(4, 300) == dt.timedelta(seconds=1200)
+    assert feed_backoff(40, 300) == dt.timedelta(days=1)
