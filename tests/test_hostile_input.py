@@ -121,6 +121,28 @@ def test_control_characters_reach_neither_database_nor_json(
 # Longer than spaCy's max_length
 
 
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab .\n!?\u201d"), max_size=400), limit=st.integers(1, 60))
+def test_long_texts_split_into_pieces_that_cover_them_exactly(text: str, limit: int) -> None:
+    """The pieces given to spaCy partition the text: none is longer than the limit, none is
+    lost or repeated, and each offset is where its piece starts."""
+    from pipeline._chunks import split_text
+
+    pieces = list(split_text(text, limit))
+    assert "".join(p for _, p in pieces) == text
+    for offset, piece in pieces:
+        assert len(piece) <= limit and text[offset:offset + len(piece)] == piece
+    assert all(p for _, p in pieces[:-1])
+
+
+def test_long_texts_are_cut_at_paragraph_then_sentence_ends() -> None:
+    from pipeline._chunks import split_text
+
+    text = "One two. Three four.\nFive six seven. Eight."
+    assert [p for _, p in split_text(text, 25)] == ["One two. Three four.\n", "Five six seven. Eight."]
+    assert [p for _, p in split_text("Aaa bbb. Ccc ddd. Eee", 12)] == ["Aaa bbb. ", "Ccc ddd. Eee"]
+
+
 def test_article_longer_than_max_length_is_processed_in_chunks(nlp: Any) -> None:
     """An article over `nlp.max_length` is split at paragraph and sentence ends, not refused:
     events at its start and its very end are found, with offsets into the whole text."""
