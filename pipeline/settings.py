@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     event_window_days: int = 2
     batch_size: int = 64
     digest_threshold: int = 10
+    # alert delivery: task retries with exponential backoff, then later runs try again
+    alert_retries: int = 3
+    alert_retry_delay: float = 2.0
+    alert_max_attempts: int = 10
 
     @property
     def notify_urls(self) -> list[str]:
