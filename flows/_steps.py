@@ -19,7 +19,7 @@ from db import queries
 from db.session import open_session
 from pipeline.actors import load_actor_patterns
 from pipeline.alerts import build_alerts, send_alerts
-from pipeline.dedup import canonicalize_url, text_hash
+from pipeline.dedup import find_duplicates, fingerprint, match_events
 from pipeline.errors import SourceError
 from pipeline.extract import build_nlp, extract_events, load_trigger_patterns
 from pipeline.records import Article, Event, Extraction
@@ -90,34 +90,51 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
     outcomes = []
     for extraction in extractions:
         article = extraction.article
+        fp = fingerprint(article)
         with open_session(settings.database_url) as session, session.begin():
-            digest = text_hash(article.text)
-            canonical = canonicalize_url(article.url)
-            original = queries.find_original(session, digest, canonical, article.url)
+            # dedup: decide "copy of" and "restates" under the lock, then write (see lock_dedup)
+            queries.lock_dedup(session)
+            if queries.get_article_id(session, article.url) is not None:
+                outcomes.append(StoreOutcome(article.url, known=True))
+                continue
+            duplicates = find_duplicates(fp, queries.list_duplicate_candidates(session, fp))
+            original = duplicates[0].key if duplicates else None
             values = {
                 "url": article.url,
-                "canonical_url": canonical,
+                "canonical_url": fp.canonical_url,
                 "title": article.title,
                 "byline": article.byline,
                 "source": article.source,
                 "published": article.published,
                 "text": article.text,
-                "text_hash": digest,
+                "text_hash": fp.text_hash,
+                "signature": fp.signature_bytes() or None,
+                "shingle_count": fp.shingle_count,
                 "duplicate_of_id": original,
             }
             article_id, created = queries.save_article(session, values)
             if not created:
                 outcomes.append(StoreOutcome(article.url, known=True))
                 continue
+            if original is None:
+                queries.save_bands(session, article_id, fp)
             queries.save_actors(session, article_id, extraction.actors)
             event_date = article.published or today
+            window = settings.event_window_days
+            candidates = queries.list_event_candidates(
+                session, extraction.events, event_date, window_days=window, original_id=original
+            )
+            restated = match_events(extraction.events, event_date, candidates, window_days=window)
             new_events: list[tuple[int, Event]] = []
             merged = 0
-            for event in extraction.events:
-                event_id, is_new = queries.save_event(
-                    session, event, event_key=_event_key(event, event_date),
-                    article_id=article_id, event_date=event_date,
-                )
+            for event, known_id in zip(extraction.events, restated):
+                if known_id is None:
+                    event_id, is_new = queries.save_event(
+                        session, event, event_key=_event_key(event, event_date),
+                        article_id=article_id, event_date=event_date,
+                    )
+                else:
+                    event_id, is_new = known_id, False
                 queries.save_mention(session, event_id, article_id, event)
                 if is_new:
                     new_events.append((event_id, event))
@@ -127,6 +144,8 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
             alerts_raised = 0
             for (event_id, event), event_matches in zip(new_events, matches):
                 queries.save_topic_matches(session, event_id, event_matches)
+                if original is not None:
+                    continue  # a copy's events raise no alert: its original's did
                 for alert in build_alerts(event_id, event, event_matches, article, settings.notify_urls):
                     if queries.save_alert(
                         session, event_id=alert.event_id, topic=alert.topic, channel=alert.channel,
