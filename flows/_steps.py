@@ -18,7 +18,7 @@ from typing import Any
 from db import queries
 from db.session import open_session
 from pipeline.actors import load_actor_patterns
-from pipeline.alerts import build_alerts, send_alerts
+from pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from pipeline.dedup import find_duplicates, fingerprint, match_events
 from pipeline.errors import SourceError
 from pipeline.extract import build_nlp, extract_events, load_trigger_patterns
@@ -146,10 +146,15 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
                 queries.save_topic_matches(session, event_id, event_matches)
                 if original is not None:
                     continue  # a copy's events raise no alert: its original's did
-                for alert in build_alerts(event_id, event, event_matches, article, settings.notify_urls):
+                # the outbox: alerts are written with their event, delivered after the commit
+                for alert in build_alerts(
+                    event_id, event, event_matches, article, settings.notify_urls,
+                    event_date=event_date, topic_channels=_topic_channels(topics),
+                ):
                     if queries.save_alert(
                         session, event_id=alert.event_id, topic=alert.topic, channel=alert.channel,
-                        message=alert.body, status="pending" if settings.notify_urls else "sent",
+                        message=alert_message(alert),
+                        status="sent" if alert.channel == NO_CHANNEL else "pending",
                     ) is not None:
                         alerts_raised += 1
             outcomes.append(
@@ -160,16 +165,51 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
     return outcomes
 
 
+def _topic_channels(topics: Sequence[Topic]) -> dict[str, tuple[str, ...]]:
+    return {t.slug: t.channels for t in topics if t.channels}
+
+
 def deliver(settings: Settings) -> tuple[int, int]:
-    """Deliver pending alerts (this run's and any a down channel left behind); return (sent, failed)."""
-    if not settings.notify_urls:
-        return 0, 0
+    """Deliver undelivered alerts (this run's and any a down channel left behind).
+
+    Each attempt is claimed (counted) before the call and each success recorded right after it,
+    in their own transactions, so a retry or a later run never sends a delivered alert again.
+    Returns (sent, failed) for this attempt.
+    """
     with open_session(settings.database_url) as session:
-        pending = [(a.id, a.channel, a.message) for a in queries.list_alerts(session, status="pending")]
+        undelivered = queries.list_undelivered_alerts(session)
+    claimed: list[PendingAlert] = []
+    with open_session(settings.database_url) as session, session.begin():
+        for alert in undelivered:
+            if queries.claim_alert(session, alert.id, alert.attempts):
+                claimed.append(PendingAlert(alert.id, alert.channel, alert.message))
     sent = failed = 0
-    for alert_id, ok, error in send_alerts(pending):
+    for delivery in send_alerts(claimed, digest_threshold=settings.digest_threshold):
         with open_session(settings.database_url) as session, session.begin():
-            queries.mark_alert(session, alert_id, sent=ok, error=error)
-        sent += ok
-        failed += not ok
+            if delivery.ok:
+                queries.save_alert_sent(session, delivery.alert_id)
+            else:
+                queries.save_alert_failed(session, delivery.alert_id, delivery.error or "",
+                                          max_attempts=settings.alert_max_attempts)
+        sent += delivery.ok
+        failed += not delivery.ok
     return sent, failed
+
+
+def delivery_counts(settings: Settings, since: dt.datetime) -> tuple[int, int]:
+    """Return (alerts delivered since `since`, alerts still waiting for a channel)."""
+    with open_session(settings.database_url) as session:
+        return queries.count_delivery(session, since)
+
+
+def alert_rows(settings: Settings, since: dt.datetime) -> list[dict[str, Any]]:
+    """Return the alerts raised since `since` as rows for the run's artifact (channels redacted)."""
+    from pipeline.alerts import describe_channel, split_message
+
+    with open_session(settings.database_url) as session:
+        return [
+            {"id": a.id, "event": a.event_id, "topic": a.topic,
+             "channel": describe_channel(a.channel), "status": a.status,
+             "attempts": a.attempts, "title": split_message(a.message)[0]}
+            for a in queries.list_alerts_since(session, since)
+        ]

@@ -121,11 +121,22 @@ def ingest(
     settings = get_settings()
     upgrade(settings.database_url)
     summary = IngestSummary()
-    articles: list[Article] = []
+
+    def process(articles: list[Article]) -> None:
+        fresh, known = skip_known(articles, settings.database_url)
+        summary.articles_known += known
+        if fresh:
+            for outcome in store_batch(extract_batch(fresh, settings), settings):
+                summary.add(outcome)
+
+    # Streamed one batch at a time (load -> extract -> store): memory stays flat however
+    # many inputs a run has (benchmarks/run.py measures it).
     for batch in _batches(inputs or [], settings.batch_size):
         loaded, failures = load_articles(batch, published, source)
-        articles.extend(loaded)
+        for failure in failures:
+            logger.error(failure)
         summary.failures.extend(failures)
+        process(loaded)
     feed_polls: list[Any] = []
     if feeds:
         from flows.feeds import poll_feeds
@@ -133,19 +144,12 @@ def ingest(
         feed_articles, feed_failures, feed_polls = poll_feeds(
             feeds, settings, published=published, source=source
         )
-        articles.extend(feed_articles)
+        for failure in feed_failures:
+            logger.error(failure)
         summary.failures.extend(feed_failures)
+        for articles in _batches(feed_articles, settings.batch_size):
+            process(articles)
     summary.articles_failed = len(summary.failures)
-    for failure in summary.failures:
-        logger.error(failure)
-
-    for batch in _batches(articles, settings.batch_size):
-        fresh, known = skip_known(batch, settings.database_url)
-        summary.articles_known += known
-        if not fresh:
-            continue
-        for outcome in store_batch(extract_batch(fresh, settings), settings):
-            summary.add(outcome)
     if feed_polls:  # recorded only now that their entries are stored: a crash re-polls them
         from flows.feeds import save_feed_polls
 
