@@ -17,7 +17,7 @@ from db import queries
 from db.migrate import upgrade
 from db.session import open_session
 from flows import _steps
-from pipeline.errors import NewswatchError
+from pipeline.errors import AlertError, NewswatchError
 from pipeline.records import Article, Extraction
 from pipeline.settings import Settings, get_settings
 
@@ -99,8 +99,19 @@ def store_batch(extractions: Sequence[Extraction], settings: Settings) -> list[_
 
 @task(cache_policy=NO_CACHE)
 def deliver_alerts(settings: Settings) -> tuple[int, int]:
-    """Deliver pending alerts (this run's and any a down channel left behind)."""
-    return _steps.deliver(settings)
+    """Deliver undelivered alerts; raise while a channel fails, so the task retries with backoff.
+
+    Retries re-send only what is still undelivered (see `_steps.deliver`).
+    """
+    sent, failed = _steps.deliver(settings)
+    if failed:
+        raise AlertError(f"{failed} alert(s) could not be delivered; they stay queued for the next run")
+    return sent, failed
+
+
+def _backoff(settings: Settings) -> list[float]:
+    """Exponential backoff between delivery retries: d, 2d, 4d... seconds."""
+    return [settings.alert_retry_delay * 2**i for i in range(settings.alert_retries)] or [0]
 
 
 def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -119,6 +130,7 @@ def ingest(
     """Ingest article files, URLs and feeds into the event database and raise alerts."""
     logger = get_run_logger()
     settings = get_settings()
+    run_started = dt.datetime.now(dt.timezone.utc)
     upgrade(settings.database_url)
     summary = IngestSummary()
 
@@ -154,10 +166,18 @@ def ingest(
         from flows.feeds import save_feed_polls
 
         save_feed_polls(feed_polls, settings)
+    delivery_started = dt.datetime.now(dt.timezone.utc)
     try:
-        summary.alerts_sent, summary.alerts_failed = deliver_alerts(settings)
+        deliver_alerts.with_options(
+            retries=settings.alert_retries, retry_delay_seconds=_backoff(settings)
+        )(settings)
     except NewswatchError as exc:
-        logger.error("alert delivery failed: %s", exc)
+        logger.warning("alert delivery: %s", exc)
+    summary.alerts_sent, summary.alerts_failed = _steps.delivery_counts(settings, delivery_started)
+    create_table_artifact(
+        key="ingest-alerts", table=_steps.alert_rows(settings, run_started) or [{"alerts": "none"}],
+        description="alerts raised by this newswatch ingest run",
+    )
     logger.info("ingest summary: %s", summary.rows())
     create_table_artifact(key="ingest-summary", table=summary.rows(), description="newswatch ingest run")
     return summary
