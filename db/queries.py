@@ -373,7 +373,7 @@ class AlertToDeliver:
     attempts: int
 
 
-def select_undelivered_alerts(limit: int = 1000) -> Select[tuple[AlertRow]]:
+def select_undelivered_alerts(limit: int = 1000) -> Select[AlertRow]:
     """Build the statement for alerts not yet delivered (pending, or failed earlier), oldest first."""
     return (
         select(AlertRow)

@@ -309,34 +309,33 @@ def send_alerts(
     *,
     digest_threshold: int = 10,
     notifier: Notifier = notify,
-) -> list[Delivery]:
+) -> Iterator[Delivery]:
     """Deliver pending alerts: one call per alert per channel, or one digest per busy channel.
 
-    A channel with more than `digest_threshold` pending alerts gets a single digest, and every
-    alert in it shares the outcome. Never raises for a failing channel: each alert's `Delivery`
-    says whether it went and, if not, why (with secrets redacted).
+    Yields each alert's `Delivery` as soon as its call returns, so the caller can record it
+    before the next call. A channel with more than `digest_threshold` pending alerts gets a
+    single digest, and every alert in it shares the outcome. Never raises for a failing
+    channel: a `Delivery` says whether the alert went and, if not, why (secrets redacted).
     """
     by_channel: dict[str, list[PendingAlert]] = {}
     for item in pending:
         alert = PendingAlert(*item)
         by_channel.setdefault(alert.channel, []).append(alert)
-    deliveries: list[Delivery] = []
     with _scrubbed_apprise_logs(list(by_channel)):
         for channel, alerts in by_channel.items():
             if channel == NO_CHANNEL:
-                deliveries += [Delivery(a.id, True) for a in alerts]
+                yield from (Delivery(a.id, True) for a in alerts)
                 continue
             fmt = channel_format(channel)
             if len(alerts) > digest_threshold:
                 title, body = build_digest([a.message for a in alerts], fmt)
                 outcome = _attempt(notifier, channel, title, body, fmt)
-                deliveries += [Delivery(a.id, outcome is None, outcome) for a in alerts]
+                yield from (Delivery(a.id, outcome is None, outcome) for a in alerts)
                 continue
             for alert in alerts:
                 title, body = split_message(alert.message)
                 outcome = _attempt(notifier, channel, title, body, fmt)
-                deliveries.append(Delivery(alert.id, outcome is None, outcome))
-    return deliveries
+                yield Delivery(alert.id, outcome is None, outcome)
 
 
 def _attempt(notifier: Notifier, channel: str, title: str, body: str, fmt: str) -> str | None:
