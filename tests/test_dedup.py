@@ -1,0 +1,266 @@
+"""Deduplication: canonical URLs, exact and near-duplicate articles, event identity (pipeline/dedup.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline.dedup import (
+    BANDS,
+    SUBSTANCE_THRESHOLD,
+    KnownEvent,
+    band_keys,
+    canonicalize_url,
+    event_substance,
+    find_duplicates,
+    fingerprint,
+    match_event,
+    match_events,
+    substance_similarity,
+    text_hash,
+)
+from pipeline.records import Actor, Article, Event, EventType
+
+# --------------------------------------------------------------------------------------------
+# URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("https://www.example.com/world/story-1?utm_source=tw&utm_medium=social#comments",
+         "https://example.com/world/story-1"),
+        ("http://m.example.com/world/story-1/", "https://example.com/world/story-1"),
+        ("https://amp.example.com/world/story-1", "https://example.com/world/story-1"),
+        ("https://example.com/world/story-1/amp", "https://example.com/world/story-1"),
+        ("https://example.com/amp/world/story-1", "https://example.com/world/story-1"),
+        ("https://example.com/world/story-1.amp.html", "https://example.com/world/story-1.html"),
+        ("https://EXAMPLE.com:443/a?b=2&a=1&fbclid=xyz", "https://example.com/a?a=1&b=2"),
+        ("https://example.com/a?id=7&ref=rss", "https://example.com/a?id=7"),
+    ],
+)
+def test_canonicalize_url_removes_tracking_and_variants(url: str, canonical: str) -> None:
+    assert canonicalize_url(url) == canonical
+
+
+def test_canonicalize_url_keeps_parameters_that_choose_the_page() -> None:
+    assert canonicalize_url("https://example.com/story?id=1") != canonicalize_url("https://example.com/story?id=2")
+
+
+def test_canonicalize_url_leaves_local_paths() -> None:
+    assert canonicalize_url("seeds/000_30228fdb78730024.txt") == "seeds/000_30228fdb78730024.txt"
+
+
+# --------------------------------------------------------------------------------------------
+# Articles
+
+WIRE = (
+    "KYIV — Ukraine's foreign minister on Tuesday urged NATO to give Kyiv a firm timetable for "
+    "joining the alliance, saying vague promises only encourage Moscow.\n"
+    "\"We call on the allies to stop hiding behind the word 'eventually' and set out the steps "
+    "and the dates,\" the minister told reporters after meeting his Polish counterpart in Warsaw.\n"
+    "The president has repeatedly asked Western leaders to speed up Ukraine's path into the bloc, "
+    "and on Monday he demanded that Germany deliver the air defence systems it pledged in spring.\n"
+    "The alliance's secretary-general said the door to membership remained open but that the "
+    "allies alone would decide when Ukraine was ready.\n"
+    "The Kremlin warned that any step bringing Ukraine closer to the alliance would cross a red "
+    "line, and said Russia would take adequate measures if infrastructure moved further east.\n"
+    "Poland's foreign minister backed the request and called for a summit decision before the "
+    "end of the year.\n"
+)
+#: The same wire story as an outlet reprints it: last paragraph cut, a newsletter line added,
+#: and one word changed.
+SYNDICATED = (
+    WIRE.rsplit("Poland's", 1)[0].replace("Tuesday", "Tuesday morning")
+    + "Sign up for our morning newsletter to get the day's top stories.\n"
+)
+#: A different story about the same topic, the same day.
+SAME_TOPIC = (
+    "WARSAW — Poland's foreign minister said on Tuesday that NATO should set a date for a "
+    "summit decision on Ukraine's membership before the end of the year.\n"
+    "He said the alliance had promised Kyiv a path to membership in 2008 and that the promise "
+    "had to be kept, adding that Moscow had no say over who joins.\n"
+    "Ukraine's foreign minister, on a visit to Warsaw, thanked Poland for its support and "
+    "repeated his call for a firm timetable.\n"
+)
+
+
+def _article(text: str, url: str = "a.txt") -> Article:
+    return Article(url=url, title="headline", text=text)
+
+
+def test_text_hash_ignores_layout_but_not_words() -> None:
+    assert text_hash("Russia  demanded\n“guarantees”.") == text_hash("russia demanded \"guarantees\"")
+    assert text_hash("Russia demanded guarantees") != text_hash("Russia rejected guarantees")
+
+
+def test_syndicated_copy_is_a_near_duplicate() -> None:
+    original = fingerprint(_article(WIRE, "wire.txt"))
+    copy = fingerprint(_article(SYNDICATED, "outlet.txt"))
+    assert set(original.bands) & set(copy.bands), "a copy must share an LSH band with its original"
+    [match] = find_duplicates(copy, [(1, original)])
+    assert (match.key, match.reason) == (1, "near")
+
+
+def test_copy_cut_to_half_is_a_near_duplicate_by_containment() -> None:
+    part = "\n".join(WIRE.splitlines()[:2])
+    [match] = find_duplicates(fingerprint(_article(part, "b.txt")), [(1, fingerprint(_article(WIRE)))])
+    assert match.similarity < 0.5 and match.reason == "near"
+
+
+def test_different_story_on_the_same_topic_is_not_a_duplicate() -> None:
+    original = fingerprint(_article(WIRE, "wire.txt"))
+    other = fingerprint(_article(SAME_TOPIC, "other.txt"))
+    assert find_duplicates(other, [(1, original)]) == []
+    assert not set(original.bands) & set(other.bands)
+
+
+def test_exact_copy_and_same_canonical_url_are_duplicates() -> None:
+    original = fingerprint(_article(WIRE, "https://example.com/story"))
+    reflowed = fingerprint(_article(WIRE.replace("\n", "\n\n"), "https://other.example/x"))
+    amp = fingerprint(_article(SAME_TOPIC, "https://example.com/story/amp?utm_source=x"))
+    assert [m.reason for m in find_duplicates(reflowed, [(1, original)])] == ["exact"]
+    assert [m.reason for m in find_duplicates(amp, [(1, original)])] == ["url"]
+
+
+def test_short_texts_get_no_signature() -> None:
+    """A one-sentence article is compared by exact hash only: two sentences are not one story."""
+    fp = fingerprint(_article("Russia demanded guarantees from NATO."))
+    assert fp.signature == () and fp.bands == ()
+
+
+def test_fingerprint_is_stable_and_round_trips() -> None:
+    fp = fingerprint(_article(WIRE))
+    assert fp == fingerprint(_article(WIRE))
+    assert len(fp.bands) == BANDS == len(set(fp.bands))
+    assert all(-(2**63) <= b < 2**63 for b in fp.bands)
+    assert type(fp).unpack_signature(fp.signature_bytes()) == fp.signature
+    assert band_keys(fp.signature) == fp.bands
+
+
+def test_best_duplicate_first() -> None:
+    copy = fingerprint(_article(SYNDICATED))
+    matches = find_duplicates(copy, [(2, fingerprint(_article(WIRE))), (1, fingerprint(_article(SYNDICATED)))])
+    assert [m.key for m in matches] == [1, 2]
+
+
+# --------------------------------------------------------------------------------------------
+# Event substance
+
+SAME_DEMAND = [
+    ("roll back its military deployments in Central and Eastern Europe",
+     "withdraw forces and weapons deployed in countries that joined after 1997"),
+    ("a rollback on alliance drills near Russia", "an end to NATO exercises close to its borders"),
+    ("deny membership to Ukraine and other ex-Soviet countries",
+     "a legally binding guarantee that NATO will not admit Ukraine or any other former Soviet republic"),
+    ("stop arms sales to Taiwan", "halt the sale of weapons to Taiwan"),
+    ("hand over dozens of people accused of terrorism", "extradite people it accuses of terrorism"),
+]
+DIFFERENT_DEMANDS = [
+    ("deny membership to Ukraine and other ex-Soviet countries",
+     "roll back its military deployments in Central and Eastern Europe"),
+    ("a rollback on alliance drills near Russia",
+     "roll back its military deployments in Central and Eastern Europe"),
+    ("cancel a newly approved arms package for Taiwan", "cancel planned visits to Taipei"),
+    ("give Kyiv a firm timetable for joining the alliance",
+     "deliver the air defence systems it pledged in the spring"),
+]
+
+
+def test_drills_and_exercises_are_one_concept() -> None:
+    assert event_substance("drills") == event_substance("exercises") == event_substance("manoeuvres") == event_substance("war games")
+
+
+@pytest.mark.parametrize(("a", "b"), SAME_DEMAND)
+def test_restated_demands_reach_the_threshold(a: str, b: str) -> None:
+    assert substance_similarity(event_substance(a), event_substance(b)) >= SUBSTANCE_THRESHOLD
+
+
+@pytest.mark.parametrize(("a", "b"), DIFFERENT_DEMANDS)
+def test_different_demands_stay_below_the_threshold(a: str, b: str) -> None:
+    assert substance_similarity(event_substance(a), event_substance(b)) < SUBSTANCE_THRESHOLD
+
+
+def test_anaphoric_content_has_no_substance() -> None:
+    assert event_substance("the demand") == frozenset()
+
+
+# --------------------------------------------------------------------------------------------
+# Event identity
+
+RUS = Actor("Russia", "RUS", "state")
+NATO = Actor("NATO", "NATO", "organisation")
+USA = Actor("United States", "USA", "state")
+DAY = dt.date(2021, 12, 17)
+
+
+def _event(content: str, source: Actor | None = RUS, target: Actor | None = NATO,
+           etype: EventType = EventType.DEMAND) -> Event:
+    return Event(type=etype, source=source, target=target, content=content,
+                 sentence=content, start=0, end=len(content))
+
+
+def _known(key: int, content: str, *, source: str | None = "RUS", target: str | None = "NATO",
+           date: dt.date | None = DAY, etype: EventType = EventType.DEMAND) -> KnownEvent:
+    return KnownEvent(key=key, type=etype, source=source, target=target, contents=(content,), event_date=date)
+
+
+STORED = [
+    _known(1, "deny membership to Ukraine and other ex-Soviet countries"),
+    _known(2, "roll back its military deployments in Central and Eastern Europe"),
+    _known(3, "a rollback on alliance drills near Russia", target=None),
+]
+
+
+def test_follow_up_demands_merge_each_with_its_own_event() -> None:
+    events = [
+        _event("a legally binding guarantee that NATO will not admit Ukraine or any other former Soviet republic",
+               target=None),
+        _event("withdraw forces and weapons deployed in countries that joined after 1997"),
+        _event("an end to NATO exercises close to its borders"),
+    ]
+    assert match_events(events, DAY, STORED) == [1, 2, 3]
+
+
+def test_two_demands_of_one_article_never_merge_into_one_event() -> None:
+    events = [_event("roll back military deployments in Eastern Europe"),
+              _event("roll back its military deployments in Central Europe")]
+    assert match_events(events, DAY, STORED) == [2, None] or match_events(events, DAY, STORED) == [None, 2]
+
+
+def test_the_same_demand_a_week_later_is_a_new_event() -> None:
+    event = _event("roll back its military deployments in Central and Eastern Europe")
+    assert match_event(event, DAY + dt.timedelta(days=2), STORED) == 2
+    assert match_event(event, DAY + dt.timedelta(days=7), STORED) is None
+    assert match_event(event, DAY + dt.timedelta(days=7), STORED, window_days=7) == 2
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _event("roll back its military deployments in Central and Eastern Europe", source=USA),
+        _event("roll back its military deployments in Central and Eastern Europe", target=USA),
+        _event("roll back its military deployments in Central and Eastern Europe", etype=EventType.REJECT),
+        _event("ban warships from areas where they can strike each other's territory"),
+    ],
+    ids=["other source", "other target", "other type", "other substance"],
+)
+def test_events_that_differ_in_one_part_of_their_identity_do_not_merge(event: Event) -> None:
+    assert match_event(event, DAY, STORED) is None
+
+
+def test_an_unknown_target_is_compatible_with_any() -> None:
+    event = _event("roll back its military deployments in Central and Eastern Europe", target=None)
+    assert match_event(event, DAY, STORED) == 2
+
+
+def test_an_anaphoric_rejection_merges_with_the_rejection_of_that_day() -> None:
+    stored = [_known(9, "bold demands", source="USA", target="RUS", etype=EventType.REJECT)]
+    event = _event("some of the proposals", source=USA, target=None, etype=EventType.REJECT)
+    assert match_event(event, DAY, stored) == 9
+
+
+def test_contentful_match_beats_an_empty_one() -> None:
+    stored = [_known(1, "the demand"), _known(2, "roll back its military deployments")]
+    assert match_event(_event("withdraw deployed forces"), DAY, stored) == 2
