@@ -309,3 +309,129 @@ def test_event_filters_compile_to_bound_parameters(value: str) -> None:
         compiled = stmt.compile(dialect=dialect)
         assert "Zq9".lower() not in str(compiled).lower()
         assert any("zq9" in str(v).lower() for v in compiled.params.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Markup from the article in alert messages
+
+
+MARKUP_TITLE = '<img src=x onerror="alert(1)"> **Breaking** [click](http://evil.example) <!channel> `rm -rf`'
+
+
+@pytest.mark.parametrize("channel,fmt", [
+    ("json://127.0.0.1:9/hook", "text"),
+    ("mailto://user:pw@example.org", "html"),
+    ("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ", "markdown"),
+])
+def test_alert_messages_escape_markup_from_the_article(channel: str, fmt: str) -> None:
+    """An article's title and content reach a channel as text, never as live markup:
+    HTML is escaped for HTML channels, Markdown for Markdown channels."""
+    from pipeline.alerts import alert_message, build_alerts, channel_format
+    from pipeline.records import TopicMatch
+
+    assert channel_format(channel) == fmt
+    event = Event(EventType.DEMAND, Actor("Russia", "RUS", "state"), Actor("NATO", "NATO", "organisation"),
+                  '<script>alert("x")</script> deny *membership* to [Ukraine](javascript:alert(1))',
+                  "s", 0, 1)
+    article = Article(url="https://news.example/a?x=<b>", title=MARKUP_TITLE, text="t")
+    [alert] = build_alerts(1, event, [TopicMatch("nato-enlargement", ("membership",))], article, [channel])
+    message = alert_message(alert)
+    if fmt == "html":
+        assert "<script" not in message and "<img" not in message and "&lt;script&gt;" in message
+    if fmt == "markdown":
+        assert "**Breaking**" not in message and "[click](http" not in message
+        assert "](javascript" not in message
+    if fmt == "text":
+        assert "\x1b" not in message
+    assert "\n" not in alert.title
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets: database passwords and Apprise URLs
+
+
+def test_database_password_is_not_in_connection_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database that cannot be reached is named in the error with its password hidden."""
+    from cli import app
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"postgresql+psycopg://newswatch:{SECRET}@127.0.0.1:9/nw")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["events"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "postgresql+psycopg://newswatch:***@127.0.0.1:9/nw" in result.stderr
+    assert SECRET not in result.output
+
+
+@pytest.mark.postgres
+def test_database_password_is_not_printed_by_db_upgrade(
+    postgres_server: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`db upgrade` names the database it upgraded, password hidden (trust auth ignores it)."""
+    from cli import app
+    from pipeline.settings import get_settings
+    from tests._faults import postgres_schema
+
+    with postgres_schema(postgres_server) as url:
+        monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url.replace("postgres@", f"postgres:{SECRET}@"))
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, ["db", "upgrade"])
+        finally:
+            get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "postgres:***@" in result.stdout and SECRET not in result.output
+
+
+def test_channel_urls_are_redacted_in_alert_listings(stored_events: str) -> None:
+    """`newswatch alerts` shows which channel an alert went to, without its credentials."""
+    from sqlalchemy import text
+
+    from cli import app
+    from db.session import open_session
+
+    with open_session(stored_events) as session, session.begin():
+        session.execute(text("UPDATE alerts SET channel = :c"),
+                        {"c": f"slack://T1JJ3T3L2/A1BRTD4JD/{SECRET}"})
+    for args in (["alerts"], ["alerts", "--json"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "slack://" in result.stdout and SECRET not in result.output
+
+
+@pytest.mark.postgres
+def test_secrets_never_reach_output_logs_or_the_prefect_server(
+    postgres_server: str, tmp_path: Path, prefect_api_url: str,
+) -> None:
+    """An ingest with a database password and a channel token, the channel down so its failure
+    is logged, at DEBUG level: neither secret is printed, logged, or stored by Prefect
+    (flow and task run parameters, logs)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    from tests._faults import Webhook, postgres_schema, write_articles
+
+    hook = Webhook()  # never started: delivery fails and is logged
+    paths = write_articles(tmp_path, ["06-russia-nato.txt"])
+    with postgres_schema(postgres_server) as url:
+        secret_url = url.replace("postgres@", f"postgres:{SECRET}@")
+        env = ingest_env(secret_url, api_url=prefect_api_url, notify=hook.url, PREFECT_LOGGING_LEVEL="DEBUG")
+        result = run_ingest(paths, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 failed" in result.stdout or "failed" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+
+    async def stored_by_prefect() -> str:
+        async with get_client() as client:
+            flow_runs = await client.read_flow_runs()
+            task_runs = await client.read_task_runs()
+            logs = await client.read_logs()
+        return "\n".join([*(r.model_dump_json() for r in flow_runs), *(r.model_dump_json() for r in task_runs),
+                          *(log.message for log in logs)])
+
+    stored = asyncio.run(stored_by_prefect())
+    assert stored and SECRET not in stored
