@@ -701,11 +701,17 @@ def list_duplicate_groups(session: Session, *, limit: int = 50) -> list[tuple[St
         .order_by(ArticleRow.id)
     ).all()
     url_of = {r.id: r.url for r in rows}
+    actors: dict[int, list[Actor]] = defaultdict(list)
+    for actor_row in session.scalars(
+        select(ArticleActorRow).where(ArticleActorRow.article_id.in_(list(url_of))).order_by(ArticleActorRow.id)
+    ):
+        actors[actor_row.article_id].append(actor_row.to_record())
 
     def stored(r: ArticleRow) -> StoredArticle:
         return StoredArticle(
             id=r.id, url=r.url, title=r.title, published=r.published, source=r.source,
             duplicate_of=url_of.get(r.duplicate_of_id) if r.duplicate_of_id else None,
+            actors=actors[r.id],
         )
 
     copies: dict[int, list[StoredArticle]] = defaultdict(list)
