@@ -193,7 +193,9 @@ def events(
 @app.command()
 def articles(
     json_: JsonOption = False,
-    duplicates: Annotated[bool, typer.Option("--duplicates", help="only copies of earlier articles")] = False,
+    duplicates: Annotated[
+        bool, typer.Option("--duplicates", help="duplicate groups: each original followed by its copies")
+    ] = False,
     since: DateOption = None,
     limit: LimitOption = 50,
 ) -> None:
@@ -201,10 +203,14 @@ def articles(
 
     Example: newswatch articles --duplicates
     """
-    from db.queries import list_articles
+    from db.queries import list_articles, list_duplicate_groups
 
     with _errors(), _session() as session:
-        rows = list_articles(session, duplicates=duplicates, since=_parse_date(since), limit=limit)
+        if duplicates:
+            groups = list_duplicate_groups(session, since=_parse_date(since), limit=limit)
+            rows = [a for original, copies in groups for a in (original, *copies)]
+        else:
+            rows = list_articles(session, since=_parse_date(since), limit=limit)
     if json_:
         _print_json([
             {

@@ -687,12 +687,15 @@ def list_event_candidates(
     ]
 
 
-def list_duplicate_groups(session: Session, *, limit: int = 50) -> list[tuple[StoredArticle, list[StoredArticle]]]:
+def list_duplicate_groups(
+    session: Session, *, since: dt.date | None = None, limit: int = 50
+) -> list[tuple[StoredArticle, list[StoredArticle]]]:
     """Return originals that have copies, newest first, each with its copies in ingest order."""
     originals = select(ArticleRow.duplicate_of_id).where(ArticleRow.duplicate_of_id.is_not(None)).distinct()
-    ids = list(session.scalars(
-        select(ArticleRow.id).where(ArticleRow.id.in_(originals)).order_by(ArticleRow.id.desc()).limit(limit)
-    ))
+    stmt = select(ArticleRow.id).where(ArticleRow.id.in_(originals))
+    if since:
+        stmt = stmt.where(ArticleRow.published >= since)
+    ids = list(session.scalars(stmt.order_by(ArticleRow.id.desc()).limit(limit)))
     if not ids:
         return []
     rows = session.scalars(
