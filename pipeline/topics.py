@@ -642,9 +642,13 @@ def _resolve(
         (t.norm_ for t in doc[hit.start:hit.end] if t.norm_ in compiled.references), None
     )
     if reference is not None:
-        # "the alliance", "the bloc": the last organisation named before it that goes by it.
+        # "the alliance", "the bloc": the last organisation named before it in the sentence
+        # that goes by it, else the event's own organisation, else the article's last one.
         allowed = set(compiled.references[reference])
         earlier = [c for c, at in in_text if at < hit.char_start and c in allowed]
+        earlier = earlier or [
+            a.code for a in (event.target, event.source) if a is not None and a.code in allowed
+        ]
         earlier = earlier or [c for c, _ in before if c in allowed]
         if earlier:
             return {earlier[-1]}

@@ -1,0 +1,252 @@
+"""Topics: loading topics.toml, and matching events in the context of their article."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import TopicError
+from pipeline.records import Actor, Article, Event, EventType, Extraction
+from pipeline.settings import DATA_DIR
+from pipeline.topics import load_topics, match_topics, preview_topics
+
+PACKAGED = DATA_DIR / "topics.toml"
+TOPICS = load_topics(PACKAGED)
+NATO = Actor("NATO", "NATO", "organisation")
+RUS = Actor("Russia", "RUS", "state")
+TUR = Actor("Turkey", "TUR", "state")
+SWE = Actor("Sweden", "SWE", "state")
+UKR = Actor("Ukraine", "UKR", "state")
+
+
+@pytest.fixture(scope="module")
+def lemma_nlp():  # type: ignore[no-untyped-def]
+    """The packaged spaCy model; matching only uses its tagger and lemmatizer."""
+    import spacy
+
+    from pipeline.settings import Settings
+
+    return spacy.load(Settings().spacy_model)
+
+
+def _event(sentence: str, content: str | None = None, *, type_: EventType = EventType.DEMAND,
+           source: Actor | None = None, target: Actor | None = None, start: int = 0) -> Event:
+    return Event(type=type_, source=source, target=target, content=content or sentence,
+                 sentence=sentence, start=start, end=start + len(sentence))
+
+
+def _in_article(title: str, before: str, *events: Event) -> tuple[list[Event], Extraction]:
+    """Place events' sentences after `before` in one article and return them re-offset."""
+    text, placed = before, []
+    for event in events:
+        text += " " if text else ""
+        placed.append(Event(type=event.type, source=event.source, target=event.target,
+                            content=event.content, sentence=event.sentence, start=len(text),
+                            end=len(text) + len(event.sentence)))
+        text += event.sentence
+    article = Article(url="https://example.org/a", title=title, text=text)
+    return placed, Extraction(article=article, events=tuple(placed))
+
+
+def _slugs(nlp, title: str, before: str, event: Event) -> dict[str, tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    (placed,), extraction = _in_article(title, before, event)
+    (matches,) = match_topics(nlp, TOPICS, [(placed, extraction)])
+    return {m.topic: m.words for m in matches}
+
+
+# ---------------------------------------------------------------------------------------------
+# The packaged file
+
+
+def test_packaged_topics_load_with_unique_slugs_and_nato_enlargement() -> None:
+    slugs = [t.slug for t in TOPICS]
+    assert len(slugs) == len(set(slugs))
+    assert {"nato-enlargement", "security-guarantees", "military-drills-deployments",
+            "sanctions"} <= set(slugs)
+    for topic in TOPICS:
+        assert topic.source == PACKAGED and topic.line > 0
+        assert topic.tests.match and topic.tests.no_match, f"{topic.slug} has no tests"
+
+
+EXAMPLES = [
+    (topic.slug, text, expected)
+    for topic in TOPICS
+    for expected, texts in ((True, topic.tests.match), (False, topic.tests.no_match))
+    for text in texts
+]
+
+
+@pytest.mark.parametrize("slug,text,expected", EXAMPLES,
+                         ids=[f"{s}-{'match' if e else 'no'}-{i}" for i, (s, _, e) in enumerate(EXAMPLES)])
+def test_topic_file_examples(lemma_nlp, slug: str, text: str, expected: bool) -> None:  # type: ignore[no-untyped-def]
+    """Every `tests.match` text of topics.toml matches its topic; no `tests.no_match` text does."""
+    result = dict((t.slug, m) for t, m in preview_topics(lemma_nlp, TOPICS, text))[slug]
+    assert (result is not None) == expected, (text, result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision: context, negation and ownership
+
+
+def test_the_alliance_resolves_from_earlier_in_the_article(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    event = _event("Zelensky asked Western leaders to speed up Ukraine's path into the bloc.",
+                   source=UKR)
+    nato = _slugs(lemma_nlp, "Ukraine presses NATO allies", "Kuleba urged NATO to act.", event)
+    assert nato["nato-enlargement"] == ("path into the bloc",)
+    eu = _slugs(lemma_nlp, "Ukraine presses EU leaders", "Kuleba urged the EU to act.", event)
+    assert "nato-enlargement" not in eu
+
+
+def test_an_eu_enlargement_story_does_not_match_nato_enlargement(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    event = _event("The Commission urged member states to open accession talks with Moldova and "
+                   "welcomed the bloc's enlargement.", source=Actor("European Commission", "EU",
+                                                                     "organisation"))
+    found = _slugs(lemma_nlp, "EU enlargement: Moldova talks to open",
+                   "The European Union said NATO allies were consulted.", event)
+    assert "nato-enlargement" not in found
+
+
+def test_a_nato_meeting_about_ammunition_does_not_match(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    event = _event("NATO defence ministers urged members to raise ammunition production.",
+                   source=NATO)
+    assert "nato-enlargement" not in _slugs(lemma_nlp, "NATO ministers meet", "", event)
+
+
+def test_turkey_holding_up_swedens_accession_matches_from_the_headline(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    event = _event("Turkey said it would keep holding up Sweden's accession until Stockholm acts.",
+                   source=TUR, target=SWE)
+    found = _slugs(lemma_nlp, "Erdogan says Sweden must act before Turkey backs its NATO bid", "",
+                   event)
+    assert found["nato-enlargement"] == ("accession",)
+
+
+def test_negated_mentions_are_rejected_but_refusals_are_not(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    title = "NATO summit closes"
+    absent = _event("The allies did not discuss new members at the summit.", source=NATO)
+    assert "nato-enlargement" not in _slugs(lemma_nlp, title, "", absent)
+    off_agenda = _event("Officials said membership for Ukraine was not on the agenda.",
+                        source=NATO)
+    assert "nato-enlargement" not in _slugs(lemma_nlp, title, "", off_agenda)
+    refusal = _event("Hungary said it would not approve the bid this year.",
+                     type_=EventType.REJECT, source=Actor("Hungary", "HUN", "state"))
+    assert "nato-enlargement" in _slugs(lemma_nlp, title, "", refusal)
+
+
+def test_a_match_inside_another_events_content_is_not_shared(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    """One sentence, two demands: only the one whose content names membership is tagged."""
+    sentence = ("Russia published draft pacts demanding NATO deny membership to Ukraine and "
+                "roll back its military deployments in Eastern Europe.")
+    membership = _event(sentence, "NATO deny membership to Ukraine", source=RUS, target=NATO)
+    rollback = _event(sentence, "roll back its military deployments in Eastern Europe",
+                      source=RUS, target=NATO)
+    (a, b), extraction = _in_article("Russia demands", "", membership, rollback)
+    b = Event(type=b.type, source=b.source, target=b.target, content=b.content,
+              sentence=b.sentence, start=a.start, end=a.end)
+    extraction = Extraction(article=extraction.article, events=(a, b))
+    first, second = match_topics(lemma_nlp, TOPICS, [(a, extraction), (b, extraction)])
+    assert "nato-enlargement" in {m.topic for m in first}
+    assert "nato-enlargement" not in {m.topic for m in second}
+    assert "military-drills-deployments" in {m.topic for m in second}
+
+
+def test_sentence_context_counts_when_the_content_is_short(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    sentence = ("Erdogan demanded that Sweden extradite dozens of people before Turkey will "
+                "ratify Stockholm's application to join NATO.")
+    event = _event(sentence, "extradite dozens of people", source=TUR, target=SWE)
+    found = _slugs(lemma_nlp, "Erdogan speaks", "", event)
+    assert "nato-enlargement" in found
+    assert "join NATO" in found["nato-enlargement"]
+
+
+def test_no_topics_or_no_items() -> None:
+    assert match_topics(object(), TOPICS, []) == []  # type: ignore[arg-type]
+    event = _event("Russia demanded NATO deny membership to Ukraine.")
+    assert match_topics(object(), [], [(event, Extraction(article=Article("u", "t", "x")))]) == [()]  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# Event filters of a topic
+
+
+FILTERS = """
+[organisations.NATO]
+names = ["NATO"]
+references = ["alliance"]
+
+[[topic]]
+slug = "demands-on-membership"
+name = "Demands about membership"
+description = "Only demands, only when Russia is not the source, only when NATO is involved."
+actors = ["NATO"]
+event_types = ["DEMAND"]
+require_actors = ["NATO"]
+exclude_actors = ["RUS"]
+patterns = ["membership"]
+"""
+
+
+@pytest.mark.parametrize("event,expected", [
+    (_event("Ukraine urged NATO to grant membership.", source=UKR, target=NATO), True),
+    (_event("Ukraine said NATO may grant membership.", type_=EventType.STATEMENT, source=UKR,
+            target=NATO), False),
+    (_event("Russia urged NATO to deny membership.", source=RUS, target=NATO), False),
+    (_event("Ukraine urged its allies to back membership of NATO.", source=UKR), True),
+    (_event("Ukraine urged Germany to back its membership.", source=UKR,
+            target=Actor("Germany", "DEU", "state")), False),
+])
+def test_event_types_and_required_and_excluded_actors(lemma_nlp, tmp_path: Path, event: Event,  # type: ignore[no-untyped-def]
+                                                       expected: bool) -> None:
+    path = tmp_path / "topics.toml"
+    path.write_text(FILTERS)
+    topics = load_topics(path)
+    article = Article(url="u", title="NATO", text=event.sentence)
+    (found,) = match_topics(lemma_nlp, topics, [(event, Extraction(article=article, events=(event,)))])
+    assert bool(found) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors in topics files
+
+
+def test_a_missing_file_names_the_path_and_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(TopicError, match=r"nope\.toml: cannot read the topics file.*NEWSWATCH_TOPICS"):
+        load_topics(tmp_path / "nope.toml")
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "topics.toml"
+    path.write_text('[[topic]]\nslug = "a"\nname = \n')
+    with pytest.raises(TopicError, match=r"topics\.toml: not valid TOML: .*line 3"):
+        load_topics(path)
+
+
+def test_every_bad_entry_is_reported_with_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "topics.toml"
+    path.write_text(
+        '[organisations.NATO]\nnames = ["NATO"]\n\n'
+        '[[topic]]\nslug = "ok"\nname = "Ok"\ndescription = "fine"\npatterns = ["membership"]\n\n'
+        '[[topic]]\nslug = "Bad Slug"\nname = "x"\ndescription = "x"\npatterns = ["join {actor}"]\n'
+        'colour = "red"\n\n'
+        '[[topic]]\nslug = "types"\nname = "x"\ndescription = "x"\npatterns = ["a ... "]\n'
+        'event_types = ["PROMISE"]\nactors = ["WTO"]\n\n'
+        '[[topic]]\nslug = "ok"\nname = "Again"\ndescription = "dup"\npatterns = ["x"]\n'
+    )
+    with pytest.raises(TopicError) as info:
+        load_topics(path)
+    lines = str(info.value).splitlines()[1:]
+    where = f"{path}:"
+    assert lines == [
+        f"{where}10: topic 'Bad Slug': unknown field 'colour' (fields: actors, channels, "
+        "description, event_types, exclude_actors, exclusions, name, patterns, require_actors, "
+        "slug, tests)",
+        f"{where}10: topic 'Bad Slug': 'slug' must be lowercase words joined by hyphens, like "
+        "'nato-enlargement'",
+        f"{where}10: topic 'Bad Slug': pattern 'join {{actor}}': '{{actor}}' needs the topic's "
+        "'actors'",
+        f"{where}17: topic 'types': actor 'WTO' has no [organisations.WTO] entry giving its names",
+        f"{where}17: topic 'types': event type 'PROMISE' is not one of DEMAND, REJECT, THREATEN, "
+        "PROPOSE, ACCUSE, DENY, STATEMENT",
+        f"{where}17: topic 'types': pattern 'a ...': '...' must stand between two words",
+        f"{where}25: topic 'ok': slug already used at line 4",
+    ]
