@@ -1,0 +1,219 @@
+"""Alerts: messages, secrets, delivery to a real HTTP server on 127.0.0.1, and the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from pipeline.alerts import (
+    NO_CHANNEL,
+    PendingAlert,
+    alert_message,
+    build_alerts,
+    build_digest,
+    redact_url,
+    scrub,
+    send_alerts,
+    split_message,
+)
+from pipeline.errors import AlertError
+from pipeline.records import Actor, Article, Event, EventType, TopicMatch
+
+RUS = Actor("Russia", "RUS", "state")
+NATO = Actor("NATO", "NATO", "organisation")
+EVENT = Event(EventType.DEMAND, RUS, NATO, "deny membership to Ukraine",
+              "Russia demanded NATO deny membership to Ukraine.", 0, 48)
+ARTICLE = Article(url="https://news.example/russia-pacts", title="Russia demands <b>pacts</b>",
+                  text="...", published=dt.date(2021, 12, 17))
+MATCH = TopicMatch("nato-enlargement", ("membership",))
+
+
+# ---------------------------------------------------------------------------------------------
+# A real webhook receiver
+
+
+class Receiver:
+    """A JSON webhook server on 127.0.0.1 that records deliveries and can be told to fail."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.fail_with: int | None = None
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.fail_with:
+                    self.send_response(receiver.fail_with)
+                    self.end_headers()
+                    return
+                receiver.received.append(json.loads(body))
+                receiver.paths.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"json://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets
+
+
+@pytest.mark.parametrize("url,shown", [
+    ("json://user:s3cret@127.0.0.1:8080/hook?token=abc", "json://user:***@127.0.0.1:8080/hook?token=***"),
+    ("mailto://me:hunter2@gmail.com", "mailto://me:***@gmail.com"),
+    ("slack://T1234ABCD/B5678EFGH/xoxbsecret9876/#news", "slack://***/***/***/#***"),
+    ("json://127.0.0.1:9000/alerts", "json://127.0.0.1:9000/alerts"),
+    ("", ""),
+])
+def test_redact_url_hides_passwords_tokens_and_token_hosts(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_scrub_removes_every_secret_of_a_channel_from_text() -> None:
+    url = "json://user:s3cretpw@127.0.0.1:8080/hook?apikey=K3Y123456"
+    text = f"failed {url} with s3cretpw and K3Y123456"
+    assert "s3cretpw" not in scrub(text, [url]) and "K3Y123456" not in scrub(text, [url])
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+
+def test_text_alert_names_everything_a_reader_needs() -> None:
+    (alert,) = build_alerts(7, EVENT, [MATCH], ARTICLE, ["json://127.0.0.1:1/h"])
+    title, body = split_message(alert_message(alert))
+    assert title == "[nato-enlargement] RUS (Russia) -> NATO: DEMAND"
+    assert body.splitlines() == [
+        "Topic: nato-enlargement",
+        "Event: RUS (Russia) -> NATO: DEMAND",
+        "Content: deny membership to Ukraine",
+        "Matched: membership",
+        "Article: Russia demands <b>pacts</b> (https://news.example/russia-pacts)",
+        "Date: 2021-12-17",
+    ]
+    assert (alert.event_id, alert.topic, alert.extra["format"]) == (7, "nato-enlargement", "text")
+
+
+def test_html_channel_escapes_article_markup() -> None:
+    (alert,) = build_alerts(1, EVENT, [MATCH], ARTICLE, ["mailto://me:pw@example.org"])
+    assert alert.extra["format"] == "html"
+    assert "Russia demands &lt;b&gt;pacts&lt;/b&gt;" in alert.body
+    assert '<a href="https://news.example/russia-pacts">' in alert.body
+    assert "<b>pacts</b>" not in alert.body
+
+
+def test_markdown_channel_escapes_article_markup() -> None:
+    evil = Article(url="https://x.example/a", title="[click](http://evil) *now*", text="")
+    (alert,) = build_alerts(1, EVENT, [MATCH], evil, ["slack://T1234ABCD/B5678EFGH/xoxbsecret9876"])
+    assert alert.extra["format"] == "markdown"
+    assert r"\[click\]\(http://evil\) \*now\*" in alert.body
+
+
+def test_one_alert_per_topic_per_channel_and_stored_only_without_channels() -> None:
+    second = TopicMatch("security-guarantees", ("guarantees",))
+    alerts = build_alerts(1, EVENT, [MATCH, second], ARTICLE, ["json://a:1/x", "json://b:1/y"],
+                          topic_channels={"sanctions": ["json://c:1/z"]})
+    assert {(a.topic, a.channel) for a in alerts} == {
+        (t, c) for t in ("nato-enlargement", "security-guarantees")
+        for c in ("json://a:1/x", "json://b:1/y")
+    }
+    assert [a.channel for a in build_alerts(1, EVENT, [MATCH], ARTICLE, [])] == [NO_CHANNEL]
+    extra = build_alerts(1, EVENT, [MATCH], ARTICLE, [], topic_channels={"nato-enlargement": ["json://c:1/z"]})
+    assert [a.channel for a in extra] == ["json://c:1/z"]
+    assert build_alerts(1, EVENT, [], ARTICLE, ["json://a:1/x"]) == []
+
+
+def test_digest_lists_every_alert() -> None:
+    messages = [f"[t{i}] RUS -> NATO: DEMAND\n\nContent: c{i}" for i in range(3)]
+    title, body = build_digest(messages, "text")
+    assert title == "newswatch: 3 alerts (t0, t1, t2)"
+    assert all(f"Content: c{i}" in body for i in range(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery to a real local server
+
+
+def test_delivery_to_a_local_json_webhook(receiver: Receiver) -> None:
+    (alert,) = build_alerts(1, EVENT, [MATCH], ARTICLE, [receiver.url()])
+    deliveries = list(send_alerts([PendingAlert(5, alert.channel, alert_message(alert))]))
+    assert [(d.alert_id, d.ok, d.error) for d in deliveries] == [(5, True, None)]
+    (payload,) = receiver.received
+    assert payload["title"] == "[nato-enlargement] RUS (Russia) -> NATO: DEMAND"
+    assert "Content: deny membership to Ukraine" in payload["message"]
+    assert receiver.paths == ["/hook"]
+
+
+def test_a_failing_channel_is_reported_without_raising_or_leaking_secrets(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.fail_with = 500
+    secret_url = f"json://user:s3cretpw@127.0.0.1:{receiver.port}/hook?token=T0KEN12345"
+    closed = f"json://127.0.0.1:{_free_port()}/hook"
+    with caplog.at_level(logging.DEBUG):
+        deliveries = list(send_alerts([(1, secret_url, "t\n\nb"), (2, closed, "t\n\nb"),
+                                       (3, "nosuchscheme://x", "t\n\nb")]))
+    assert [d.ok for d in deliveries] == [False, False, False]
+    assert "error=500" in (deliveries[0].error or "")
+    assert "Connection error" in (deliveries[1].error or "")
+    assert "not a valid Apprise URL" in (deliveries[2].error or "")
+    everything = caplog.text + " ".join(d.error or "" for d in deliveries)
+    assert "s3cretpw" not in everything and "T0KEN12345" not in everything
+
+
+def test_more_alerts_than_the_threshold_become_one_digest(receiver: Receiver) -> None:
+    pending = [(i, receiver.url(), f"[t] A -> B: DEMAND\n\nContent: c{i}") for i in range(4)]
+    deliveries = list(send_alerts(pending, digest_threshold=3))
+    assert [d.ok for d in deliveries] == [True] * 4
+    (digest,) = receiver.received
+    assert digest["title"] == "newswatch: 4 alerts (t)"
+    assert all(f"c{i}" in digest["message"] for i in range(4))
+    receiver.received.clear()
+    assert all(d.ok for d in send_alerts(pending[:3], digest_threshold=3))
+    assert len(receiver.received) == 3
+
+
+def test_a_notifier_that_raises_alert_error_fails_only_its_alert() -> None:
+    def flaky(channel: str, title: str, body: str, fmt: str) -> None:
+        if "bad" in channel:
+            raise AlertError(f"{channel}: down")
+
+    deliveries = list(send_alerts([(1, "json://bad:1/x", "t\n\nb"), (2, "json://good:1/x", "t\n\nb")],
+                                  notifier=flaky))
+    assert [(d.alert_id, d.ok) for d in deliveries] == [(1, False), (2, True)]
