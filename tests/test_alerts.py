@@ -217,3 +217,107 @@ def test_a_notifier_that_raises_alert_error_fails_only_its_alert() -> None:
     deliveries = list(send_alerts([(1, "json://bad:1/x", "t\n\nb"), (2, "json://good:1/x", "t\n\nb")],
                                   notifier=flaky))
     assert [(d.alert_id, d.ok) for d in deliveries] == [(1, False), (2, True)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The outbox: alerts stored with their event, delivered afterwards, exactly once
+
+
+def _settings(database_url: str, notify: str = "", **extra: Any):  # type: ignore[no-untyped-def]
+    from pipeline.settings import Settings
+
+    return Settings(database_url=database_url, notify=notify, **extra)
+
+
+def _queue(database_url: str, channel: str, count: int = 1) -> list[int]:
+    """Store one article with `count` events, each with a pending alert on `channel`."""
+    from db import queries
+    from db.session import open_session
+
+    ids = []
+    with open_session(database_url) as session, session.begin():
+        article_id, _ = queries.save_article(session, {
+            "url": "a.txt", "canonical_url": "a.txt", "title": "t", "byline": None,
+            "source": None, "published": dt.date(2021, 12, 17), "text": "x", "text_hash": "h",
+            "duplicate_of_id": None,
+        })
+        for i in range(count):
+            event_id, _ = queries.save_event(session, EVENT, event_key=f"k{i}",
+                                             article_id=article_id, event_date=None)
+            (alert,) = build_alerts(event_id, EVENT, [MATCH], ARTICLE, [channel])
+            alert_id = queries.save_alert(session, event_id=event_id, topic=alert.topic,
+                                          channel=channel, message=alert_message(alert),
+                                          status="pending")
+            assert alert_id is not None
+            ids.append(alert_id)
+    return ids
+
+
+def _statuses(database_url: str) -> list[tuple[str, int]]:
+    from db import queries
+    from db.session import open_session
+
+    with open_session(database_url) as session:
+        return [(a.status, a.attempts) for a in queries.list_alerts(session)]
+
+
+def test_a_channel_that_fails_then_recovers_gets_each_alert_exactly_once(
+    db: str, receiver: Receiver
+) -> None:
+    from flows._steps import deliver
+
+    settings = _settings(db, receiver.url(), alert_max_attempts=2)
+    _queue(db, receiver.url())
+    receiver.fail_with = 500
+    assert deliver(settings) == (0, 1)
+    assert _statuses(db) == [("pending", 1)]
+    assert deliver(settings) == (0, 1)
+    assert _statuses(db) == [("failed", 2)]  # out of attempts, yet later runs still try it
+    receiver.fail_with = None
+    assert deliver(settings) == (1, 0)
+    assert deliver(settings) == (0, 0)
+    assert _statuses(db) == [("sent", 3)]
+    assert len(receiver.received) == 1
+
+
+def test_a_closed_port_keeps_alerts_pending_until_the_server_starts(db: str) -> None:
+    from flows._steps import deliver
+
+    port = _free_port()
+    channel = f"json://127.0.0.1:{port}/later"
+    settings = _settings(db, channel)
+    _queue(db, channel, count=2)
+    assert deliver(settings) == (0, 2)
+    assert _statuses(db) == [("pending", 1), ("pending", 1)]
+    server = Receiver(port)
+    try:
+        assert deliver(settings) == (2, 0)
+        assert deliver(settings) == (0, 0)
+        assert len(server.received) == 2
+    finally:
+        server.close()
+
+
+def test_an_attempt_is_claimed_once(db: str, receiver: Receiver) -> None:
+    """Two runs that read the same pending alert cannot both send it."""
+    from db import queries
+    from db.session import open_session
+
+    (alert_id,) = _queue(db, receiver.url())
+    with open_session(db) as session, session.begin():
+        assert queries.claim_alert(session, alert_id, 0)
+        assert not queries.claim_alert(session, alert_id, 0)
+        queries.save_alert_sent(session, alert_id)
+        assert not queries.claim_alert(session, alert_id, 1)
+    with open_session(db) as session:
+        assert queries.list_undelivered_alerts(session) == []
+
+
+def test_a_busy_run_sends_one_digest_per_channel(db: str, receiver: Receiver) -> None:
+    from flows._steps import deliver
+
+    _queue(db, receiver.url(), count=3)
+    assert deliver(_settings(db, receiver.url(), digest_threshold=2)) == (3, 0)
+    (digest,) = receiver.received
+    assert digest["title"] == "newswatch: 3 alerts (nato-enlargement)"
+    assert _statuses(db) == [("sent", 1)] * 3
