@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -233,39 +235,50 @@ def articles(
     )
 
 
+class AlertStatus(str, Enum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
 @app.command()
 def alerts(
     json_: JsonOption = False,
-    status: Annotated[str | None, typer.Option(help="pending, sent or failed")] = None,
+    status: Annotated[
+        AlertStatus | None, typer.Option(help="only alerts with this delivery status")
+    ] = None,
 ) -> None:
-    """List alerts raised, with their delivery status.
+    """List alerts raised, oldest first, with their delivery status.
+
+    Channels are shown with passwords and tokens hidden. A channel "(none)" means no channel
+    was configured (NEWSWATCH_NOTIFY empty): the alert was stored and printed only.
 
     Example: newswatch alerts --status pending
     """
     from db.queries import list_alerts
-
-    if status is not None and status not in {"pending", "sent", "failed"}:
-        raise typer.BadParameter("--status must be pending, sent or failed")
-    from pipeline.alerts import redact_url
+    from pipeline.alerts import describe_channel, redact_url, split_message
 
     with _errors(), _session() as session:
-        rows = list_alerts(session, status=status)
+        rows = list_alerts(session, status=status.value if status else None)
         data = [
             {
-                "id": a.id, "event_id": a.event_id, "topic": a.topic, "channel": redact_url(a.channel),
-                "status": a.status, "attempts": a.attempts, "created_at": _iso(a.created_at),
-                "sent_at": _iso(a.sent_at), "message": a.message,
+                "id": a.id, "event_id": a.event_id, "topic": a.topic,
+                "channel": redact_url(a.channel), "status": a.status, "attempts": a.attempts,
+                "created_at": _iso(a.created_at), "sent_at": _iso(a.sent_at),
+                "message": a.message,
             }
             for a in rows
         ]
+        errors = {a.id: a.last_error for a in rows}
     if json_:
         _print_json(data)
         return
     _table(
         "alerts",
-        ["id", "event", "topic", "channel", "status", "attempts", "created", "message"],
-        [[d["id"], d["event_id"], d["topic"], d["channel"], d["status"], d["attempts"],
-          d["created_at"], d["message"]] for d in data],
+        ["id", "event", "topic", "channel", "status", "attempts", "created", "alert", "last error"],
+        [[d["id"], d["event_id"], d["topic"], describe_channel(d["channel"]), d["status"],
+          d["attempts"], d["created_at"], split_message(d["message"])[0],
+          errors[d["id"]] if d["status"] != "sent" else ""] for d in data],
     )
 
 
@@ -273,23 +286,88 @@ def alerts(
 # topics, serve, db
 
 
-@app.command()
-def topics() -> None:
+topics_app = typer.Typer(
+    help="The tracked topics: list them (no subcommand), check a topics file, test a text.",
+)
+app.add_typer(topics_app, name="topics")
+TopicsFileOption = Annotated[
+    Path | None,
+    typer.Option("--file", help="a topics file (default: NEWSWATCH_TOPICS or the packaged one)"),
+]
+
+
+@topics_app.callback(invoke_without_command=True)
+def topics(ctx: typer.Context, file: TopicsFileOption = None) -> None:
     """List the tracked topics in force and the file they were loaded from.
 
     Example: newswatch topics
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from pipeline.topics import load_topics
 
-    path = get_settings().topics
+    path = file or get_settings().topics
     with _errors():
         loaded = load_topics(path)
     typer.echo(f"topics from {path}")
     _table(
         "topics",
-        ["slug", "name", "description"],
-        [[t.slug, t.name, t.description] for t in loaded],
+        ["slug", "name", "actors", "event types", "patterns", "description"],
+        [[t.slug, t.name, ", ".join(t.actors) or "any", ", ".join(t.event_types) or "any",
+          len(t.patterns), t.description] for t in loaded],
     )
+
+
+@topics_app.command("check")
+def topics_check(file: Annotated[Path | None, typer.Argument(help="the topics file")] = None) -> None:
+    """Check a topics file: print file:line: problem for every bad entry, exit 1 if any.
+
+    Example: newswatch topics check my-topics.toml
+    """
+    from pipeline.errors import TopicError
+    from pipeline.topics import load_topics
+
+    path = file or get_settings().topics
+    try:
+        loaded = load_topics(path)
+    except TopicError as exc:
+        lines = str(exc).splitlines()
+        for line in lines[1:] or lines:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{path}: {len(loaded)} topics, no problems")
+
+
+@topics_app.command("test")
+def topics_test(
+    text: Annotated[str, typer.Argument(help="a sentence or article text to match")],
+    file: TopicsFileOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Show whether a text matches each topic, and the words that matched.
+
+    The text is its own article: "the alliance" resolves only to an organisation it names.
+    Topic filters on event types and actors do not apply (there is no event).
+
+    Example: newswatch topics test "Turkey is holding up Sweden's accession to NATO"
+    """
+    from pipeline.topics import load_topics, preview_topics
+
+    settings = get_settings()
+    with _errors():
+        loaded = load_topics(file or settings.topics)
+        import spacy
+
+        results = preview_topics(spacy.load(settings.spacy_model), loaded, text)
+    if json_:
+        _print_json([
+            {"topic": t.slug, "match": m is not None, "words": list(m.words) if m else []}
+            for t, m in results
+        ])
+        return
+    for topic, match in results:
+        verdict = f"match: {', '.join(match.words)}" if match else "no match"
+        typer.echo(f"{topic.slug:32} {verdict}")
 
 
 @app.command()
