@@ -250,3 +250,11 @@ def test_every_bad_entry_is_reported_with_file_line_and_field(tmp_path: Path) ->
         f"{where}17: topic 'types': pattern 'a ...': '...' must stand between two words",
         f"{where}25: topic 'ok': slug already used at line 4",
     ]
+
+
+def test_every_topic_field_is_documented() -> None:
+    from pipeline.topics import TOPIC_FIELDS
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "data-files.md").read_text()
+    missing = [f for f in sorted(TOPIC_FIELDS) if f"| `{f}` |" not in text]
+    assert not missing, f"topic fields missing from docs/data-files.md: {missing}"
