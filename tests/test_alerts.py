@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 import json
 import logging
 import socket
@@ -321,3 +322,85 @@ def test_a_busy_run_sends_one_digest_per_channel(db: str, receiver: Receiver) ->
     (digest,) = receiver.received
     assert digest["title"] == "newswatch: 3 alerts (nato-enlargement)"
     assert _statuses(db) == [("sent", 1)] * 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts from the store step and the ingest flow: new events only, each delivered once
+
+
+def _seed_article(url: str = "seed.txt", text: str | None = None) -> Article:
+    from pathlib import Path
+
+    from pipeline.clean import clean_article
+
+    raw = (Path(__file__).resolve().parent.parent / "seeds" / "000_30228fdb78730024.txt").read_text()
+    article = clean_article(raw, url=url, published=dt.date(2021, 12, 17), source=None)
+    if text is None:
+        return article
+    return Article(url=url, title="Moscow repeats its demands", text=text,
+                   published=dt.date(2021, 12, 17))
+
+
+def _topics_alerted(database_url: str) -> list[str]:
+    from db import queries
+    from db.session import open_session
+
+    with open_session(database_url) as session:
+        return [a.topic for a in queries.list_alerts(session)]
+
+
+def test_no_alert_for_a_rerun_a_copy_or_a_merged_event(db: str, nlp, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+    from flows._steps import deliver, extract, store
+
+    settings = _settings(db, receiver.url(), digest_threshold=1000)
+    seed = _seed_article()
+    (outcome,) = store(extract(nlp, [seed], settings), nlp, settings)
+    assert outcome.alerts_raised >= 1 and "nato-enlargement" in _topics_alerted(db)
+    raised = len(_topics_alerted(db))
+    assert deliver(settings) == (raised, 0)
+    assert len(receiver.received) == raised
+
+    # the same input again: nothing new to store, nothing to send
+    (again,) = store(extract(nlp, [seed], settings), nlp, settings)
+    assert again.known and again.alerts_raised == 0
+    # a syndicated copy under another URL: a duplicate, whose events raise no alert
+    (copy,) = store(extract(nlp, [_seed_article("copy.txt")], settings), nlp, settings)
+    assert copy.duplicate and copy.alerts_raised == 0
+    # a follow-up restating the seed's first demand: the event merges and raises no alert
+    first = seed.text.split("\n")[0]
+    follow = _seed_article("follow.txt", first + "\nThe weather in Moscow stayed cold all week.")
+    (merged,) = store(extract(nlp, [follow], settings), nlp, settings)
+    assert not merged.duplicate and merged.events_merged >= 1 and merged.alerts_raised == 0
+    assert deliver(settings) == (0, 0)
+    assert len(_topics_alerted(db)) == raised and len(receiver.received) == raised
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_ingest_flow_delivers_once_across_a_failing_then_recovering_channel(
+    settings_env: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from flows.ingest import ingest
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("NEWSWATCH_NOTIFY", receiver.url("/flow"))
+    monkeypatch.setenv("NEWSWATCH_ALERT_RETRIES", "1")
+    monkeypatch.setenv("NEWSWATCH_ALERT_RETRY_DELAY", "0.1")
+    monkeypatch.setenv("NEWSWATCH_DIGEST_THRESHOLD", "1000")
+    get_settings.cache_clear()
+    seed = str(Path(__file__).resolve().parent.parent / "seeds" / "000_30228fdb78730024.txt")
+
+    receiver.fail_with = 500
+    down = ingest(inputs=[seed], published=dt.date(2021, 12, 17))
+    assert down.alerts_raised >= 1 and down.alerts_sent == 0
+    assert down.alerts_failed == down.alerts_raised
+    assert {status for status, attempts in _statuses(settings_env)} == {"pending"}
+    assert {attempts for status, attempts in _statuses(settings_env)} == {2}  # task retried once
+
+    receiver.fail_with = None
+    rerun = ingest(inputs=[seed], published=dt.date(2021, 12, 17))
+    assert rerun.articles_known == 1 and rerun.alerts_raised == 0
+    assert rerun.alerts_sent == down.alerts_raised and rerun.alerts_failed == 0
+    third = ingest(inputs=[seed], published=dt.date(2021, 12, 17))
+    assert third.alerts_sent == 0
+    assert len(receiver.received) == down.alerts_raised
+    assert {status for status, _ in _statuses(settings_env)} == {"sent"}
