@@ -404,3 +404,28 @@ def test_ingest_flow_delivers_once_across_a_failing_then_recovering_channel(
     assert third.alerts_sent == 0
     assert len(receiver.received) == down.alerts_raised
     assert {status for status, _ in _statuses(settings_env)} == {"sent"}
+
+
+def test_alerts_command_redacts_channels_and_filters_by_status(settings_env: str) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from db.migrate import upgrade
+
+    upgrade(settings_env)
+    secret = "json://user:s3cretpw@127.0.0.1:9/hook?token=T0KEN12345"
+    _queue(settings_env, secret)
+    runner = CliRunner()
+    result = runner.invoke(app, ["alerts", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(line) for line in result.output.splitlines()]
+    assert row["channel"] == "json://user:***@127.0.0.1:9/hook?token=***"
+    assert (row["status"], row["attempts"], row["sent_at"]) == ("pending", 0, None)
+    assert row["message"].startswith("[nato-enlargement] RUS (Russia) -> NATO: DEMAND\n\n")
+    assert set(row) == {"id", "event_id", "topic", "channel", "status", "attempts", "created_at",
+                        "sent_at", "message"}
+    assert runner.invoke(app, ["alerts", "--json", "--status", "sent"]).output == ""
+    table = runner.invoke(app, ["alerts"], env={"COLUMNS": "250"})
+    assert table.exit_code == 0 and "s3cretpw" not in table.output and "T0KEN12345" not in table.output
+    bad = runner.invoke(app, ["alerts", "--status", "lost"])
+    assert bad.exit_code == 2

@@ -258,3 +258,51 @@ def test_every_topic_field_is_documented() -> None:
     text = (Path(__file__).resolve().parent.parent / "docs" / "data-files.md").read_text()
     missing = [f for f in sorted(TOPIC_FIELDS) if f"| `{f}` |" not in text]
     assert not missing, f"topic fields missing from docs/data-files.md: {missing}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The topics commands
+
+
+def test_topics_command_lists_topics_and_their_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from pipeline.settings import get_settings
+
+    monkeypatch.delenv("NEWSWATCH_TOPICS", raising=False)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["topics"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"topics from {PACKAGED}"
+    assert "nato-enlargement" in result.output and "sanctions" in result.output
+
+
+def test_topics_check_reports_every_bad_entry_and_exits_1(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    path = tmp_path / "t.toml"
+    path.write_text('[[topic]]\nslug = "ok-topic"\nname = "n"\ndescription = "d"\npatterns = []\n')
+    result = CliRunner().invoke(app, ["topics", "check", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr == f"{path}:1: topic 'ok-topic': 'patterns' must list at least one pattern\n"
+    good = CliRunner().invoke(app, ["topics", "check", str(PACKAGED)])
+    assert (good.exit_code, good.output) == (0, f"{PACKAGED}: {len(TOPICS)} topics, no problems\n")
+
+
+def test_topics_test_shows_the_words_that_matched() -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["topics", "test", "--json",
+                                      "Turkey is holding up Sweden's accession to NATO."])
+    assert result.exit_code == 0, result.output
+    import json
+
+    rows = {r["topic"]: r for r in map(json.loads, result.output.splitlines())}
+    assert rows["nato-enlargement"] == {"topic": "nato-enlargement", "match": True,
+                                        "words": ["accession to NATO"]}
+    assert rows["sanctions"]["match"] is False
