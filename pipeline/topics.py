@@ -635,7 +635,10 @@ def _resolve(
     if explicit:
         return {code for code, _ in explicit}
     in_text = _named_orgs(text, compiled, extraction)
-    before = _named_orgs(_text_before(event, extraction), compiled, extraction)
+
+    def before() -> list[tuple[str, int]]:  # only scanned when the sentence cannot tell
+        return _named_orgs(_text_before(event, extraction), compiled, extraction)
+
     article_orgs = {a.code for a in extraction.actors if a.code and a.code in compiled.names}
 
     reference = next(
@@ -647,9 +650,9 @@ def _resolve(
         allowed = set(compiled.references[reference])
         earlier = [c for c, at in in_text if at < hit.char_start and c in allowed]
         earlier = earlier or [
-            a.code for a in (event.target, event.source) if a is not None and a.code in allowed
+            a.code for a in (event.source, event.target) if a is not None and a.code in allowed
         ]
-        earlier = earlier or [c for c, _ in before if c in allowed]
+        earlier = earlier or [c for c, _ in before() if c in allowed]
         if earlier:
             return {earlier[-1]}
         later = [c for c, at in in_text if at >= hit.char_end and c in allowed]
@@ -666,8 +669,9 @@ def _resolve(
     for actor in (event.target, event.source):
         if actor is not None and actor.code and actor.code in compiled.names:
             return {actor.code}
-    if before:
-        return {before[-1][0]}
+    earlier_in_article = before()
+    if earlier_in_article:
+        return {earlier_in_article[-1][0]}
     return article_orgs if len(article_orgs) == 1 else set()
 
 
