@@ -373,21 +373,27 @@ class AlertToDeliver:
     attempts: int
 
 
-def select_undelivered_alerts(limit: int = 1000) -> Select[AlertRow]:
-    """Build the statement for alerts not yet delivered (pending, or failed earlier), oldest first."""
-    return (
-        select(AlertRow)
-        .where(AlertRow.status.in_(("pending", "failed")))
-        .order_by(AlertRow.id)
-        .limit(limit)
-    )
+def select_undelivered_alerts(
+    channels: Sequence[str] | None = None, limit: int = 1000
+) -> Select[AlertRow]:
+    """Build the statement for alerts not yet delivered (pending, or failed earlier), oldest first.
+
+    With `channels`, only alerts for those channels (a channel removed from the settings is
+    left alone rather than retried forever).
+    """
+    stmt = select(AlertRow).where(AlertRow.status.in_(("pending", "failed")))
+    if channels is not None:
+        stmt = stmt.where(AlertRow.channel.in_(list(channels)))
+    return stmt.order_by(AlertRow.id).limit(limit)
 
 
-def list_undelivered_alerts(session: Session, *, limit: int = 1000) -> list[AlertToDeliver]:
+def list_undelivered_alerts(
+    session: Session, *, channels: Sequence[str] | None = None, limit: int = 1000
+) -> list[AlertToDeliver]:
     """Return the alerts a delivery run should try, oldest first."""
     return [
         AlertToDeliver(id=r.id, channel=r.channel, message=r.message, attempts=r.attempts)
-        for r in session.scalars(select_undelivered_alerts(limit))
+        for r in session.scalars(select_undelivered_alerts(channels, limit))
     ]
 
 

@@ -174,10 +174,16 @@ def deliver(settings: Settings) -> tuple[int, int]:
 
     Each attempt is claimed (counted) before the call and each success recorded right after it,
     in their own transactions, so a retry or a later run never sends a delivered alert again.
-    Returns (sent, failed) for this attempt.
+    Only channels configured now (NEWSWATCH_NOTIFY and topic `channels`) are tried. Returns
+    (sent, failed) for this attempt.
     """
+    channels = list(settings.notify_urls)
+    for topic_channels in _topic_channels(_topics(str(settings.topics))).values():
+        channels.extend(topic_channels)
+    if not channels:
+        return 0, 0
     with open_session(settings.database_url) as session:
-        undelivered = queries.list_undelivered_alerts(session)
+        undelivered = queries.list_undelivered_alerts(session, channels=channels)
     claimed: list[PendingAlert] = []
     with open_session(settings.database_url) as session, session.begin():
         for alert in undelivered:

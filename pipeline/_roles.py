@@ -42,6 +42,11 @@ _REFERRING_NOUNS = frozenset(
     "resolution spokesman spokeswoman spokesperson official officials ministry minister "
     "government leader leadership president office agency side".split()
 )
+# Documents speak for whoever issued them, usually the side that made the last demand.
+_DOCUMENT_NOUNS = frozenset(
+    "document draft pact treaty proposal text statement declaration letter communique note "
+    "resolution plan paper memorandum".split()
+)
 # Governors that make an infinitive hypothetical or merely expected ("appear certain to be
 # rejected", "is expected to reject", "plans to demand").
 _HYPOTHETICAL_GOVERNORS = frozenset(
@@ -75,6 +80,7 @@ class Candidate:
     content_head: Token | None = None
     content_tokens: frozenset[int] = frozenset()
     exclude: frozenset[int] = frozenset()
+    scope: frozenset[int] = frozenset()
     source: Actor | None = None
     target: Actor | None = None
     parts: list[tuple[frozenset[int], Token | None]] = field(default_factory=list)
@@ -109,14 +115,16 @@ def _subject(verb: Token, depth: int = 0) -> tuple[Token | None, bool]:
     clause is passive."""
     if depth > 4:
         return None, False
-    subj = _first_child(verb, _SUBJECTS)
-    if subj is not None:
-        return subj, False
+    subjects = _children(verb, _SUBJECTS)
+    if subjects:
+        # the subject nearest the verb: "KYIV — Ukraine's foreign minister ... urged"
+        before = [s for s in subjects if s.i < verb.i]
+        return (before[-1] if before else subjects[0]), False
     subj = _first_child(verb, _PASSIVE_SUBJECTS)
     if subj is not None:
         return subj, True
     head = verb.head
-    if head is verb:
+    if head == verb:
         return None, False
     if verb.dep_ == "conj" and head.pos_ in ("VERB", "AUX"):
         return _subject(head, depth + 1)
@@ -142,14 +150,14 @@ def _agent(verb: Token) -> Token | None:
 
 def _in_subtree(token: Token, root: Token) -> bool:
     return root.left_edge.i <= token.i <= root.right_edge.i and (
-        token is root or any(a is root for a in token.ancestors)
+        token == root or any(a == root for a in token.ancestors)
     )
 
 
 def _path_has(token: Token, words: frozenset[str], limit: int = 3) -> bool:
     node = token
     for _ in range(limit):
-        if node.head is node:
+        if node.head == node:
             return False
         node = node.head
         if node.lemma_.lower() in words or node.lower_ in words:
@@ -180,7 +188,7 @@ def make_candidate(pattern_id: str, label: EventType, names: Sequence[str], toke
         frame = "clause"
         predicate = trigger
         while predicate.pos_ not in ("VERB", "AUX") or predicate.tag_ == "MD":
-            if predicate.head is predicate:
+            if predicate.head == predicate:
                 break
             predicate = predicate.head
     return Candidate(pattern_id, label, nodes, frame, trigger, predicate)
@@ -197,7 +205,7 @@ def is_excluded(c: Candidate) -> bool:
             x.dep_ == "advcl" and any(m.lower_ in _CONDITION_MARKS for m in x.children if m.dep_ == "mark")
             for x in p.children
         )
-        if modals & _HYPOTHETICAL_MODALS and (conditional or "neg" not in c.nodes and p.head is p):
+        if modals & _HYPOTHETICAL_MODALS and (conditional or "neg" not in c.nodes and p.head == p):
             return True
         if p.dep_ in ("xcomp", "ccomp", "acomp") and p.head.lemma_.lower() in _HYPOTHETICAL_GOVERNORS:
             return True
@@ -216,7 +224,20 @@ def is_excluded(c: Candidate) -> bool:
 # content
 
 
+def _alternatives(head: Token) -> set[int]:
+    """Conjuncts introduced by "or" ("must stop ... or face countermeasures"): the threatened
+    alternative, not part of what is demanded."""
+    if not any(c.dep_ == "cc" and c.lower_ == "or" for c in head.children):
+        return set()
+    out: set[int] = {c.i for c in head.children if c.dep_ == "cc"}
+    for c in head.children:
+        if c.dep_ == "conj" and c.pos_ in ("VERB", "AUX"):
+            out |= {t.i for t in c.subtree}
+    return out
+
+
 def _clause_tokens(head: Token, drop: set[int]) -> set[int]:
+    drop = drop | _alternatives(head)
     keep = {t.i for t in head.subtree}
     for t in head.subtree:
         if t.i in drop:
@@ -277,7 +298,7 @@ def _content_head(c: Candidate) -> Token | None:
         if any(m.dep_ == "mark" and m.lower_ == "for" for m in x.children):
             return x  # "called for the alliance to withdraw"
     for x in _children(p, _OBJECTS | {"attr"}):
-        if x is target or x.dep_ == "dative":
+        if x == target or x.dep_ == "dative":
             continue
         return x
     for prep in _children(p, ("prep",)):
@@ -303,6 +324,8 @@ def _split(head: Token) -> list[Token]:
             if x.dep_ not in _SPLIT_DEPS:
                 continue
             if h.pos_ in ("VERB", "AUX") and x.pos_ in ("VERB", "AUX"):
+                if x.i in _alternatives(h):
+                    continue
                 heads.append(x)
                 frontier.append(x)
             elif h.pos_ in ("NOUN",) and x.pos_ == "NOUN" and any(
@@ -328,6 +351,8 @@ class Resolver:
         self.last_demander: Actor | None = None
         dateline = getattr(doc._, "dateline", None) if Doc.has_extension("dateline") else None
         self.dateline: Actor | None = dateline if isinstance(dateline, Actor) else None
+        first = next((t.i for t in doc if not t.is_space), 0)
+        self.dateline_start = first if self.dateline is not None else -1
 
     def _span_actor(self, span: Span) -> Actor | None:
         actor = span._.actor if Span.has_extension("actor") else None
@@ -343,8 +368,8 @@ class Resolver:
             actor = self._span_actor(span)
             if actor is None or actor.code in exclude and actor.code is not None:
                 continue
-            if self.dateline is not None and span.start < 3 and actor == self.dateline:
-                continue
+            if span.start == self.dateline_start:
+                continue  # "MOSCOW —" places the story; it says nothing
             if person is None or (actor.type == "person") == person:
                 return actor
         return None
@@ -372,7 +397,7 @@ class Resolver:
             return found or (self.last_source if not exclude else None)
         # an actor named inside the noun phrase: "Poland's foreign minister", "a Russian official"
         for t in token.subtree:
-            if t is token or t.i > token.i and t.dep_ not in ("appos",):
+            if t == token or t.i > token.i and t.dep_ not in ("appos",):
                 continue
             inner = self.actor_of(t)
             if inner is not None and t.dep_ in ("poss", "compound", "amod", "nmod", "appos"):
@@ -384,6 +409,8 @@ class Resolver:
                 inner = self.actor_of(obj) if obj is not None else None
                 if inner is not None and token.lemma_.lower() in _REFERRING_NOUNS:
                     return inner
+        if token.lemma_.lower() in _DOCUMENT_NOUNS:
+            return speaker or self.last_demander or self.last_source
         if token.lemma_.lower() in _REFERRING_NOUNS:
             return speaker or self.last_source or self.dateline
         return None
@@ -393,13 +420,13 @@ class Resolver:
         if noun is None:
             return None
         for t in noun.subtree:
-            if t is noun:
+            if t == noun:
                 continue
-            if t.dep_ in ("poss", "compound", "amod", "nmod") and t.head is noun:
+            if t.dep_ in ("poss", "compound", "amod", "nmod") and t.head == noun:
                 a = self.resolve(t, exclude=exclude)
                 if a is not None and a.code not in exclude:
                     return a
-            if t.dep_ == "pobj" and t.head.lower_ in ("by", "from") and t.head.head is noun:
+            if t.dep_ == "pobj" and t.head.lower_ in ("by", "from") and t.head.head == noun:
                 a = self.resolve(t, exclude=exclude)
                 if a is not None and a.code not in exclude:
                     return a
@@ -426,8 +453,8 @@ def _speech_of(c: Candidate, ordered: list[Candidate]) -> Candidate | None:
     for o in ordered:
         if o is c or o.dropped or o.content_head is None:
             continue
-        if c.trigger.i in o.content_tokens and o.trigger.i not in c.content_tokens:
-            if best is None or len(o.content_tokens) < len(best.content_tokens):
+        if c.trigger.i in o.scope and o.trigger.i not in c.scope:
+            if best is None or len(o.scope) < len(best.scope):
                 best = o
     return best
 
@@ -443,9 +470,10 @@ def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf)
         head = _content_head(c)
         c.content_head = head
         if head is not None:
-            c.content_tokens = frozenset(t.i for t in head.subtree) - {c.trigger.i}
+            c.scope = frozenset(t.i for t in head.subtree)
+            c.content_tokens = frozenset(_clause_tokens(head, set())) - {c.trigger.i}
         elif c.frame == "clause":
-            c.content_tokens = frozenset(t.i for t in c.predicate.subtree)
+            c.content_tokens = frozenset(_clause_tokens(c.predicate, set()))
     for c in candidates:
         if is_excluded(c):
             c.dropped = True
@@ -455,13 +483,13 @@ def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf)
         here.sort(key=lambda c: (_depth(c.predicate), c.trigger.i))
         for c in here:
             _assign_roles(c, here, resolver)
+            if c.source is not None and c.source.code is not None and not c.dropped:
+                resolver.last_source = c.source
+                if c.type in (EventType.DEMAND, EventType.PROPOSE):
+                    resolver.last_demander = c.source
         kept = _drop_nested(here)
         for c in sorted(kept, key=lambda c: c.trigger.i):
-            events.extend(_to_events(doc, c, sent, resolver))
-            if c.source is not None and c.source.code is not None:
-                resolver.last_source = c.source
-                if c.type is EventType.DEMAND:
-                    resolver.last_demander = c.source
+            events.extend(_to_events(doc, c, sent, resolver, {x.trigger.i for x in candidates}))
     return events
 
 
@@ -500,13 +528,13 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
     head = c.content_head
     if target_tok is None and c.frame in ("verb", "noun"):
         for x in _children(p, _OBJECTS):
-            if x is not head and r.actor_of(x) is not None or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
-                if x is not head:
+            if x != head and r.actor_of(x) is not None or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
+                if x != head:
                     target_tok = x
                     break
         if target_tok is None:
             for prep in _children(p, ("prep", "dative")) + _children(c.trigger, ("prep",)):
-                if prep.lower_ in ("on", "to", "against", "from", "with") and prep.head is not head:
+                if prep.lower_ in ("on", "to", "against", "from", "with") and prep.head != head:
                     obj = _first_child(prep, ("pobj",))
                     if obj is not None and r.actor_of(obj) is not None:
                         target_tok = obj
@@ -519,8 +547,12 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         if r.actor_of(head) is not None:
             target_tok = head
     if target_tok is not None:
-        c.target_token = target_tok
         c.target = r.resolve(target_tok, None, exclude)
+        if c.target is not None and target_tok.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS and src_code is not None \
+                and c.target.code == src_code:
+            c.target = None  # "Russia would take measures": the speaker's own side is no target
+        if c.target is not None:
+            c.target_token = target_tok
         if c.target is not None and c.target == c.source:
             c.target = None
     if c.target is None and c.type is EventType.REJECT:
@@ -533,12 +565,27 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.target = last if last is not None and last.code not in exclude else None
     if c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
         c.target = r.first_in(c.content_tokens, exclude)
+        if c.target is None and c.type is not EventType.DEMAND and c.source is not None:
+            other = r.first_in(c.content_tokens, set())
+            if other is not None and other.type != "person" and other.name != c.source.name:
+                c.target = other  # "Museveni threatened to ban Ugandan opposition candidates"
 
 
 def _drop_nested(here: list[Candidate]) -> list[Candidate]:
     live = [c for c in here if not c.dropped]
     kept: list[Candidate] = []
     for c in live:
+        if c.frame == "verb" and c.trigger.dep_ == "conj" and not _children(c.trigger, _SUBJECTS | _PASSIVE_SUBJECTS):
+            # "The documents call for a ban ... and demand a rollback": a misattached conjunct
+            same = [o for o in live if o is not c and c.trigger.i in o.content_tokens
+                    and o.type is c.type and o.frame == "verb"]
+            if same:
+                o = same[0]
+                c.source = o.source
+                o.exclude = o.exclude | {t.i for t in c.trigger.subtree}
+                o.content_tokens = o.content_tokens - o.exclude
+                kept.append(c)
+                continue
         inner = [o for o in live if o is not c and o.trigger.i in c.content_tokens]
         outer = [o for o in live if o is not c and c.trigger.i in o.content_tokens
                  and o.type is not EventType.STATEMENT]
@@ -563,14 +610,14 @@ def _refers(c: Candidate) -> bool:
     return tok is None or tok.lower_ in _PRONOUNS_SPEAKER | _PRONOUNS_PERSON | _PRONOUNS_OTHER
 
 
-def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver) -> list[Event]:
+def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[int]) -> list[Event]:
     graded = c.type in (EventType.DEMAND, EventType.REJECT, EventType.THREATEN)
     if c.source is None:
         if graded:
             return []
     head = c.content_head
-    drop: set[int] = {c.trigger.i}
-    if c.target_token is not None and head is not None and c.target_token.head is head:
+    drop: set[int] = ({c.trigger.i} if c.frame != "clause" else set()) | set(c.exclude)
+    if c.target_token is not None and head is not None and c.target_token.head == head:
         drop.add(c.target_token.i)
     heads = _split(head) if head is not None and c.type is not EventType.REJECT else ([head] if head else [])
     out: list[Event] = []
@@ -580,19 +627,24 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver) -> list[Event]:
     else:
         parts = []
         for h in heads:
-            others = {x.i for x in heads if x is not h and _in_subtree(x, h)}
+            others = {x.i for x in heads if x != h and _in_subtree(x, h)}
             extra = {t.i for t in h.children if t.dep_ == "cc"}
-            parts.append((_clause_tokens(h, drop | others | extra) - {c.trigger.i}, h))
+            parts.append((_clause_tokens(h, drop | others | extra) - drop, h))
+    if c.frame == "verb" and parts and head is not None and head.dep_ in ("xcomp", "ccomp"):
+        for x in c.trigger.children:
+            if x.dep_ == "conj" and x.pos_ == "VERB" and x.i > head.i and not _children(x, _SUBJECTS) \
+                    and x.i not in triggers:
+                parts[-1] = (set(parts[-1][0]) | {t.i for t in x.subtree}, parts[-1][1])
     for ids, h in parts:
         target = c.target
-        if h is not None and h is not head and h.pos_ in ("VERB", "AUX"):
+        if h is not None and h != head and h.pos_ in ("VERB", "AUX"):
             subj = _first_child(h, _SUBJECTS)
             if subj is not None and subj.i in ids:
                 t2 = r.resolve(subj, None, {c.source.code} if c.source and c.source.code else set())
                 if t2 is not None:
                     target = t2
                     ids = ids - {x.i for x in subj.subtree}
-        if h is not None and h.pos_ in ("VERB", "AUX") and c.target_token is not None and c.target_token.head is h:
+        if h is not None and h.pos_ in ("VERB", "AUX") and c.target_token is not None and c.target_token.head == h:
             ids = ids - {x.i for x in c.target_token.subtree}
         ordered = _trim(doc, {i for i in ids if sent.start <= i < sent.end})
         content = span_text(doc, ordered)

@@ -122,6 +122,15 @@ class EventMatcher:
         return doc
 
 
+@Language.component("newswatch_paragraphs", assigns=["token.is_sent_start"])
+def mark_paragraphs(doc: Doc) -> Doc:
+    """Start a sentence after every line break: a paragraph never continues a sentence."""
+    for token in doc[:-1]:
+        if "\n" in token.text or "\n" in token.whitespace_:
+            doc[token.i + 1].is_sent_start = True
+    return doc
+
+
 @Language.factory(
     "newswatch_events",
     default_config={"validate": True},
@@ -143,6 +152,7 @@ def build_nlp(model: str, actor_patterns: list[dict[str, Any]], trigger_patterns
     for pipe in nlp.pipe_names:
         if pipe not in _PIPES_NEEDED:
             nlp.disable_pipe(pipe)
+    nlp.add_pipe("newswatch_paragraphs", before="parser")
     actors = nlp.add_pipe("newswatch_actors")
     if hasattr(actors, "add_patterns"):
         actors.add_patterns(actor_patterns)
