@@ -399,7 +399,7 @@ def _title_actor(doc: Doc, span: Span, spans: list[Span], rec: ActorRecognizer) 
 
 def _clause(token: Token, top: Token) -> bool:
     """Whether `token` sits in a relative clause or verb phrase below `top`."""
-    while token is not top and token.head is not token:
+    while token.i != top.i and token.head.i != token.i:
         if token.dep_ in ("relcl", "acl", "advcl", "ccomp", "xcomp"):
             return True
         token = token.head
