@@ -61,6 +61,7 @@ _AGENT_HEADS = frozenset(
     """troops forces soldiers army military navy embassy embassies diplomats diplomat ambassador
     envoy envoys delegation negotiators warships aircraft jets units officers""".split()
 )
+_BASED = frozenset({"base", "based", "locate", "located", "headquarter", "headquartered"})
 _MODIFIER_DEPS = frozenset({"amod", "compound", "poss", "nmod", "npadvmod", "nummod"})
 _DASHES = frozenset({"—", "–", "-", "--", "(", ",", ":", "―"})
 
@@ -499,6 +500,10 @@ def actor_of(token: Token) -> Actor | None:
             place = _modifier_actor(token, spans, exclude=own) or _place_actor(token, spans)
             if place is not None and place.type == "state":
                 return place
+        if actor.code is None:  # "Israel's Cabinet": an unknown body coded by its owner
+            owner = _modifier_actor(token, spans, exclude=own) or _place_actor(token, spans)
+            if owner is not None and owner.code is not None:
+                return Actor(name=actor.name, code=owner.code, type=actor.type)
         return actor
     found = _modifier_actor(token, spans, exclude=None)
     if found is not None:
@@ -540,7 +545,12 @@ def _modifier_actor(token: Token, spans: list[Span], exclude: Span | None) -> Ac
 
 
 def _place_actor(token: Token, spans: list[Span]) -> Actor | None:
+    """A state the head is of or in: "rebels in Ivory Coast", "a group based in Trinidad"."""
+    children = list(token.children)
     for child in token.children:
+        if child.dep_ == "acl" and child.lemma_ in _BASED:
+            children.extend(child.children)
+    for child in children:
         if child.dep_ == "prep" and child.lower_ in _PREP_PLACES:
             for t in child.subtree:
                 s = _span_at(spans, t)
