@@ -40,13 +40,16 @@ def get_engine(url: str) -> Engine:
 
     SQLite gets WAL and a busy timeout so a second writer waits instead of failing;
     PostgreSQL connections are checked before use so a restarted server is survived.
+    Statement parameters are kept out of error messages: they hold channel URLs (secrets)
+    and whole articles, and Prefect logs a failed task's exception chain.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                               hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
     return engine
 
 
