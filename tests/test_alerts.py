@@ -429,3 +429,12 @@ def test_alerts_command_redacts_channels_and_filters_by_status(settings_env: str
     assert table.exit_code == 0 and "s3cretpw" not in table.output and "T0KEN12345" not in table.output
     bad = runner.invoke(app, ["alerts", "--status", "lost"])
     assert bad.exit_code == 2
+
+
+def test_a_channel_removed_from_the_settings_is_left_alone(db: str, receiver: Receiver) -> None:
+    from flows._steps import deliver
+
+    _queue(db, "json://127.0.0.1:9/removed")
+    assert deliver(_settings(db, receiver.url())) == (0, 0)
+    assert deliver(_settings(db, "")) == (0, 0)
+    assert _statuses(db) == [("pending", 0)]
