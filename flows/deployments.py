@@ -1,4 +1,4 @@
-"""Schedules: the deployment that polls feeds with the ingest flow (`newswatch serve`).
+"""Schedules: the deployment that polls feeds and ingests new entries (`newswatch serve`).
 
 `serve_feeds` runs it in this process with `flow.serve` (no work pool needed). For a Prefect
 server with a process work pool and workers, `prefect.yaml` at the top of the repository
@@ -8,12 +8,84 @@ declares the same deployment (`prefect deploy --all`); see the README.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from flows.ingest import ingest
+import httpx
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from flows.feeds import poll_all_feeds
+from pipeline.errors import NewswatchError
 
 DEPLOYMENT_NAME = "poll-feeds"
 DEFAULT_INTERVAL = dt.timedelta(minutes=15)
+SERVER_STARTUP_SECONDS = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def prefect_api() -> Iterator[str]:
+    """Yield the Prefect API to serve on: PREFECT_API_URL, or a local server started for the purpose.
+
+    Prefect's temporary (ephemeral) server has no scheduler, so a schedule needs a real one:
+    without PREFECT_API_URL, `prefect server start` runs on a free port of 127.0.0.1 (using
+    PREFECT_HOME's database) for as long as `serve` does.
+    """
+    configured = PREFECT_API_URL.value()
+    if configured:
+        yield str(configured)
+        return
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    log = tempfile.NamedTemporaryFile(prefix="newswatch-prefect-server-", suffix=".log", delete=False)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+    )
+    try:
+        deadline = time.monotonic() + SERVER_STARTUP_SECONDS
+        while True:
+            if server.poll() is not None:
+                raise NewswatchError(
+                    f"the local Prefect server exited with status {server.returncode}; see {log.name}, "
+                    "or start one with `prefect server start` and set PREFECT_API_URL"
+                )
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise NewswatchError(
+                    f"the local Prefect server did not answer within {SERVER_STARTUP_SECONDS} s; "
+                    f"see {log.name}, or start one with `prefect server start` and set PREFECT_API_URL"
+                )
+            time.sleep(0.5)
+        print(f"Started a local Prefect server at {api} (UI: http://127.0.0.1:{port}); log: {log.name}")
+        os.environ["PREFECT_API_URL"] = api  # flow runs are subprocesses: they read the environment
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            yield api
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
 
 
 def check_cron(expression: str) -> bool:
@@ -38,18 +110,25 @@ def serve_feeds(
 
     `cron` or `interval` (seconds) sets the schedule; every 15 minutes when neither is given.
     Runs never pause the deployment on shutdown, so a restarted `serve` resumes the schedule.
+    At most one poll runs at a time: a scheduled run that comes due while the previous poll is
+    still going is cancelled rather than queued, so a slow poll never builds a backlog (two
+    overlapping polls would be safe, just wasted work).
     """
     if cron and interval:
         raise ValueError("give either a cron schedule or an interval, not both")
     schedule: dict[str, object] = (
         {"cron": cron} if cron else {"interval": dt.timedelta(seconds=interval) if interval else DEFAULT_INTERVAL}
     )
-    ingest.serve(
-        name=DEPLOYMENT_NAME,
-        parameters={"inputs": [], "feeds": list(feeds)},
-        description="Poll the configured RSS/Atom feeds and ingest new entries.",
-        tags=["newswatch", "feeds"],
-        pause_on_shutdown=False,
-        limit=limit,
-        **schedule,  # type: ignore[arg-type]
-    )
+    with prefect_api():
+        poll_all_feeds.serve(
+            name=DEPLOYMENT_NAME,
+            parameters={"feeds": list(feeds)},
+            description="Poll the configured RSS/Atom feeds and ingest new entries.",
+            tags=["newswatch", "feeds"],
+            pause_on_shutdown=False,
+            limit=limit,
+            global_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
+            **schedule,  # type: ignore[arg-type]
+        )

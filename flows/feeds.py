@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from prefect import get_run_logger, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
@@ -23,7 +23,7 @@ from db import queries
 from db.session import open_session
 from pipeline.errors import FetchError, SourceError
 from pipeline.records import Article, FeedEntry, FeedFetch
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 from pipeline.sources import (
     entry_key,
     feed_backoff,
@@ -160,6 +160,22 @@ def poll_feed(
     poll = FeedPoll(url, state.id, now, True, status, parsed.title, fetched.etag,
                     fetched.last_modified, seen)
     return poll, articles, list(parsed.failures)
+
+
+@flow(name="newswatch-poll-feeds", log_prints=True)
+def poll_all_feeds(feeds: list[str] | None = None) -> Any:
+    """Poll feeds and ingest their new entries: the flow `newswatch serve` schedules.
+
+    `feeds` defaults to NEWSWATCH_FEEDS as read by the process running the flow (a worker's
+    environment, under a work pool). Returns the ingest summary.
+    """
+    from flows.ingest import ingest
+
+    urls = list(feeds or get_settings().feed_urls)
+    if not urls:
+        _logger().warning("no feeds to poll: give --feed URL to serve or set NEWSWATCH_FEEDS")
+        return None
+    return ingest(inputs=[], feeds=urls)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
