@@ -81,6 +81,7 @@ class Candidate:
     content_tokens: frozenset[int] = frozenset()
     exclude: frozenset[int] = frozenset()
     scope: frozenset[int] = frozenset()
+    unknown_addressee: bool = False
     source: Actor | None = None
     target: Actor | None = None
     parts: list[tuple[frozenset[int], Token | None]] = field(default_factory=list)
@@ -290,10 +291,10 @@ def _content_head(c: Candidate) -> Token | None:
     if c.frame == "clause":
         return p
     target = c.nodes.get("target")
-    for dep in ("ccomp", "xcomp"):
-        for x in _children(p, (dep,)):
-            if x.pos_ in ("VERB", "AUX", "ADJ", "NOUN"):
-                return x
+    clauses = [x for x in _children(p, ("ccomp", "xcomp")) if x.pos_ in ("VERB", "AUX", "ADJ", "NOUN")]
+    if clauses:
+        after = [x for x in clauses if x.i > p.i]
+        return after[0] if after else clauses[-1]
     for x in _children(p, ("advcl",)):
         if any(m.dep_ == "mark" and m.lower_ == "for" for m in x.children):
             return x  # "called for the alliance to withdraw"
@@ -328,11 +329,6 @@ def _split(head: Token) -> list[Token]:
                     continue
                 heads.append(x)
                 frontier.append(x)
-            elif h.pos_ in ("NOUN",) and x.pos_ == "NOUN" and any(
-                d.dep_ in ("det", "poss") for d in x.children
-            ) and h.dep_ in ("dobj", "pobj"):
-                heads.append(x)
-                frontier.append(x)
     return sorted(heads, key=lambda t: t.i)
 
 
@@ -357,6 +353,10 @@ class Resolver:
     def _span_actor(self, span: Span) -> Actor | None:
         actor = span._.actor if Span.has_extension("actor") else None
         return actor if isinstance(actor, Actor) else None
+
+    def names_actor(self, token: Token) -> bool:
+        """Whether `token` lies inside an actor mention (not just a noun an actor modifies)."""
+        return any(span.start <= token.i < span.end for span in self.spans)
 
     def preceding(self, token: Token, person: bool | None, exclude: set[str | None]) -> Actor | None:
         """The nearest actor named before `token` (a person or not), skipping `exclude` codes."""
@@ -433,12 +433,18 @@ class Resolver:
         return None
 
     def first_in(self, ids: Iterable[int], exclude: set[str | None], skip: Token | None = None) -> Actor | None:
-        """The first coded actor among tokens `ids` whose code is not excluded."""
+        """The first coded actor among tokens `ids`.
+
+        An actor of an excluded code (the source's own side) still counts unless it is a
+        subject: "a curfew in Algiers", "Serbian authorities", but not "Russia would take ...".
+        """
         idset = set(ids)
         for span in self.spans:
             if span.start in idset and (skip is None or not span.start <= skip.i < span.end):
                 actor = self._span_actor(span)
-                if actor is not None and actor.code is not None and actor.code not in exclude:
+                if actor is None or actor.code is None:
+                    continue
+                if actor.code not in exclude or span.root.dep_ not in _SUBJECTS | _PASSIVE_SUBJECTS:
                     return actor
         return None
 
@@ -488,8 +494,18 @@ def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf)
                 if c.type in (EventType.DEMAND, EventType.PROPOSE):
                     resolver.last_demander = c.source
         kept = _drop_nested(here)
+        seen: set[tuple[EventType, str | None]] = set()
         for c in sorted(kept, key=lambda c: c.trigger.i):
-            events.extend(_to_events(doc, c, sent, resolver, {x.trigger.i for x in candidates}))
+            found = _to_events(doc, c, sent, resolver, {x.trigger.i for x in candidates})
+            if c.type in (EventType.REJECT, EventType.THREATEN):
+                # one rejection or threat per speaker and sentence: "rejected the plan and said
+                # they also opposed ..." restates it
+                key = (c.type, c.source.code if c.source else None)
+                if key in seen:
+                    continue
+                seen.add(key)
+                found = found[:1]
+            events.extend(found)
     return events
 
 
@@ -502,10 +518,16 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         c.source_token = c.nodes["source"]
         c.source = r.resolve(c.source_token, speaker)
     elif c.frame == "clause":
-        if outer is None or outer.source is None:
+        if c.trigger.pos_ == "VERB":
+            # "they would boycott", "the EC may halt ..., the minister said": whoever would act
+            subj, _ = _subject(p)
+            c.source_token = subj
+            c.source = r.resolve(subj, speaker) if subj is not None else None
+        if c.source is None and outer is not None and outer.source is not None:
+            c.source = outer.source
+        if c.source is None:
             c.dropped = True
             return
-        c.source = outer.source
     else:
         subj, passive = _subject(p)
         if passive or subj is None:
@@ -526,6 +548,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
     # target
     target_tok = c.nodes.get("target") or c.target_token
     head = c.content_head
+    if target_tok is None and c.frame == "verb" and c.type is EventType.DEMAND:
+        objects = [x for x in _children(p, ("dobj",)) if x != head and x.pos_ in ("NOUN", "PROPN")
+                   and head is not None and x.i < head.i]
+        if objects and head is not None and head.pos_ in ("VERB", "AUX") and r.resolve(objects[0]) is None:
+            c.unknown_addressee = True  # "urged its citizens to ...": not an actor we can code
     if target_tok is None and c.frame in ("verb", "noun"):
         for x in _children(p, _OBJECTS):
             if x != head and r.actor_of(x) is not None or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
@@ -549,7 +576,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
     if target_tok is not None:
         c.target = r.resolve(target_tok, None, exclude)
         if c.target is not None and target_tok.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS and src_code is not None \
-                and c.target.code == src_code:
+                and c.target.code == src_code and c.target.type == "state" and r.names_actor(target_tok):
             c.target = None  # "Russia would take measures": the speaker's own side is no target
         if c.target is not None:
             c.target_token = target_tok
@@ -565,10 +592,8 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.target = last if last is not None and last.code not in exclude else None
     if c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
         c.target = r.first_in(c.content_tokens, exclude)
-        if c.target is None and c.type is not EventType.DEMAND and c.source is not None:
-            other = r.first_in(c.content_tokens, set())
-            if other is not None and other.type != "person" and other.name != c.source.name:
-                c.target = other  # "Museveni threatened to ban Ugandan opposition candidates"
+        if c.target is not None and c.source is not None and c.target.name == c.source.name:
+            c.target = None
 
 
 def _drop_nested(here: list[Candidate]) -> list[Candidate]:
@@ -591,10 +616,8 @@ def _drop_nested(here: list[Candidate]) -> list[Candidate]:
                  and o.type is not EventType.STATEMENT]
         if c.type is EventType.STATEMENT and inner:
             continue  # "X said Y must ...": the demand says more than the statement
-        if outer and c.frame != "clause" and c.source_token is not None and not _refers(c):
+        if outer:
             continue  # a demanded, rejected or threatened act is not itself an event
-        if outer and (c.frame == "clause" or _refers(c)) and any(o.type is c.type or o.frame == "verb" and o.type is not EventType.STATEMENT for o in outer):
-            continue
         kept.append(c)
     # one event per trigger token
     seen: dict[int, Candidate] = {}
@@ -612,9 +635,10 @@ def _refers(c: Candidate) -> bool:
 
 def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[int]) -> list[Event]:
     graded = c.type in (EventType.DEMAND, EventType.REJECT, EventType.THREATEN)
-    if c.source is None:
-        if graded:
-            return []
+    if graded and (c.source is None or c.source.code is None and c.source.type != "organisation"):
+        return []  # who demands is unknown: no event worth a false alarm
+    if graded and c.unknown_addressee:
+        return []
     head = c.content_head
     drop: set[int] = ({c.trigger.i} if c.frame != "clause" else set()) | set(c.exclude)
     if c.target_token is not None and head is not None and c.target_token.head == head:
