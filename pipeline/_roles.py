@@ -432,7 +432,8 @@ class Resolver:
                     return a
         return None
 
-    def first_in(self, ids: Iterable[int], exclude: set[str | None], skip: Token | None = None) -> Actor | None:
+    def first_in(self, ids: Iterable[int], exclude: set[str | None], skip: Token | None = None,
+                 strict: bool = False) -> Actor | None:
         """The first coded actor among tokens `ids`.
 
         An actor of an excluded code (the source's own side) still counts unless it is a
@@ -444,7 +445,7 @@ class Resolver:
                 actor = self._span_actor(span)
                 if actor is None or actor.code is None:
                     continue
-                if actor.code not in exclude or span.root.dep_ not in _SUBJECTS | _PASSIVE_SUBJECTS:
+                if actor.code not in exclude or not strict and span.root.dep_ not in _SUBJECTS | _PASSIVE_SUBJECTS:
                     return actor
         return None
 
@@ -591,9 +592,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             last = r.last_demander or r.last_source
             c.target = last if last is not None and last.code not in exclude else None
     if c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
-        c.target = r.first_in(c.content_tokens, exclude)
-        if c.target is not None and c.source is not None and c.target.name == c.source.name:
-            c.target = None
+        c.target = r.first_in(c.content_tokens, exclude, c.source_token)
+        if c.target is None and c.frame == "verb":
+            # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
+            own = {t.i for t in p.subtree} - ({t.i for t in c.source_token.subtree} if c.source_token else set())
+            c.target = r.first_in(own - {p.i}, exclude, c.source_token, strict=True)
 
 
 def _drop_nested(here: list[Candidate]) -> list[Candidate]:
