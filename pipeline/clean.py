@@ -197,6 +197,15 @@ def _fallback_text(tree: Any) -> str:
     return str(cleaned.text_content())
 
 
+_TEMPLATE = re.compile(r"<template\b[^>]*>.*?</template\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _drop_inert(html: str) -> str:
+    """Remove `<template>` elements: inert markup a browser never shows, so not article text
+    (trafilatura keeps their text)."""
+    return _TEMPLATE.sub(" ", html) if "<template" in html.lower() else html
+
+
 def _trafilatura(html: str, url: str) -> tuple[str, str]:
     """Return (title, main text) as trafilatura sees them, or empty strings."""
     try:
@@ -286,7 +295,7 @@ def clean_article(
                        source=source, byline=byline, canonical_url=None)
 
     tree = _html_tree(raw)
-    title, text = _trafilatura(raw, url)
+    title, text = _trafilatura(_drop_inert(raw), url)
     text = normalize_text(text)
     if not text:
         text = normalize_text(_fallback_text(_html_tree(raw)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 import pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
+from pipeline._chunks import split_text
 from pipeline._roles import Candidate, make_candidate, resolve_candidates
 from pipeline.actors import actor_of
 from pipeline.errors import PatternError
@@ -174,20 +176,40 @@ def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int =
     Event offsets are those of the sentence in `Article.text` (in the title for such an article).
     """
 
-    def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str]]]:
+    def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
         for article in items:
-            yield article.title or "", (article, "title")
-            yield article.text or "", (article, "text")
+            yield (article.title or "")[: nlp.max_length], (article, "title", 0, True)
+            yield from _text_pieces(nlp, article)
 
     title_doc: Doc | None = None
-    for doc, (article, part) in nlp.pipe(texts(articles), batch_size=batch_size, as_tuples=True):
+    events: list[Event] = []
+    actors: dict[Actor, None] = {}
+    for doc, (article, part, offset, last) in nlp.pipe(texts(articles), batch_size=batch_size, as_tuples=True):
         if part == "title":
-            title_doc = doc
+            title_doc, events = doc, []
+            actors = dict.fromkeys(_doc_actors(doc))
             continue
-        events: list[Event] = list(doc._.events or ())
+        events.extend(_shift(event, offset) for event in doc._.events or ())
+        actors.update(dict.fromkeys(_doc_actors(doc)))
+        if not last:
+            continue
         if not article.text.strip() and title_doc is not None:
             events = list(title_doc._.events or ())
-        actors = dict.fromkeys(_doc_actors(title_doc) if title_doc is not None else ())
-        actors.update(dict.fromkeys(_doc_actors(doc)))
         yield Extraction(article=article, actors=tuple(actors), events=tuple(events))
         title_doc = None
+
+
+# A text over spaCy's max_length (error E088) is processed in pieces (pipeline/_chunks.py);
+# events found in a piece get offsets into the whole text.
+
+
+def _text_pieces(nlp: Language, article: Article) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
+    """Yield the article's text for `nlp.pipe` in pieces within `nlp.max_length`."""
+    pieces = list(split_text(article.text or "", nlp.max_length))
+    for n, (offset, piece) in enumerate(pieces):
+        yield piece, (article, "text", offset, n == len(pieces) - 1)
+
+
+def _shift(event: Event, offset: int) -> Event:
+    """Return `event` with its sentence offsets moved from a piece into the whole text."""
+    return dataclasses.replace(event, start=event.start + offset, end=event.end + offset) if offset else event

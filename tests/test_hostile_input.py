@@ -187,7 +187,10 @@ former Soviet countries.<script>steal(document.cookie)</script></p>
 
 
 def test_html_scripts_styles_and_handlers_are_not_article_text(nlp: Any, tmp_path: Path) -> None:
-    """Script, style, noscript, iframe and template content never becomes article text or events."""
+    """Script, style, noscript, iframe and template content never becomes article text or events.
+
+    Regression: trafilatura kept the text of `<template>` elements (inert markup no browser
+    shows), so a page could plant sentences in the article. They are removed first."""
     from pipeline.extract import extract_events
     from pipeline.sources import read_article
 
@@ -200,8 +203,8 @@ def test_html_scripts_styles_and_handlers_are_not_article_text(nlp: Any, tmp_pat
                     "Germany", "Poland", "javascript", "<"):
         assert payload not in stored, payload
     [extraction] = list(extract_events(nlp, [article]))
-    sources = {e.source.code for e in extraction.events if e.source}
-    assert sources <= {"RUS", None}, sources
+    named = {a.code for e in extraction.events for a in (e.source, e.target) if a}
+    assert not named & {"IRN", "ISR", "SYR", "CHN", "JPN", "TUR", "SWE", "DEU", "FRA", "POL", "BLR"}, named
 
 
 # ---------------------------------------------------------------------------------------------
