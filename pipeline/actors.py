@@ -262,6 +262,8 @@ class ActorRecognizer:
                 if any(s.start <= ent.start and s.end >= ent.end for s in inside):
                     continue  # "Jordan" matched as a whole; NER's person is the same word
                 covered = [s for s in inside if s.label_ != "PERSON" and s.start >= ent.start and s.end <= ent.end]
+                if covered and _title_cased(ent.sent):
+                    continue  # a headline: NER guesses names from capitals, the dictionary knows
                 if covered and any(s.label_ == "GPE" for s in covered):
                     drop.update(id(s) for s in covered)  # "Michael Jordan": a name, not a state
                 elif covered:
@@ -324,6 +326,12 @@ def _trim(ent: Span) -> Span | None:
     if start >= end:
         return None
     return Span(doc, start, end, label=ent.label_)
+
+
+def _title_cased(sent: Span) -> bool:
+    """Whether a sentence is written In Title Case, as headlines are."""
+    words = [t for t in sent if t.is_alpha and len(t) > 3]
+    return len(words) >= 3 and sum(t.is_title or t.is_upper for t in words) >= 0.8 * len(words)
 
 
 def _clean_name(text: str) -> str:
@@ -490,8 +498,6 @@ def actor_of(token: Token) -> Actor | None:
     """
     doc = token.doc
     spans = list(doc.spans[SPAN_KEY]) if SPAN_KEY in doc.spans else []
-    if not spans:
-        return None
     own = _span_at(spans, token)
     if own is not None and own._.actor is not None:
         actor: Actor = own._.actor
@@ -512,7 +518,22 @@ def actor_of(token: Token) -> Actor | None:
         found = _place_actor(token, spans)
         if found is not None:
             return found
-    return _referred_actor(token, spans)
+    found = _referred_actor(token, spans)
+    if found is not None:
+        return found
+    return _unknown_body(token)
+
+
+def _unknown_body(token: Token) -> Actor | None:
+    """A named body the dictionary does not know ("the Third World Water Forum"): no code."""
+    if token.ent_type_ not in ("ORG", "FAC", "WORK_OF_ART", "EVENT") or token.pos_ != "PROPN":
+        return None
+    for ent in token.doc.ents:
+        if ent.start <= token.i < ent.end:
+            trimmed = _trim(ent)
+            if trimmed is not None:
+                return Actor(name=_clean_name(trimmed.text), code=None, type="organisation")
+    return None
 
 
 def _span_at(spans: list[Span], token: Token) -> Span | None:

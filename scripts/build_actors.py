@@ -1,7 +1,7 @@
 """Build pipeline/data/actors.jsonl from pycountry and the curated tables beside it.
 
 Run `python scripts/build_actors.py` after editing state_aliases.tsv, organisations.tsv,
-people.tsv or non_actor_phrases.txt; the output is sorted and stable, so the diff of
+people.tsv or non_actor_phrases.txt; the output order is stable, so the diff of
 actors.jsonl shows exactly what changed. `--check` exits 1 when actors.jsonl is out of date.
 
 Output: one alias a line in EntityRuler form, `{"label", "pattern", "id"}`, plus `code`, `name`,
@@ -83,7 +83,9 @@ def _state_lines() -> list[dict[str, object]]:
         if country is not None:
             for attr in ("common_name", "name", "official_name"):
                 value = getattr(country, attr, None)
-                if value and "," not in value and "(" not in value:
+                if value and "(" in value:  # "Falkland Islands (Malvinas)" -> "Falkland Islands"
+                    value = re.sub(r"\s*\(.*?\)", "", value).strip()
+                if value and "," not in value:
                     names.append(value)
         display = fields[1] or (names[0] if names else code)
         base = {"id": code, "code": code, "name": display, "type": "state"}
@@ -160,7 +162,7 @@ def _key(line: dict[str, object]) -> str:
 
 
 def build_lines() -> list[dict[str, object]]:
-    """Return every actors.jsonl line: one per distinct alias of each actor, sorted."""
+    """Return every actors.jsonl line: one per distinct alias of each actor, in a stable order."""
     seen: dict[str, str] = {}
     surnames: dict[str, set[str]] = {}
     out: list[dict[str, object]] = []
