@@ -431,9 +431,13 @@ def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | Non
             link = None
     title = clean_fragment(str(entry.get("title") or ""))
     body = clean_fragment(_entry_body(entry))
-    raw_id = str(entry.get("id") or "").strip() or link or entry_key(title + "\n" + body)
+    given_id = str(entry.get("id") or "").strip() or link
+    raw_id = given_id or entry_key(title + "\n" + body)
     if not (title or body):
-        raise FeedParseError(f"{feed_url}: entry {raw_id!r} has neither a title nor any text")
+        raise FeedParseError(
+            f"entry {given_id!r} has neither a title nor any text" if given_id
+            else "entry has no id, no link, no title and no text"
+        )
     when = _when(entry)
     url = link or f"{feed_url}#{raw_id}"
     article = clean_article(
@@ -482,7 +486,7 @@ def parse_feed(content: bytes, url: str, *, source: str | None = None) -> Parsed
             parsed.append(_parse_entry(entry, url, base_url if is_url(base_url) else url,
                                        feed_title, source))
         except Exception as exc:  # one bad entry never stops the others
-            failures.append(f"{url}: entry {index + 1} skipped: {exc}")
+            failures.append(f"{url}: entry {index + 1} skipped: {exc}")  # the others go on
     return ParsedFeed(url=url, title=feed_title, entries=tuple(parsed),
                       error=error, failures=tuple(failures))
 

@@ -32,6 +32,7 @@ from pipeline.sources import (
     make_client,
     parse_feed,
 )
+from tests._faults import prefect_api_url  # noqa: F401 (fixture)
 from tests._http import LocalServer, Reply, Request, static
 
 REPO = Path(__file__).resolve().parent.parent
@@ -240,7 +241,7 @@ def test_bad_entry_does_not_stop_others() -> None:
     empty = "<item><guid>empty-1</guid></item>"
     parsed = parse_feed(rss(ITEM1, empty, ITEM2), "http://feeds.test/rss")
     assert [e.entry_id for e in parsed.entries] == ["story-1", "story-2"]
-    assert parsed.failures == ("http://feeds.test/rss: entry 2 skipped: http://feeds.test/rss: entry 'empty-1' has neither a title nor any text",)
+    assert parsed.failures == ("http://feeds.test/rss: entry 2 skipped: entry 'empty-1' has neither a title nor any text",)
 
 
 def test_not_a_feed() -> None:
@@ -316,3 +317,187 @@ def test_backoff_grows_and_is_capped() -> None:
     assert feed_backoff(2, 300) == dt.timedelta(seconds=300)
     assert feed_backoff(4, 300) == dt.timedelta(seconds=1200)
     assert feed_backoff(40, 300) == dt.timedelta(days=1)
+
+
+# ---- polling through the ingest flow -------------------------------------------------------
+
+
+def _rows(url: str, sql: str) -> list[tuple]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+class Feed:
+    """A feed whose content and validators a test changes between polls."""
+
+    def __init__(self, body: bytes, version: str = "v1") -> None:
+        self.body, self.version = body, version
+
+    def update(self, body: bytes, version: str) -> None:
+        self.body, self.version = body, version
+
+    def route(self, request: Request) -> Reply:
+        etag, modified = f'"{self.version}"', f"Sat, 18 Dec 2021 00:00:0{len(self.version) % 10} GMT"
+        if request.headers.get("if-none-match") == etag:
+            return Reply(304, b"", {"ETag": etag, "Last-Modified": modified})
+        return Reply(200, self.body, {"Content-Type": "application/rss+xml", "ETag": etag,
+                                       "Last-Modified": modified})
+
+
+@pytest.fixture
+def flow_db(settings_env: str, prefect_harness: None) -> str:
+    return settings_env
+
+
+def test_cli_ingest_feed_twice_unchanged_feed_inserts_nothing(flow_db: str, server: LocalServer) -> None:
+    """Issue 6, done when: the second poll sends the validators, gets 304 and inserts nothing."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    feed = Feed(rss(ITEM1, ITEM2))
+    server.routes["/feed.xml"] = feed.route
+    url = server.url("/feed.xml")
+    first = CliRunner().invoke(app, ["ingest", "--feed", url])
+    assert first.exit_code == 0, first.output
+    assert "articles: 2 new" in first.output
+    before = {t: _rows(flow_db, f"SELECT count(*) FROM {t}")[0][0] for t in ("articles", "events", "mentions", "alerts", "feed_entries")}
+    assert before["articles"] == 2 and before["feed_entries"] == 2
+
+    second = CliRunner().invoke(app, ["ingest", "--feed", url])
+    assert second.exit_code == 0, second.output
+    assert "articles: 0 new" in second.output
+    headers = server.hits("/feed.xml")[-1].headers
+    assert headers["if-none-match"] == '"v1"' and headers["if-modified-since"]
+    after = {t: _rows(flow_db, f"SELECT count(*) FROM {t}")[0][0] for t in before}
+    assert after == before
+    (status, errors, title), = _rows(flow_db, "SELECT last_status, consecutive_errors, title FROM feeds")
+    assert status == "304 not modified" and errors == 0 and title == "World Desk"
+
+
+def test_new_entries_between_polls_skip_seen_ones_before_nlp(flow_db: str, server: LocalServer) -> None:
+    from flows.ingest import ingest
+
+    feed = Feed(rss(ITEM1))
+    server.routes["/feed.xml"] = feed.route
+    url = server.url("/feed.xml")
+    first = ingest(feeds=[url])
+    assert (first.articles_new, first.failures) == (1, [])
+    feed.update(rss(ITEM2, ITEM1), "v2")
+    second = ingest(feeds=[url])
+    # the old entry never reached the flow's article batches: skipped by id before any NLP
+    assert (second.articles_new, second.articles_known, second.failures) == (1, 0, [])
+    urls = sorted(r[0] for r in _rows(flow_db, "SELECT url FROM articles"))
+    assert urls == ["https://news.example.org/story/1", "https://news.example.org/story/2"]
+    assert _rows(flow_db, "SELECT published FROM articles WHERE url LIKE '%/2'")[0][0] in (dt.date(2022, 5, 16), "2022-05-16")
+    assert _rows(flow_db, "SELECT etag FROM feeds") == [('"v2"',)]
+
+
+def test_failing_feed_is_reported_counted_and_backs_off(flow_db: str, server: LocalServer) -> None:
+    from flows.ingest import ingest
+
+    server.routes["/feed.xml"] = static("down", status=500)
+    url = server.url("/feed.xml")
+    for attempt in (1, 2):
+        summary = ingest(feeds=[url])
+        assert len(summary.failures) == 1 and summary.failures[0].startswith(f"{url}: HTTP 500 ")
+        (errors, after), = _rows(flow_db, "SELECT consecutive_errors, next_poll_after FROM feeds")
+        assert errors == attempt
+        assert (after is None) == (attempt == 1)
+    server.routes["/feed.xml"] = static(rss(ITEM1), "application/rss+xml")
+    summary = ingest(feeds=[url])  # a poll by hand does not wait for the backoff
+    assert summary.failures == [] and summary.articles_new == 1
+    assert _rows(flow_db, "SELECT consecutive_errors, next_poll_after FROM feeds") == [(0, None)]
+
+
+def test_malformed_feed_and_bad_entry_in_the_flow(flow_db: str, server: LocalServer) -> None:
+    from flows.ingest import ingest
+
+    broken = rss(ITEM1, "<item><guid>empty-1</guid></item>", ITEM2).replace(b"</channel></rss>", b"<item><title>Cut")
+    server.routes["/feed.xml"] = static(broken, "application/rss+xml")
+    summary = ingest(feeds=[server.url("/feed.xml")])
+    assert summary.articles_new == 2
+    # the empty entry and the one cut off by the truncation are reported; the others are stored
+    assert f"{server.url('/feed.xml')}: entry 2 skipped: entry 'empty-1' has neither a title nor any text" in summary.failures
+    (status,), = _rows(flow_db, "SELECT last_status FROM feeds")
+    assert "malformed" in status
+
+
+def test_full_text_link_to_loopback_refused_in_the_flow(
+    flow_db: str, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.ingest import ingest
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("NEWSWATCH_FEED_FULL_TEXT", "true")
+    get_settings.cache_clear()
+    server.routes["/article"] = static("<html><body><article><p>" + "Secret internal page. " * 40 + "</p></article></body></html>")
+    item = f"""<item><title>Russia demands guarantees</title><link>{server.url('/article')}</link>
+<guid>inner-1</guid><description>Russia demanded that NATO deny membership to Ukraine.</description></item>"""
+    server.routes["/feed.xml"] = static(rss(item), "application/rss+xml")
+    summary = ingest(feeds=[server.url("/feed.xml")])
+    assert summary.articles_new == 1 and summary.failures == []
+    assert server.hits("/article") == []
+    assert _rows(flow_db, "SELECT text FROM articles") == [("Russia demanded that NATO deny membership to Ukraine.",)]
+
+
+def test_two_polls_of_one_feed_at_once(tmp_path: Path, server: LocalServer, prefect_api_url: str) -> None:
+    """Two `newswatch ingest --feed` processes racing on one feed store each entry once."""
+    from tests._faults import ingest_env
+
+    feed = Feed(rss(ITEM1, ITEM2, rss_item(3, "Kyiv urges timeline", "<p>Ukraine urged NATO to set a membership timeline.</p>")))
+    server.routes["/feed.xml"] = lambda r: Reply(**{**feed.route(r).__dict__, "delay": 0.5})
+    db_url = f"sqlite:///{tmp_path / 'race.db'}"
+    env = ingest_env(db_url, api_url=prefect_api_url)
+    newswatch = str(Path(sys.executable).parent / "newswatch")
+    procs = [subprocess.Popen([newswatch, "ingest", "--feed", server.url("/feed.xml")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert _rows(db_url, "SELECT count(*), count(DISTINCT url) FROM articles") == [(3, 3)]
+    assert _rows(db_url, "SELECT count(*) FROM feed_entries") == [(3,)]
+    assert _rows(db_url, "SELECT count(*), max(consecutive_errors) FROM feeds") == [(1, 0)]
+    events = _rows(db_url, "SELECT count(*) FROM events")[0][0]
+    assert _rows(db_url, "SELECT count(*) FROM mentions")[0][0] == events
+
+
+# ---- newswatch serve -----------------------------------------------------------------------
+
+
+def test_serve_polls_on_its_interval(tmp_path: Path, server: LocalServer) -> None:
+    """The README's `newswatch serve` works as written: it polls again and again.
+
+    No PREFECT_API_URL: serve starts its own local Prefect server (in a temporary PREFECT_HOME).
+    """
+    feed = Feed(rss(ITEM1))
+    server.routes["/feed.xml"] = feed.route
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSWATCH_", "PREFECT_"))}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               NEWSWATCH_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}")
+    newswatch = str(Path(sys.executable).parent / "newswatch")
+    proc = subprocess.Popen([newswatch, "serve", "--interval", "3", "--feed", server.url("/feed.xml")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 400
+        while len(server.hits("/feed.xml")) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    hits = server.hits("/feed.xml")
+    assert len(hits) >= 2, out[-5000:]
+    assert hits[1].headers.get("if-none-match") == '"v1"'
+    assert "Started a local Prefect server" in out
+    rows = _rows(f"sqlite:///{tmp_path / 'serve.db'}", "SELECT url FROM articles")
+    assert rows == [("https://news.example.org/story/1",)]
