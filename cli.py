@@ -341,13 +341,16 @@ def topics_check(file: Annotated[Path | None, typer.Argument(help="the topics fi
 @topics_app.command("test")
 def topics_test(
     text: Annotated[str, typer.Argument(help="a sentence or article text to match")],
+    title: Annotated[
+        str, typer.Option(help="the headline of the article the text is from, for context")
+    ] = "",
     file: TopicsFileOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Show whether a text matches each topic, and the words that matched.
 
-    The text is its own article: "the alliance" resolves only to an organisation it names.
-    Topic filters on event types and actors do not apply (there is no event).
+    The text is its own article: "the alliance" or a bare "accession" resolve only to an
+    organisation it (or --title) names. Topic filters on event types and actors do not apply.
 
     Example: newswatch topics test "Turkey is holding up Sweden's accession to NATO"
     """
@@ -358,7 +361,7 @@ def topics_test(
         loaded = load_topics(file or settings.topics)
         import spacy
 
-        results = preview_topics(spacy.load(settings.spacy_model), loaded, text)
+        results = preview_topics(spacy.load(settings.spacy_model), loaded, text, title=title)
     if json_:
         _print_json([
             {"topic": t.slug, "match": m is not None, "words": list(m.words) if m else []}

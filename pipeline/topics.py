@@ -460,14 +460,15 @@ def match_topics(
 
 
 def preview_topics(
-    nlp: Language, topics: Sequence[Topic], text: str
+    nlp: Language, topics: Sequence[Topic], text: str, *, title: str = ""
 ) -> list[tuple[Topic, TopicMatch | None]]:
     """Match a free text against every topic (`newswatch topics test`).
 
-    The text is its own article and sentence; topic event-type and actor filters do not apply
-    because there is no event, but resolution and negation do.
+    The text is its own article and sentence, under `title`: "the alliance" or a bare
+    "accession" resolve only to an organisation named there. Topic event-type and actor
+    filters do not apply because there is no event; resolution and negation do.
     """
-    article = Article(url="<text>", title="", text=text)
+    article = Article(url="<text>", title=title, text=text)
     event = Event(type=EventType.STATEMENT, source=None, target=None, content=text,
                   sentence=text, start=0, end=len(text))
     bare = [

@@ -306,3 +306,15 @@ def test_topics_test_shows_the_words_that_matched() -> None:
     assert rows["nato-enlargement"] == {"topic": "nato-enlargement", "match": True,
                                         "words": ["accession to NATO"]}
     assert rows["sanctions"]["match"] is False
+
+
+def test_topics_test_uses_the_title_as_context() -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    text = "Turkey is holding up Sweden's accession."
+    alone = CliRunner().invoke(app, ["topics", "test", text])
+    assert "nato-enlargement                 no match" in alone.output
+    titled = CliRunner().invoke(app, ["topics", "test", "--title", "Sweden's NATO bid", text])
+    assert "nato-enlargement                 match: accession" in titled.output
