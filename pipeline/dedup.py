@@ -23,7 +23,7 @@ import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -38,6 +38,8 @@ __all__ = [
     "BANDS",
     "CONTAINMENT_THRESHOLD",
     "DUPLICATE_THRESHOLD",
+    "HEAD_BONUS",
+    "MIN_SHARED_CONCEPTS",
     "MIN_SHINGLES",
     "NUM_PERM",
     "ROWS",
@@ -81,6 +83,11 @@ CONTAINMENT_THRESHOLD = 0.75
 MIN_SHINGLES = 8
 #: Concept-set similarity (Dice) from which two events of one type, source and target are one.
 SUBSTANCE_THRESHOLD = 0.3
+#: Concepts two substances must share (a single shared word is a coincidence, not a demand).
+MIN_SHARED_CONCEPTS = 2
+#: Added when ranking candidates that share the head concept (the action wanted): of two
+#: candidates above the threshold, the one asking for the same action wins.
+HEAD_BONUS = 0.1
 #: Score given to a pair where one side has no substance ("rejected the demand"): it merges
 #: with a candidate that is otherwise the same event, but loses to any contentful match.
 EMPTY_SUBSTANCE_SCORE = SUBSTANCE_THRESHOLD
@@ -331,37 +338,56 @@ def _lexicon(path: Path = DATA_DIR / "synonyms.txt") -> _Lexicon:
     return _Lexicon(phrases, max((len(p) for p in phrases), default=1), stop)
 
 
-def event_substance(content: str) -> frozenset[str]:
-    """Return the concepts of an event's content: what is demanded, rejected, threatened...
+@lru_cache(maxsize=8192)
+def event_substance(content: str) -> tuple[str, ...]:
+    """Return the concepts of an event's content, in order: what is demanded, rejected...
 
     Words are stemmed; phrases and words of the synonym lexicon become their concept
     ("roll back" and "withdraw" -> `withdraw`, "drills" and "exercises" -> `exercise`);
-    stopwords and reporting verbs are dropped. Empty for anaphoric content ("the demand").
+    stopwords and reporting verbs are dropped. The first concept is the head of the clause,
+    usually the action wanted ("withdraw", "end", "ban"). Empty for anaphoric content
+    ("the demand").
     """
     lex = _lexicon()
     stems = [_stem(w) for w in _tokens(content)]
-    concepts: set[str] = set()
+    concepts: dict[str, None] = {}
     i = 0
     while i < len(stems):
         for n in range(min(lex.longest, len(stems) - i), 0, -1):
             concept = lex.phrases.get(tuple(stems[i : i + n]))
             if concept is not None:
                 if concept != "-":
-                    concepts.add(concept)
+                    concepts.setdefault(concept)
                 i += n
                 break
         else:
             if stems[i] not in lex.stopwords and len(stems[i]) > 1:
-                concepts.add(stems[i])
+                concepts.setdefault(stems[i])
             i += 1
-    return frozenset(concepts)
+    return tuple(concepts)
 
 
-def substance_similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Return the Dice coefficient of two concept sets; `EMPTY_SUBSTANCE_SCORE` if one is empty."""
+def substance_similarity(a: Sequence[str], b: Sequence[str]) -> float:
+    """Return how far two substances are the same thing: 0 (unrelated) to 1.
+
+    The Dice coefficient of the concept sets, counted only when they share at least
+    `MIN_SHARED_CONCEPTS` concepts (or all of the smaller one): "cancel the arms package" and
+    "cancel the visits" share an action, not a demand. `EMPTY_SUBSTANCE_SCORE` when either is
+    empty: anaphoric content matches what it refers to.
+    """
     if not a or not b:
         return EMPTY_SUBSTANCE_SCORE
-    return 2 * len(a & b) / (len(a) + len(b))
+    sa, sb = set(a), set(b)
+    shared = len(sa & sb)
+    if shared < min(MIN_SHARED_CONCEPTS, len(sa), len(sb)):
+        return 0.0
+    return 2 * shared / (len(sa) + len(sb))
+
+
+def _rank(a: Sequence[str], b: Sequence[str]) -> float:
+    """Order the candidates an event reaches: similarity, and a little more for the same head."""
+    similarity = substance_similarity(a, b)
+    return similarity + (HEAD_BONUS if a and b and a[0] == b[0] else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +418,11 @@ def _in_window(a: dt.date | None, b: dt.date | None, days: int) -> bool:
     return a is None or b is None or abs((a - b).days) <= days
 
 
-def _score(event: Event, substance: frozenset[str], date: dt.date | None, cand: KnownEvent, window: int) -> float:
+def _score(
+    event: Event, substance: tuple[str, ...], date: dt.date | None, cand: KnownEvent, window: int,
+    threshold: float,
+) -> float:
+    """Return the rank of `cand` for `event`, 0 when it is not the same event."""
     if cand.type != event.type or cand.source != _event_actor(event, "source"):
         return 0.0
     target = _event_actor(event, "target")
@@ -400,7 +430,8 @@ def _score(event: Event, substance: frozenset[str], date: dt.date | None, cand: 
         return 0.0
     if not _in_window(date, cand.event_date, window):
         return 0.0
-    return max(substance_similarity(substance, event_substance(c)) for c in cand.contents or ("",))
+    best = max((event_substance(c) for c in cand.contents or ("",)), key=lambda other: _rank(substance, other))
+    return _rank(substance, best) if substance_similarity(substance, best) >= threshold else 0.0
 
 
 def match_events(
@@ -422,8 +453,8 @@ def match_events(
     for i, event in enumerate(events):
         substance = event_substance(event.content)
         for j, cand in enumerate(candidates):
-            score = _score(event, substance, event_date, cand, window_days)
-            if score >= threshold:
+            score = _score(event, substance, event_date, cand, window_days, threshold)
+            if score > 0:
                 scored.append((score, i, j))
     result: list[int | None] = [None] * len(events)
     used: set[int] = set()

@@ -183,7 +183,7 @@ def test_different_demands_stay_below_the_threshold(a: str, b: str) -> None:
 
 
 def test_anaphoric_content_has_no_substance() -> None:
-    assert event_substance("the demand") == frozenset()
+    assert event_substance("the demand") == ()
 
 
 # --------------------------------------------------------------------------------------------
