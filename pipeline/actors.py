@@ -258,7 +258,22 @@ class ActorRecognizer:
             inside = list(dict.fromkeys(by_token[t.i] for t in ent if t.i in by_token))
             if ent.label_ == "PERSON":
                 if inside and all(s.label_ == "PERSON" for s in inside):
-                    continue  # the dictionary knows this person
+                    if any(s.start <= ent.start and s.end >= ent.end for s in inside):
+                        continue  # the dictionary knows this person
+                    known = inside[-1]
+                    drop.update(id(s) for s in inside)
+                    first = known._.actor.name.split()[0].lower()
+                    if known.end == ent.end and doc[ent.start].lower_ == first:
+                        # "Vladimir V. Putin": a longer form of a known name
+                        span = Span(doc, ent.start, ent.end, label="PERSON", span_id=known.id_)
+                        span._.actor = known._.actor
+                        extra.append(span)
+                        continue
+                    # "Sharon Smith", "Jimmy Lai": another person who shares a word with one we know
+                    span = Span(doc, ent.start, ent.end, label="PERSON")
+                    span._.actor = Actor(name=_clean_name(span.text), code=None, type="person")
+                    extra.append(span)
+                    continue
                 if any(s.start <= ent.start and s.end >= ent.end for s in inside):
                     continue  # "Jordan" matched as a whole; NER's person is the same word
                 covered = [s for s in inside if s.label_ != "PERSON" and s.start >= ent.start and s.end <= ent.end]
@@ -362,8 +377,11 @@ def _code_people(rec: ActorRecognizer, doc: Doc, spans: list[Span]) -> None:
                     actor = Actor(name=actor.name, code=fallback.code, type="person")
         span._.actor = actor
         known.setdefault(actor.name.lower(), actor)
-        if actor.code is not None:
-            known.setdefault(actor.name.split()[-1].lower(), actor)
+        if actor.code is not None:  # a later "Ryabkov" (or "Zhao" of "Zhao Lijian") is this person
+            words = actor.name.split()
+            known.setdefault(words[-1].lower(), actor)
+            if len(words) > 1:
+                known.setdefault(words[0].lower(), actor)
 
 
 def _np_window(doc: Doc, span: Span) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pycountry
 
+SURNAME_FIRST = frozenset({"CHN", "TWN", "HKG", "KOR", "PRK", "VNM", "KHM"})
 DATA = Path(__file__).resolve().parent.parent / "pipeline" / "data"
 SEAT_ORG_WORDS = re.compile(
     r"\b(House|Department|Office|Street|Palace|Pentagon|Kremlin|Chancellery|Hill|Knesset|"
@@ -139,7 +140,8 @@ def _person_lines() -> list[dict[str, object]]:
             for v in _variants(alias):
                 lines.append({"label": "PERSON", "pattern": _pattern(v), **base})
         if surname != "-":
-            last = surname or name.split()[-1]
+            # family name first in Chinese, Korean, Vietnamese and Khmer names: "Zhao Lijian"
+            last = surname or name.split()[0 if code in SURNAME_FIRST else -1]
             for v in _variants(last):
                 lines.append({"label": "PERSON", "pattern": _pattern(v), **base, "surname": True})
     return lines

@@ -245,10 +245,10 @@ def test_loading_the_dictionary_is_fast() -> None:
     from pipeline.settings import Settings
 
     fresh = spacy.load(Settings().spacy_model)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes on a busy machine do not count
     patterns = load_actor_patterns(ACTORS)
     fresh.add_pipe("newswatch_actors").add_patterns(patterns)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert len(patterns) > 2000
 
 
