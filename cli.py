@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,6 +122,8 @@ def ingest(
         raise typer.BadParameter("give at least one article path or URL, or --feed URL")
     day = _parse_date(published)
     with _errors():
+        # On a busy machine the temporary Prefect server can take longer than Prefect's 20 s.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         from flows.ingest import ingest as ingest_flow
 
         summary = ingest_flow(inputs=list(inputs or []), feeds=list(feed or []), published=day, source=source)
