@@ -61,6 +61,8 @@ _AGENT_HEADS = frozenset(
     """troops forces soldiers army military navy embassy embassies diplomats diplomat ambassador
     envoy envoys delegation negotiators warships aircraft jets units officers""".split()
 )
+# Bodies that, unqualified, belong to the state of the dateline ("ANKARA — The government said").
+_HOME_BODIES = frozenset({"government", "ministry", "authority", "cabinet", "parliament"})
 _BASED = frozenset({"base", "based", "locate", "located", "headquarter", "headquartered"})
 _MODIFIER_DEPS = frozenset({"amod", "compound", "poss", "nmod", "npadvmod", "nummod"})
 _DASHES = frozenset({"—", "–", "-", "--", "(", ",", ":", "―"})
@@ -539,6 +541,10 @@ def actor_of(token: Token) -> Actor | None:
     found = _referred_actor(token, spans)
     if found is not None:
         return found
+    if token.lemma_.lower() in _HOME_BODIES and doc._.dateline is not None and not any(
+        c.dep_ in _MODIFIER_DEPS or c.dep_ == "prep" for c in token.children
+    ):
+        return doc._.dateline  # type: ignore[no-any-return]  # "the government" under "ANKARA —"
     return _unknown_body(token)
 
 

@@ -227,6 +227,13 @@ def test_actor_of_generic_nouns_refer_back(nlp_actors) -> None:
     assert actor_of(_head(doc, "The bloc")).code == "EU"
 
 
+def test_actor_of_unqualified_government_is_the_datelines(nlp_actors) -> None:
+    doc = nlp_actors("ANKARA — The government said on Monday that the bid must wait.")
+    assert actor_of(_head(doc, "The government")).code == "TUR"
+    doc = nlp_actors("The government said on Monday that the bid must wait.")
+    assert actor_of(_head(doc, "The government")) is None
+
+
 def test_actor_of_unknown_organisation_keeps_its_name(nlp_actors) -> None:
     doc = nlp_actors("The Global Water Forum concluded that donors must give more.")
     actor = actor_of(_head(doc, "The Global Water Forum"))
