@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -67,9 +68,27 @@ def load_articles(
     return articles, failures
 
 
+class _SentenceDocs(OrderedDict[str, Any]):
+    """The analysed Docs of recently extracted event sentences, for topic matching to reuse.
+
+    Bounded (oldest dropped first), so memory stays flat; a miss only means the topic matcher
+    tags that sentence itself.
+    """
+
+    limit = 4096
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.limit:
+            self.popitem(last=False)
+
+
+_sentence_docs = _SentenceDocs()
+
+
 def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[Extraction]:
     """Extract actors and events from a batch of articles."""
-    return list(extract_events(nlp, articles, batch_size=settings.batch_size))
+    return list(extract_events(nlp, articles, batch_size=settings.batch_size, sentence_docs=_sentence_docs))
 
 
 def _event_key(event: Event, event_date: dt.date | None) -> str:
@@ -140,7 +159,7 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
                     new_events.append((event_id, event))
                 else:
                     merged += 1
-            matches = match_topics(nlp, topics, [(e, extraction) for _, e in new_events])
+            matches = match_topics(nlp, topics, [(e, extraction) for _, e in new_events], _sentence_docs)
             alerts_raised = 0
             for (event_id, event), event_matches in zip(new_events, matches):
                 queries.save_topic_matches(session, event_id, event_matches)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -168,12 +168,19 @@ def _doc_actors(doc: Doc) -> tuple[Actor, ...]:
     return tuple(found or ())
 
 
-def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int = 32) -> Iterator[Extraction]:
+def extract_events(
+    nlp: Language,
+    articles: Iterable[Article],
+    batch_size: int = 32,
+    sentence_docs: MutableMapping[str, Doc] | None = None,
+) -> Iterator[Extraction]:
     """Run the pipeline over `articles` in batches; yield one Extraction per article.
 
     Actors count from the headline and the body; events come from the body only (a headline
     compresses and repeats it), except for an article that is nothing but its headline.
     Event offsets are those of the sentence in `Article.text` (in the title for such an article).
+    When `sentence_docs` is given, each event sentence's analysed Doc is put there under its
+    text, so topic matching can reuse the tags and lemmas instead of running the model again.
     """
 
     def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
@@ -190,6 +197,8 @@ def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int =
             actors = dict.fromkeys(_doc_actors(doc))
             continue
         events.extend(_shift(event, offset) for event in doc._.events or ())
+        if sentence_docs is not None:
+            _keep_sentence_docs(doc, sentence_docs)
         actors.update(dict.fromkeys(_doc_actors(doc)))
         if not last:
             continue
@@ -197,6 +206,13 @@ def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int =
             events = list(title_doc._.events or ())
         yield Extraction(article=article, actors=tuple(actors), events=tuple(events))
         title_doc = None
+
+
+def _keep_sentence_docs(doc: Doc, into: MutableMapping[str, Doc]) -> None:
+    for event in doc._.events or ():
+        span = doc.char_span(event.start, event.end)
+        if span is not None and span.text == event.sentence:
+            into[event.sentence] = span.as_doc()
 
 
 # A text over spaCy's max_length (error E088) is processed in pieces (pipeline/_chunks.py);

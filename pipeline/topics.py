@@ -325,11 +325,14 @@ def _forms(nlp: Language, word: str) -> list[list[str]]:
 
 def _lemmatize(nlp: Language, texts: Sequence[str]) -> list[Doc]:
     disabled = [name for name in nlp.pipe_names if name not in LEMMA_PIPES]
-    docs = list(nlp.pipe(texts, disable=disabled))
-    for doc in docs:
-        for token in doc:
-            token.norm_ = token.lemma_.lower() or token.text.lower()
-    return docs
+    return [_with_lemma_norms(doc) for doc in nlp.pipe(texts, disable=disabled)]
+
+
+def _with_lemma_norms(doc: Doc) -> Doc:
+    """Set each token's NORM to its lemma, which the compiled patterns match on."""
+    for token in doc:
+        token.norm_ = token.lemma_.lower() or token.text.lower()
+    return doc
 
 
 def _element_variants(
@@ -428,13 +431,17 @@ class _Hit:
 
 
 def match_topics(
-    nlp: Language, topics: Sequence[Topic], items: Sequence[tuple[Event, Extraction]]
+    nlp: Language,
+    topics: Sequence[Topic],
+    items: Sequence[tuple[Event, Extraction]],
+    analysed: Mapping[str, Doc] | None = None,
 ) -> list[tuple[TopicMatch, ...]]:
     """Tag each event with the topics it matches, in the context of its article.
 
     `items` pairs each event with the extraction of its article (title, text, actors and the
     article's other events). Returns, per item, one `TopicMatch` per matching topic with the
-    words that matched, in topic-file order.
+    words that matched, in topic-file order. `analysed` maps sentence texts to Docs the full
+    pipeline already produced (tags and lemmas), so they need not be tagged again.
     """
     if not topics or not items:
         return [() for _ in items]
@@ -446,7 +453,10 @@ def match_topics(
         if _find(event.sentence, event.content) is None and event.content.strip():
             texts.append(event.content)
     unique = list(dict.fromkeys(texts))
-    docs = dict(zip(unique, _lemmatize(nlp, unique)))
+    # Sentences extraction already tagged and lemmatised are not run through the model again.
+    docs = {text: _with_lemma_norms(analysed[text]) for text in unique if analysed and text in analysed}
+    missing = [text for text in unique if text not in docs]
+    docs.update(zip(missing, _lemmatize(nlp, missing)))
     hits = {text: _hits(compiled, doc) for text, doc in docs.items()}
     results: list[tuple[TopicMatch, ...]] = []
     for event, extraction in items:
