@@ -195,6 +195,7 @@ class ActorRecognizer:
         matched = self._dictionary_spans(doc)
         spans = self._merge_with_ner(doc, matched)
         _code_people(self, doc, spans)
+        _code_bodies(spans)
         spans = [s for s in spans if s._.actor is not None]
         doc.spans[SPAN_KEY] = spans
         doc._.dateline = _dateline(doc, spans)
@@ -384,6 +385,17 @@ def _code_people(rec: ActorRecognizer, doc: Doc, spans: list[Span]) -> None:
             known.setdefault(words[-1].lower(), actor)
             if len(words) > 1:
                 known.setdefault(words[0].lower(), actor)
+
+
+def _code_bodies(spans: list[Span]) -> None:
+    """Code an organisation the dictionary does not know by its owner: "Israel's Cabinet"."""
+    for span in spans:
+        actor = span._.actor
+        if actor is None or actor.type != "organisation" or actor.code is not None:
+            continue
+        owner = _modifier_actor(span.root, spans, exclude=span) or _place_actor(span.root, spans)
+        if owner is not None and owner.code is not None:
+            span._.actor = Actor(name=actor.name, code=owner.code, type="organisation")
 
 
 def _np_window(doc: Doc, span: Span) -> tuple[int, int]:

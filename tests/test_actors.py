@@ -180,6 +180,13 @@ def test_titled_minister_coded_by_dateline_and_surname_linked(nlp_actors) -> Non
     assert later and later[0]._.actor == Actor("Pyotr Volkonsky", "RUS", "person")
 
 
+def test_unknown_body_coded_by_its_owner_in_the_spans(nlp_actors) -> None:
+    """Regression: "Israel's Cabinet" stayed uncoded in doc.spans, so later "it" had no code."""
+    doc = nlp_actors("Norway's Cabinet met on Sunday and approved the plan.")
+    bodies = [s._.actor for s in doc.spans["actors"] if s.text == "Cabinet"]
+    assert bodies == [Actor("Cabinet", "NOR", "organisation")]
+
+
 def test_unknown_person_without_context_keeps_name_and_no_code(nlp_actors) -> None:
     doc = nlp_actors("Maria Gonzalez said the talks in Geneva would go ahead.")
     assert _person(doc, "Maria Gonzalez").code is None
