@@ -435,6 +435,11 @@ def _title_actor(doc: Doc, span: Span, spans: list[Span], rec: ActorRecognizer) 
             continue
         if actor.code is not None:
             return actor
+    for i in sorted(set(range(left, right)) | appos_tokens):  # "X, the alliance's secretary-general"
+        if doc[i].pos_ == "NOUN" and doc[i].dep_ in ("poss", "compound"):
+            referred = _referred_actor(doc[i], spans)
+            if referred is not None:
+                return referred
     return None
 
 
@@ -598,6 +603,11 @@ def _modifier_actor(token: Token, spans: list[Span], exclude: Span | None) -> Ac
         if actor.type == "person":
             return _by_code(s.doc, actor.code) or actor
         return actor
+    for child in token.children:  # "the alliance's secretary-general", "the bloc's ministers"
+        if child.dep_ in ("poss", "compound") and child.pos_ == "NOUN":
+            referred = _referred_actor(child, spans)
+            if referred is not None:
+                return referred
     return None
 
 

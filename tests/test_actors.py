@@ -234,6 +234,13 @@ def test_actor_of_generic_nouns_refer_back(nlp_actors) -> None:
     assert actor_of(_head(doc, "The bloc")).code == "EU"
 
 
+def test_generic_nouns_as_owners(nlp_actors) -> None:
+    doc = nlp_actors("NATO met on Friday. The alliance's secretary-general warned Moscow.")
+    assert actor_of(_head(doc, "The alliance's secretary-general")).code == "NATO"
+    doc = nlp_actors("NATO met on Friday. Lars Hovland, the alliance's secretary-general, said no.")
+    assert _person(doc, "Lars Hovland").code == "NATO"
+
+
 def test_actor_of_unqualified_government_is_the_datelines(nlp_actors) -> None:
     doc = nlp_actors("ANKARA — The government said on Monday that the bid must wait.")
     assert actor_of(_head(doc, "The government")).code == "TUR"
