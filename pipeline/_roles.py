@@ -410,7 +410,7 @@ class Resolver:
                 if inner is not None and token.lemma_.lower() in _REFERRING_NOUNS:
                     return inner
         if token.lemma_.lower() in _DOCUMENT_NOUNS:
-            return speaker or self.last_demander or self.last_source
+            return speaker or self.last_demander or self.last_source or self.preceding(token, False, exclude)
         if token.lemma_.lower() in _REFERRING_NOUNS:
             return speaker or self.last_source or self.dateline
         return None
@@ -531,13 +531,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             return
     else:
         subj, passive = _subject(p)
-        if passive or subj is None:
-            agent = _agent(p)
-            if agent is not None:
-                subj, passive = agent, False
         if passive and c.frame == "verb" and subj is not None:
             c.target_token = subj  # "Kyiv was urged ...": the subject is the addressee
             subj = None
+        if subj is None:
+            subj = _agent(p)
         c.source_token = subj
         c.source = r.resolve(subj, speaker) if subj is not None else None
         if c.source is None and c.trigger.dep_ in ("acl", "relcl") and c.trigger.tag_ == "VBG":
@@ -545,7 +543,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         if c.source is None and subj is None and outer is not None:
             c.source = outer.source
     src_code = c.source.code if c.source else None
-    exclude = {src_code} if src_code else set()
+    exclude: set[str | None] = {src_code} if src_code else set()
     # target
     target_tok = c.nodes.get("target") or c.target_token
     head = c.content_head
@@ -595,8 +593,8 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         c.target = r.first_in(c.content_tokens, exclude, c.source_token)
         if c.target is None and c.frame == "verb":
             # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
-            own = {t.i for t in p.subtree} - ({t.i for t in c.source_token.subtree} if c.source_token else set())
-            c.target = r.first_in(own - {p.i}, exclude, c.source_token, strict=True)
+            own = {t.i for x in _children(p, ("prep", "dative")) for t in x.subtree}
+            c.target = r.first_in(own, exclude, c.source_token, strict=True)
 
 
 def _drop_nested(here: list[Candidate]) -> list[Candidate]:
@@ -653,10 +651,10 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
         parts: list[tuple[set[int], Token | None]] = [(ids, None)]
     else:
         parts = []
-        for h in heads:
-            others = {x.i for x in heads if x != h and _in_subtree(x, h)}
-            extra = {t.i for t in h.children if t.dep_ == "cc"}
-            parts.append((_clause_tokens(h, drop | others | extra) - drop, h))
+        for one in heads:
+            others = {x.i for x in heads if x != one and _in_subtree(x, one)}
+            extra = {t.i for t in one.children if t.dep_ == "cc"}
+            parts.append((_clause_tokens(one, drop | others | extra) - drop, one))
     if c.frame == "verb" and parts and head is not None and head.dep_ in ("xcomp", "ccomp"):
         for x in c.trigger.children:
             if x.dep_ == "conj" and x.pos_ == "VERB" and x.i > head.i and not _children(x, _SUBJECTS) \
@@ -667,7 +665,8 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
         if h is not None and h != head and h.pos_ in ("VERB", "AUX"):
             subj = _first_child(h, _SUBJECTS)
             if subj is not None and subj.i in ids:
-                t2 = r.resolve(subj, None, {c.source.code} if c.source and c.source.code else set())
+                own: set[str | None] = {c.source.code} if c.source and c.source.code else set()
+                t2 = r.resolve(subj, None, own)
                 if t2 is not None:
                     target = t2
                     ids = ids - {x.i for x in subj.subtree}

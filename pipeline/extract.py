@@ -86,6 +86,8 @@ def load_trigger_patterns(path: Path) -> list[dict[str, Any]]:
         examples = entry["examples"]
         if not isinstance(examples, list) or not examples or not all(isinstance(e, str) for e in examples):
             raise PatternError(f"{where}: field 'examples' must be a list of one or more sentences")
+        if entry.get("frame") not in (None, "clause"):
+            raise PatternError(f"{where}: field 'frame': {entry['frame']!r} is not 'clause'")
         problem = _check_pattern(entry["pattern"])
         if problem is None:
             try:
@@ -155,10 +157,9 @@ def build_nlp(model: str, actor_patterns: list[dict[str, Any]], trigger_patterns
         if pipe not in _PIPES_NEEDED:
             nlp.disable_pipe(pipe)
     nlp.add_pipe("newswatch_paragraphs", before="parser")
-    actors = nlp.add_pipe("newswatch_actors")
-    if hasattr(actors, "add_patterns"):
-        actors.add_patterns(actor_patterns)
-    events = nlp.add_pipe("newswatch_events")
+    actors: Any = nlp.add_pipe("newswatch_actors")
+    actors.add_patterns(actor_patterns)
+    events: Any = nlp.add_pipe("newswatch_events")
     events.add_patterns(trigger_patterns)
     return nlp
 

@@ -69,3 +69,28 @@ def test_actors_jsonl_is_built_from_the_tables() -> None:
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+# -- triggers.jsonl (event extraction) -----------------------------------------------------------
+
+TRIGGERS = REPO / "pipeline" / "data" / "triggers.jsonl"
+
+
+def test_trigger_lines_load_with_unique_ids_and_valid_labels() -> None:
+    import json
+
+    from pipeline.extract import load_trigger_patterns
+    from pipeline.records import EventType
+
+    lines = load_trigger_patterns(TRIGGERS)
+    raw = [json.loads(line) for line in TRIGGERS.read_text().splitlines() if line.strip()]
+    assert len(lines) == len(raw), "every line of triggers.jsonl is a pattern"
+    ids = [line["id"] for line in lines]
+    assert len(ids) == len(set(ids)), "trigger ids must be unique"
+    labels = {line["label"] for line in lines}
+    assert labels <= {t.value for t in EventType}
+    assert labels == {t.value for t in EventType}, "every event type has at least one trigger"
+    for line in lines:
+        assert line["pattern"][0]["RIGHT_ID"] == "trigger", f"{line['id']}: the anchor comes first, named 'trigger'"
+        assert 1 <= len(line["examples"]) <= 3, f"{line['id']}: one or two examples"
+        assert line.get("frame") in (None, "clause"), f"{line['id']}: unknown frame {line.get('frame')!r}"

@@ -1,0 +1,297 @@
+"""Event extraction: trigger patterns, roles (source, target, content), filters and streaming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from spacy.matcher import DependencyMatcher
+from spacy.tokens import Doc
+import spacy
+from spacy.vocab import Vocab
+
+from pipeline.errors import PatternError
+from pipeline.extract import extract_events, load_trigger_patterns
+from pipeline.records import Article, Event, EventType
+
+TRIGGERS = Path(__file__).resolve().parent.parent / "pipeline" / "data" / "triggers.jsonl"
+
+
+def events_of(nlp, text: str, title: str = "News") -> list[Event]:  # type: ignore[no-untyped-def]
+    (extraction,) = extract_events(nlp, [Article(url="t.txt", title=title, text=text)])
+    return list(extraction.events)
+
+
+def graded(events: list[Event]) -> list[Event]:
+    return [e for e in events if e.type in (EventType.DEMAND, EventType.REJECT, EventType.THREATEN)]
+
+
+def only(events: list[Event], kind: EventType) -> Event:
+    found = [e for e in events if e.type is kind]
+    assert len(found) == 1, [(e.type, e.trigger, e.content) for e in events]
+    return found[0]
+
+
+def code(actor) -> str | None:  # type: ignore[no-untyped-def]
+    return actor.code if actor is not None else None
+
+
+# -- regression sentences, one construction each: type, source, target and content -------------
+
+CASES = [
+    # (text, type, source, target, words that must be in content, words that must not)
+    ("China on Thursday demanded that the United States cancel the arms package for Taiwan.",
+     "DEMAND", "CHN", "USA", ["cancel", "arms package"], ["China", "demanded"]),
+    ("Germany urged Russia to withdraw its troops from the border.",
+     "DEMAND", "DEU", "RUS", ["withdraw", "troops"], ["urged"]),
+    ("Kyiv was urged by Brussels to speed up reforms of its courts.",
+     "DEMAND", "EU", "UKR", ["speed up reforms"], []),
+    ("Poland's foreign minister called for a summit decision before the end of the year.",
+     "DEMAND", "POL", None, ["summit decision"], []),
+    ("Germany called on Russia to pull back its troops.",
+     "DEMAND", "DEU", "RUS", ["pull back"], []),
+    ("Beijing also insisted that U.S. lawmakers cancel planned visits to Taipei.",
+     "DEMAND", "CHN", "USA", ["cancel planned visits"], []),
+    ("Turkish President Recep Tayyip Erdogan said Sweden must act against Kurdish militants.",
+     "DEMAND", "TUR", "SWE", ["act against Kurdish militants"], ["must", "said"]),
+    ("French President Jacques Chirac issued a stern reminder Saturday to Iraq that it must cooperate fully with UN inspectors.",
+     "DEMAND", "FRA", "IRQ", ["cooperate fully"], []),
+    ("President Vladimir Putin raised the demand for security guarantees in a video call.",
+     "DEMAND", "RUS", None, ["security guarantees"], []),
+    ("The State Department rejected the proposal from Moscow.",
+     "REJECT", "USA", "RUS", ["proposal"], []),
+    ("South Korea has rejected North Korea's demand to sever its alliance with Washington.",
+     "REJECT", "KOR", "PRK", ["demand"], []),
+    ("Syria says it will not accept any more refugees if war starts in Iraq.",
+     "REJECT", "SYR", None, ["refugees"], []),
+    ("Pakistan has refused to deploy peacekeepers in Iraq.",
+     "REJECT", "PAK", "IRQ", ["deploy peacekeepers"], []),
+    ("US officials said that lifting the sanctions on Burma is out of the question.",
+     "REJECT", "USA", "MMR", ["sanctions"], []),
+    ("Iran on Tuesday threatened to cut off electricity to Azerbaijan.",
+     "THREATEN", "IRN", "AZE", ["cut off electricity"], []),
+    ("The Kremlin warned that any step bringing Ukraine closer to NATO would cross a red line.",
+     "THREATEN", "RUS", "UKR", ["red line"], []),
+    ("Peru has issued an ultimatum to Ecuador to halt attacks across the border.",
+     "THREATEN", "PER", "ECU", ["halt attacks"], []),
+    ("Palestinian leaders said they would boycott all official contact with the United States.",
+     "THREATEN", "PSE", "USA", ["boycott"], []),
+    ("Spokesman Dmitry Peskov said Russia would take adequate measures if NATO moved further east.",
+     "THREATEN", "RUS", "NATO", ["adequate measures"], []),
+]
+
+
+@pytest.mark.parametrize("text,kind,source,target,words,absent", CASES, ids=[c[0][:40] for c in CASES])
+def test_construction(nlp, text, kind, source, target, words, absent) -> None:  # type: ignore[no-untyped-def]
+    event = only(graded(events_of(nlp, text)), EventType(kind))
+    assert code(event.source) == source
+    assert code(event.target) == target
+    for word in words:
+        assert word.lower() in event.content.lower(), event.content
+    for word in absent:
+        assert word not in event.content.split(), event.content
+    assert event.content != event.sentence
+
+
+def test_coordinated_demands_are_separate_events(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("Russia on Friday published draft security pacts demanding NATO deny membership to Ukraine "
+            "and other ex-Soviet countries and to roll back its military deployments in Central and Eastern Europe.")
+    demands = [e for e in events_of(nlp, text) if e.type is EventType.DEMAND]
+    assert [(code(e.source), code(e.target)) for e in demands] == [("RUS", "NATO"), ("RUS", "NATO")]
+    assert demands[0].content == "deny membership to Ukraine and other ex-Soviet countries"
+    assert "roll back its military deployments" in demands[1].content
+    assert "membership" not in demands[1].content
+
+
+def test_misattached_conjunct_demand_keeps_its_source(nlp) -> None:  # type: ignore[no-untyped-def]
+    """The parser hangs "and demand a rollback" under an inner verb; it is still Russia's demand."""
+    text = ("Russia published two draft treaties on Friday.\n"
+            "The documents also call for a ban on sending warships to areas from where they can strike "
+            "each other's territory and demand a rollback on alliance drills near Russia.")
+    demands = [e for e in events_of(nlp, text) if e.type is EventType.DEMAND]
+    assert {code(e.source) for e in demands} == {"RUS"}
+    assert any("ban" in e.content for e in demands)
+    assert any("drills" in e.content and "ban" not in e.content for e in demands)
+
+
+def test_pronoun_and_quote_sources_refer_back(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("President Volodymyr Zelensky of Ukraine spoke in Kyiv on Monday.\n"
+            "On Tuesday he demanded that Germany deliver the air defence systems it pledged.\n"
+            '"We call on the allies to set out the dates," Ukrainian Foreign Minister Dmytro Kuleba told reporters.')
+    events = graded(events_of(nlp, text))
+    delivered = next(e for e in events if "air defence" in e.content)
+    assert (code(delivered.source), code(delivered.target)) == ("UKR", "DEU")
+    dates = next(e for e in events if "dates" in e.content)
+    assert code(dates.source) == "UKR"
+
+
+def test_or_face_is_a_threat_beside_the_demand(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ('BEIJING — Foreign ministry spokesman Zhao Lijian told a briefing that Washington must '
+            '"stop arms sales to Taiwan" or face countermeasures.')
+    events = graded(events_of(nlp, text))
+    demand = only(events, EventType.DEMAND)
+    threat = only(events, EventType.THREATEN)
+    assert (code(demand.source), code(demand.target)) == ("CHN", "USA")
+    assert "countermeasures" not in demand.content and "arms sales" in demand.content
+    assert code(threat.source) == "CHN" and "countermeasures" in threat.content
+
+
+@pytest.mark.parametrize("text", [
+    "The tough demands appear certain to be rejected by the U.S. and its allies.",
+    "Russia did not demand that NATO withdraw its forces.",
+    "The plan would be rejected by Germany if it came to a vote.",
+    "Thousands of students staged demonstrations in Jakarta to demand political reforms.",
+    "Demonstrators blocked roads in Algiers demanding that the president resign.",
+    "The minister declined to comment on the talks with Russia.",
+    "All 30 members must ratify new entrants.",
+])
+def test_negated_hypothetical_and_protest_statements_are_not_events(nlp, text) -> None:  # type: ignore[no-untyped-def]
+    assert graded(events_of(nlp, text)) == []
+
+
+def test_reported_demand_is_not_also_a_statement(nlp) -> None:  # type: ignore[no-untyped-def]
+    events = events_of(nlp, "Russia said on Tuesday that Sudan must return a helicopter captured last week.")
+    assert [e.type for e in events] == [EventType.DEMAND]
+
+
+def test_plain_statement_is_a_statement(nlp) -> None:  # type: ignore[no-untyped-def]
+    event = only(events_of(nlp, "Swedish Prime Minister Ulf Kristersson said his government was implementing the memorandum."),
+                 EventType.STATEMENT)
+    assert code(event.source) == "SWE"
+    assert "implementing the memorandum" in event.content
+
+
+# -- records, headline and offsets -------------------------------------------------------------
+
+
+def test_offsets_are_those_of_the_sentence_in_the_article_text(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = "MOSCOW — It was cold on Friday.\nRussia demanded that NATO halt its drills near the border."
+    (event,) = graded(events_of(nlp, text))
+    assert text[event.start:event.end] == event.sentence
+    assert event.sentence.startswith("Russia demanded")
+    assert event.trigger == "demanded"
+    assert event.cameo == "10"
+
+
+def test_headline_gives_actors_but_no_events(nlp) -> None:  # type: ignore[no-untyped-def]
+    article = Article(url="a.txt", title="China demands Japan halt patrols",
+                      text="Officials met in Geneva on Monday to discuss the weather.")
+    (extraction,) = extract_events(nlp, [article])
+    assert extraction.events == ()
+    assert {"CHN", "JPN"} <= {a.code for a in extraction.actors}
+
+
+def test_article_that_is_only_a_headline_is_read(nlp) -> None:  # type: ignore[no-untyped-def]
+    """A one-line file has its only sentence as the headline and an empty body."""
+    article = Article(url="one.txt", title="The United States demanded that North Korea forsake its nuclear program.", text="")
+    (extraction,) = extract_events(nlp, [article])
+    (event,) = graded(list(extraction.events))
+    assert (event.type, code(event.source), code(event.target)) == (EventType.DEMAND, "USA", "PRK")
+
+
+def test_extract_events_streams_in_order(nlp) -> None:  # type: ignore[no-untyped-def]
+    articles = [Article(url=f"{n}.txt", title="t", text=f"Germany urged Russia to free prisoner {n}.") for n in range(5)]
+    out = list(extract_events(nlp, iter(articles), batch_size=2))
+    assert [x.article.url for x in out] == [a.url for a in articles]
+    assert all(len(graded(list(x.events))) == 1 for x in out)
+
+
+# -- the trigger file ---------------------------------------------------------------------------
+
+
+def test_every_trigger_example_matches_its_pattern(nlp) -> None:  # type: ignore[no-untyped-def]
+    matcher = nlp.get_pipe("newswatch_events").matcher
+    for entry in load_trigger_patterns(TRIGGERS):
+        for example in entry["examples"]:
+            doc = nlp(example)
+            ids = {nlp.vocab.strings[key] for key, _ in matcher(doc)}
+            assert entry["id"] in ids, f"{entry['id']}: {example!r} matched {sorted(ids)}"
+
+
+def test_every_trigger_example_yields_an_event(nlp) -> None:  # type: ignore[no-untyped-def]
+    for entry in load_trigger_patterns(TRIGGERS):
+        for example in entry["examples"]:
+            assert events_of(nlp, example), f"{entry['id']}: no event from {example!r}"
+
+
+def _vocab() -> Vocab:
+    return spacy.blank("en").vocab  # with the English lexical attributes (LOWER) that patterns use
+
+
+def _hand_doc(vocab: Vocab, words, heads, deps, pos, lemmas, tags=None) -> Doc:  # type: ignore[no-untyped-def]
+    return Doc(vocab, words=words, heads=heads, deps=deps, pos=pos, lemmas=lemmas, tags=tags)
+
+
+def _matches(entry_id: str, doc: Doc) -> list[dict[str, str]]:
+    entry = next(e for e in load_trigger_patterns(TRIGGERS) if e["id"] == entry_id)
+    matcher = DependencyMatcher(doc.vocab, validate=True)
+    matcher.add(entry_id, [entry["pattern"]])
+    names = [node["RIGHT_ID"] for node in entry["pattern"]]
+    return [{n: doc[i].text for n, i in zip(names, ids)} for _, ids in matcher(doc)]
+
+
+def test_call_on_pattern_names_the_target_on_a_hand_built_doc() -> None:
+    doc = _hand_doc(_vocab(), ["Germany", "called", "on", "Russia", "to", "leave"],
+                    [1, 1, 1, 2, 5, 1], ["nsubj", "ROOT", "prep", "pobj", "aux", "xcomp"],
+                    ["PROPN", "VERB", "ADP", "PROPN", "PART", "VERB"], ["Germany", "call", "on", "Russia", "to", "leave"])
+    assert _matches("call-on", doc) == [{"trigger": "called", "on": "on", "target": "Russia"}]
+    assert _matches("call-for", doc) == []
+
+
+def test_red_line_and_modal_patterns_on_hand_built_docs() -> None:
+    vocab = _vocab()
+    doc = _hand_doc(vocab, ["it", "would", "cross", "a", "red", "line"], [2, 2, 2, 5, 5, 2],
+                    ["nsubj", "aux", "ROOT", "det", "amod", "dobj"], ["PRON", "AUX", "VERB", "DET", "ADJ", "NOUN"],
+                    ["it", "would", "cross", "a", "red", "line"])
+    assert _matches("red-line", doc) == [{"trigger": "line", "red": "red"}]
+    doc = _hand_doc(vocab, ["Sweden", "must", "act"], [2, 2, 2], ["nsubj", "aux", "ROOT"], ["PROPN", "AUX", "VERB"],
+                    ["Sweden", "must", "act"], ["NNP", "MD", "VB"])
+    assert _matches("modal-must", doc) == [{"trigger": "must", "content": "act"}]
+
+
+def test_refuse_pattern_leaves_out_declining_to_comment() -> None:
+    vocab = _vocab()
+    words = ["He", "declined", "to", "comment"]
+    doc = _hand_doc(vocab, words, [1, 1, 3, 1], ["nsubj", "ROOT", "aux", "xcomp"], ["PRON", "VERB", "PART", "VERB"],
+                    ["he", "decline", "to", "comment"])
+    assert _matches("refuse-to", doc) == []
+    doc = _hand_doc(vocab, ["He", "declined", "to", "resign"], [1, 1, 3, 1], ["nsubj", "ROOT", "aux", "xcomp"],
+                    ["PRON", "VERB", "PART", "VERB"], ["he", "decline", "to", "resign"])
+    assert _matches("refuse-to", doc) == [{"trigger": "declined", "content": "resign"}]
+
+
+# -- load_trigger_patterns errors ------------------------------------------------------------------
+
+GOOD = {"id": "x", "label": "DEMAND", "pattern": [{"RIGHT_ID": "trigger", "RIGHT_ATTRS": {"LEMMA": "demand"}}],
+        "examples": ["Russia demanded talks."]}
+
+
+@pytest.mark.parametrize("line,message", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({**GOOD, "id": "y", "label": "DEMANDS"}), "field 'label': 'DEMANDS' is not one of"),
+    (json.dumps({k: v for k, v in {**GOOD, "id": "y"}.items() if k != "examples"}), "field 'examples' is missing"),
+    (json.dumps({**GOOD, "id": "y", "examples": []}), "field 'examples' must be"),
+    (json.dumps({**GOOD, "id": "y", "pattern": [{"RIGHT_ID": "trigger", "RIGHT_ATTRS": {"LEMA": "demand"}}]}), "field 'pattern'"),
+    (json.dumps({**GOOD, "id": "y", "pattern": [GOOD["pattern"][0], {"LEFT_ID": "nope", "REL_OP": ">", "RIGHT_ID": "t",
+                                                          "RIGHT_ATTRS": {}}]}), "field 'pattern': node 1"),
+])
+def test_bad_trigger_line_names_file_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "triggers.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + line + "\n")
+    with pytest.raises(PatternError) as info:
+        load_trigger_patterns(path)
+    assert str(info.value).startswith(f"{path}:2: ")
+    assert message in str(info.value)
+
+
+def test_duplicate_trigger_id_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "triggers.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n")
+    with pytest.raises(PatternError, match=r":2: field 'id': 'x' already used on line 1"):
+        load_trigger_patterns(path)
+
+
+def test_missing_trigger_file_is_a_pattern_error(tmp_path: Path) -> None:
+    with pytest.raises(PatternError, match="cannot read trigger patterns"):
+        load_trigger_patterns(tmp_path / "none.jsonl")
