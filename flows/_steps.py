@@ -203,22 +203,43 @@ def deliver(settings: Settings) -> tuple[int, int]:
         return 0, 0
     with open_session(settings.database_url) as session:
         undelivered = queries.list_undelivered_alerts(session, channels=channels)
-    claimed: list[PendingAlert] = []
-    with open_session(settings.database_url) as session, session.begin():
-        for alert in undelivered:
-            if queries.claim_alert(session, alert.id, alert.attempts):
-                claimed.append(PendingAlert(alert.id, alert.channel, alert.message))
     sent = failed = 0
-    for delivery in send_alerts(claimed, digest_threshold=settings.digest_threshold):
+    for group in _delivery_groups(undelivered, settings.digest_threshold):
+        # The claim, the call and its outcome share one transaction: the claim's row lock is
+        # held while the message is in flight, so another worker's claim of the same alert
+        # waits, then finds the attempt counted and skips it; a crash rolls the claim back and
+        # the alert stays undelivered.
         with open_session(settings.database_url) as session, session.begin():
-            if delivery.ok:
-                queries.save_alert_sent(session, delivery.alert_id)
-            else:
-                queries.save_alert_failed(session, delivery.alert_id, delivery.error or "",
-                                          max_attempts=settings.alert_max_attempts)
-        sent += delivery.ok
-        failed += not delivery.ok
+            claimed = [
+                PendingAlert(alert.id, alert.channel, alert.message)
+                for alert in group if queries.claim_alert(session, alert.id, alert.attempts)
+            ]
+            for delivery in send_alerts(claimed, digest_threshold=settings.digest_threshold):
+                if delivery.ok:
+                    queries.save_alert_sent(session, delivery.alert_id)
+                else:
+                    queries.save_alert_failed(session, delivery.alert_id, delivery.error or "",
+                                              max_attempts=settings.alert_max_attempts)
+                sent += delivery.ok
+                failed += not delivery.ok
     return sent, failed
+
+
+def _delivery_groups(
+    alerts: Sequence[queries.AlertToDeliver], digest_threshold: int
+) -> list[list[queries.AlertToDeliver]]:
+    """Split undelivered alerts into what goes out in one call: each alert on its own, or all
+    of a busy channel's alerts together (they become one digest)."""
+    by_channel: dict[str, list[queries.AlertToDeliver]] = {}
+    for alert in alerts:
+        by_channel.setdefault(alert.channel, []).append(alert)
+    groups: list[list[queries.AlertToDeliver]] = []
+    for channel_alerts in by_channel.values():
+        if len(channel_alerts) > digest_threshold:
+            groups.append(channel_alerts)
+        else:
+            groups.extend([alert] for alert in channel_alerts)
+    return groups
 
 
 def delivery_counts(settings: Settings, since: dt.datetime) -> tuple[int, int]:

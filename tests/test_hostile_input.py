@@ -77,20 +77,32 @@ def test_extraction_survives_hostile_text_and_offsets_hold(nlp: Any, raw: str) -
 
 
 HOSTILE_FILE = (
-    "Russia\x00 demands\x1b[2J NATO \u202eclose\u202c its door\r\n"
+    "Russia\x01 demands\x1b[2J NATO \u202eclose\u202c its door\r\n"
     "By\x07 Staff\r\n"
-    "\ufeffMOSCOW \u2014 Russia on Friday demanded that NATO deny membership to Ukraine.\x00\x08\r\n"
+    "\ufeffMOSCOW \u2014 Russia on Friday demanded that NATO deny membership to Ukraine.\x7f\x08\r\n"
     "Officials said \u200bthe talks in Gen\u00adeva would continue \U0001f600 next week.\x0c"
     "Spokesman Dmitry Peskov said the decision was final.\u2028The Kremlin did not comment.\n"
 )
+
+
+def test_a_file_with_nul_bytes_is_refused_as_binary(tmp_path: Path) -> None:
+    """NUL bytes mean a binary file: refused with a clear error, never stored (PostgreSQL
+    text cannot hold NUL). Feed text and HTML have their control characters removed instead."""
+    from pipeline.errors import SourceError
+    from pipeline.sources import read_article
+
+    path = tmp_path / "nul.txt"
+    path.write_text(HOSTILE_FILE.replace("\x01", "\x00"), encoding="utf-8")
+    with pytest.raises(SourceError, match="binary file"):
+        read_article(str(path))
 
 
 @pytest.mark.postgres
 def test_control_characters_reach_neither_database_nor_json(
     postgres_server: str, tmp_path: Path, prefect_api_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A file full of NULs, escape sequences and bidi overrides is ingested into PostgreSQL
-    (which refuses NUL in text) and read back as clean, valid JSON."""
+    """A file full of control characters, escape sequences and bidi overrides is ingested into
+    PostgreSQL and read back as clean, valid JSON."""
     from tests._faults import postgres_schema
 
     path = tmp_path / "hostile.txt"
@@ -110,7 +122,7 @@ def test_control_characters_reach_neither_database_nor_json(
             get_settings.cache_clear()
     assert listed.exit_code == 0 and events.exit_code == 0, listed.output + events.output
     [row] = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert row["title"] == "Russia demands NATO close its door"
+    assert row["title"] == "Russia demands[2J NATO close its door"  # ESC gone, the rest is text
     assert _clean(row["title"])
     for line in events.stdout.splitlines():
         event = json.loads(line)

@@ -110,6 +110,9 @@ def test_copies_stored_at_the_same_moment_agree_on_the_original(
     with postgres_schema(postgres_server) as shared:
         a_url, b_url = _tagged(shared, "nw_worker_a"), _tagged(shared, "nw_worker_b")
         worker_a = worker_b = None
+        from db.migrate import upgrade
+
+        upgrade(shared)
         try:
             with _admin(shared) as lock:
                 lock.execute("LOCK TABLE alerts IN EXCLUSIVE MODE")  # A stops before its alerts
