@@ -501,3 +501,33 @@ def test_serve_polls_on_its_interval(tmp_path: Path, server: LocalServer) -> Non
     assert "Started a local Prefect server" in out
     rows = _rows(f"sqlite:///{tmp_path / 'serve.db'}", "SELECT url FROM articles")
     assert rows == [("https://news.example.org/story/1",)]
+
+
+def test_prefect_yaml_deployment_runs_on_a_process_worker(
+    tmp_path: Path, server: LocalServer, prefect_api_url: str
+) -> None:
+    """The README's work-pool recipe: `prefect deploy --all` from prefect.yaml, a process worker
+    with NEWSWATCH_FEEDS in its environment, `prefect deployment run` -> the feed is polled."""
+    server.routes["/feed.xml"] = Feed(rss(ITEM1, ITEM2)).route
+    prefect = str(Path(sys.executable).parent / "prefect")
+    db_url = f"sqlite:///{tmp_path / 'worker.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+    env.update(PREFECT_API_URL=prefect_api_url, NEWSWATCH_DATABASE_URL=db_url,
+               NEWSWATCH_FEEDS=server.url("/feed.xml"))
+
+    def run(*args: str, timeout: float = 300) -> str:
+        done = subprocess.run([prefect, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    existing = subprocess.run([prefect, "work-pool", "inspect", "newswatch"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+    if existing.returncode != 0:
+        run("work-pool", "create", "newswatch", "--type", "process")
+    run("--no-prompt", "deploy", "--all")
+    run("deployment", "run", "newswatch-poll-feeds/poll-feeds")
+    run("worker", "start", "--pool", "newswatch", "--run-once", timeout=400)
+    assert len(server.hits("/feed.xml")) == 1
+    assert sorted(_rows(db_url, "SELECT url FROM articles")) == [
+        ("https://news.example.org/story/1",), ("https://news.example.org/story/2",)]
