@@ -55,6 +55,10 @@ _TITLES = frozenset(
 _SPOKES = frozenset(
     "spokesman spokeswoman spokesperson aide adviser advisor envoy press secretary".split()
 )
+# Domestic offices: their holder leads the state the sentence is about.
+_HOME_TITLES = frozenset(
+    "president vice-president prime premier king queen emir sultan chancellor".split()
+)
 _PREP_PLACES = frozenset({"of", "in", "inside", "within"})
 # Heads that act for the state that sends them, not for the place where they are.
 _AGENT_HEADS = frozenset(
@@ -475,6 +479,14 @@ def _context_actor(doc: Doc, span: Span, spans: list[Span], dateline: Actor | No
         return previous
     if dateline is not None:
         return dateline
+    if words & _HOME_TITLES:
+        # "Rebels in Ivory Coast rejected an appeal from President X": a head of state or
+        # government named in a sentence about one state only leads that state
+        codes = {s._.actor.code: s._.actor for s in spans
+                 if s.sent.start == span.sent.start and s._.actor is not None
+                 and s._.actor.type == "state"}
+        if len(codes) == 1:
+            return next(iter(codes.values()))  # type: ignore[no-any-return]
     return previous
 
 

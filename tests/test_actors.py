@@ -180,6 +180,13 @@ def test_titled_minister_coded_by_dateline_and_surname_linked(nlp_actors) -> Non
     assert later and later[0]._.actor == Actor("Pyotr Volkonsky", "RUS", "person")
 
 
+def test_head_of_state_coded_by_the_only_state_of_the_sentence(nlp_actors) -> None:
+    doc = nlp_actors("Rebels in Ivory Coast dismissed an appeal from President Alain Kouame to disarm.")
+    assert _person(doc, "Alain Kouame").code == "CIV"
+    doc = nlp_actors("President Ana Lopes met British and French envoys.")
+    assert _person(doc, "Ana Lopes").code is None  # two states: no guess
+
+
 def test_unknown_body_coded_by_its_owner_in_the_spans(nlp_actors) -> None:
     """Regression: "Israel's Cabinet" stayed uncoded in doc.spans, so later "it" had no code."""
     doc = nlp_actors("Norway's Cabinet met on Sunday and approved the plan.")
