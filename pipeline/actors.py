@@ -59,6 +59,8 @@ _SPOKES = frozenset(
 _HOME_TITLES = frozenset(
     "president vice-president prime premier king queen emir sultan chancellor".split()
 )
+# Heads whose owner is the other party: "Kuleba's Polish counterpart" acts for Poland.
+_OTHER_SIDE = frozenset({"counterpart", "rival", "opponent", "adversary", "enemy"})
 _PREP_PLACES = frozenset({"of", "in", "inside", "within"})
 # Heads that act for the state that sends them, not for the place where they are.
 _AGENT_HEADS = frozenset(
@@ -603,6 +605,8 @@ def _modifier_actor(token: Token, spans: list[Span], exclude: Span | None) -> Ac
     for child in token.children:
         if child.dep_ not in _MODIFIER_DEPS and not (child.dep_ == "det" and child.tag_ == "PRP$"):
             continue
+        if child.dep_ == "poss" and token.lemma_.lower() in _OTHER_SIDE:
+            continue  # "Kuleba's Polish counterpart" is not Ukraine's
         for t in child.subtree:
             s = _span_at(spans, t)
             if s is not None and s is not exclude and s not in hits and s._.actor is not None:

@@ -221,6 +221,7 @@ def test_unknown_person_without_context_keeps_name_and_no_code(nlp_actors) -> No
         ("A militant group based in Yemen claimed the attack.", "A militant group based in Yemen", "YEM"),
         ("The PRC demanded that Washington cancel the sale.", "The PRC", "CHN"),
         ("Washington along with its allies rejected the plan.", "Washington", "USA"),
+        ("Kuleba's Polish counterpart backed the request.", "Kuleba's Polish counterpart", "POL"),
     ],
 )
 def test_actor_of_noun_phrases(nlp_actors, text: str, phrase: str, code: str) -> None:
