@@ -6,12 +6,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from db.session import get_engine, redact_url
 from pipeline.errors import StoreError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "alembic"
+#: PostgreSQL advisory lock key held while migrating ("nwmigrat" as an integer).
+MIGRATION_LOCK = 0x6E776D6967726174
 
 
 def alembic_config(url: str) -> Config:
@@ -27,6 +30,10 @@ def upgrade(url: str) -> None:
     config = alembic_config(url)
     try:
         with get_engine(url).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # two ingests starting at once on a fresh database must not both create the
+                # tables: the second waits here, then finds the schema at head
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
