@@ -150,7 +150,6 @@ class ActorRecognizer:
         self.tokens = Matcher(nlp.vocab, validate=validate)
         self.entries: dict[int, _Entry] = {}
         self.by_id_label: dict[tuple[str, str], _Entry] = {}
-        self.by_id: dict[str, Actor] = {}
         self.by_code: dict[str, Actor] = {}
         self.refer: dict[str, list[str]] = {}
         self.single: dict[str, int] = {}
@@ -174,7 +173,6 @@ class ActorRecognizer:
             actor = None
             if entry["type"] != "none":
                 actor = Actor(name=entry["name"], code=entry["code"], type=entry["type"])
-                self.by_id.setdefault(entry["id"], actor)
                 if entry["id"] == entry["code"]:
                     self.by_code.setdefault(entry["code"], actor)
             for noun in entry.get("refer", []):
@@ -193,6 +191,8 @@ class ActorRecognizer:
                     self.single.setdefault(pattern.lower(), key)
             else:
                 self.tokens.add(key_text, [pattern])
+                if len(pattern) == 1 and isinstance(pattern[0].get("ORTH"), str):
+                    self.single.setdefault(pattern[0]["ORTH"], key)  # exact case: "US-led"
         for key, texts in phrase_texts.items():
             docs = [self.nlp.make_doc(text) for text in texts]
             self.phrases.add(self.nlp.vocab.strings[key], docs)
@@ -224,8 +224,8 @@ class ActorRecognizer:
         taken = {t.i for s in found for t in s}
         for token in doc:  # "U.S.-led", "UN-brokered", "NATO-member": an alias glued to a word
             if "-" in token.text and token.i not in taken:
-                head = token.text.split("-", 1)[0].lower()
-                glued = self.single.get(head)
+                head = token.text.split("-", 1)[0]
+                glued = self.single.get(head.lower()) or self.single.get(head)
                 if glued is not None and token.text[0].isupper():
                     entry = self.entries[glued]
                     found.append(Span(doc, token.i, token.i + 1, label=entry.label, span_id=entry.id))

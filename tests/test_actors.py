@@ -94,6 +94,8 @@ def test_aliases_glued_to_words_count(nlp_actors) -> None:
     """Regression: "U.S.-led" is one token, so the phrase matcher alone missed the U.S."""
     doc = nlp_actors("The U.S.-led coalition and NATO-member states met.")
     assert {"USA", "NATO"} <= _codes(doc)
+    doc = nlp_actors("The US-led coalition met in an anti-war mood.")
+    assert _codes(doc) == {"USA"}
 
 
 def test_dictionary_wins_over_ner_and_is_written_to_ents(nlp_actors) -> None:
