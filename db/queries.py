@@ -650,8 +650,9 @@ def list_event_candidates(
     article `original_id` that the new article copies (those match whatever their date).
     """
     conditions = []
-    for etype, code, name in sorted({
-        (e.type.value, e.source.code if e.source else None, e.source.name if e.source else None)
+    for etype, code, name, target in sorted({
+        (e.type.value, e.source.code if e.source else None, e.source.name if e.source else None,
+         (e.target.code or "") if e.target else None)
         for e in events
     }, key=str):
         same_source = (
@@ -659,6 +660,12 @@ def list_event_candidates(
             else EventRow.source_code.is_(None) & (EventRow.source_name == name if name else EventRow.source_name.is_(None))
         )
         condition = (EventRow.type == etype) & same_source
+        if target is not None:
+            # a compatible target: the same, or none (match_events compares names exactly)
+            condition = condition & (
+                or_(EventRow.target_code == target, EventRow.target_code.is_(None)) if target
+                else EventRow.target_code.is_(None)
+            )
         if event_date is not None:
             condition = condition & EventRow.event_date.between(
                 event_date - dt.timedelta(days=window_days), event_date + dt.timedelta(days=window_days)

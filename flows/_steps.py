@@ -191,8 +191,9 @@ def _topic_channels(topics: Sequence[Topic]) -> dict[str, tuple[str, ...]]:
 def deliver(settings: Settings) -> tuple[int, int]:
     """Deliver undelivered alerts (this run's and any a down channel left behind).
 
-    Each attempt is claimed (counted) before the call and each success recorded right after it,
-    in their own transactions, so a retry or a later run never sends a delivered alert again.
+    Each call is claimed (its attempt counted) and its outcome recorded in one transaction per
+    alert (or per digest), so a retry, a later run or a concurrent worker never sends a
+    delivered alert again.
     Only channels configured now (NEWSWATCH_NOTIFY and topic `channels`) are tried. Returns
     (sent, failed) for this attempt.
     """
