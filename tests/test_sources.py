@@ -73,7 +73,6 @@ def test_utf8_bom_is_dropped(tmp_path: Path) -> None:
         ("blank.txt", b"  \n\n \t\n", "the file is empty"),
         ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary file, not a text or HTML article"),
         ("latin1.txt", "Caf\u00e9 headline\nBody\n".encode("latin-1"), "not UTF-8 (invalid byte 0xe9 at offset 3); convert it"),
-        ("headline-only.txt", b"Just a headline\n", "only a headline, no body text"),
         ("feed.xml", b'<?xml version="1.0"?><rss version="2.0"><channel></channel></rss>', "this is a feed; give it with --feed"),
     ],
 )
@@ -84,6 +83,14 @@ def test_bad_files(tmp_path: Path, name: str, content: bytes | None, message: st
     with pytest.raises(SourceError) as info:
         read_article(str(path))
     assert str(info.value).startswith(f"{path}: {message}")
+
+
+def test_one_line_file_is_a_one_sentence_article(tmp_path: Path) -> None:
+    """Regression: one-sentence files (coded example sentences) were refused as "only a headline"."""
+    path = tmp_path / "flash.txt"
+    path.write_text("Russia demanded that NATO halt its expansion.\n")
+    article = read_article(str(path))
+    assert article.title == article.text == "Russia demanded that NATO halt its expansion."
 
 
 def test_directory(tmp_path: Path) -> None:
