@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.errors import FeedParseError, FetchError
 from pipeline.records import Article, FeedEntry
@@ -281,6 +283,18 @@ def test_deeply_nested_feed() -> None:
     assert "story-2" in [e.entry_id for e in parsed.entries]
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=2000) | st.text(max_size=500).map(lambda t: rss(rss_item(1, t, t)) + t.encode("utf-8", "surrogatepass")))
+def test_parse_feed_never_fails_on_arbitrary_bytes(content: bytes) -> None:
+    """Whatever a server sends, parse_feed returns entries or raises FeedParseError, nothing else."""
+    try:
+        parsed = parse_feed(content, "http://x/")
+    except FeedParseError:
+        return
+    for entry in parsed.entries:
+        assert "\x00" not in entry.article.text and "\x00" not in entry.article.title
+
+
 # ---- full text and private addresses -----------------------------------------------------
 
 
@@ -531,3 +545,20 @@ def test_prefect_yaml_deployment_runs_on_a_process_worker(
     assert len(server.hits("/feed.xml")) == 1
     assert sorted(_rows(db_url, "SELECT url FROM articles")) == [
         ("https://news.example.org/story/1",), ("https://news.example.org/story/2",)]
+
+
+def test_network_failures_are_retried_once_http_errors_not(
+    flow_db: str, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.ingest import ingest
+    from pipeline.settings import get_settings
+
+    monkeypatch.setenv("NEWSWATCH_FETCH_TIMEOUT", "1")
+    get_settings.cache_clear()
+    server.routes["/slow.xml"] = lambda _r: Reply(200, rss(ITEM1), {"Content-Type": "application/rss+xml"}, delay=3)
+    server.routes["/gone.xml"] = static("gone", status=404)
+    summary = ingest(feeds=[server.url("/slow.xml"), server.url("/gone.xml")])
+    assert len(summary.failures) == 2
+    assert "timed out after 1 s" in summary.failures[0] and "HTTP 404" in summary.failures[1]
+    assert len(server.hits("/slow.xml")) == 2  # one retry on a timeout
+    assert len(server.hits("/gone.xml")) == 1  # none on an HTTP status
