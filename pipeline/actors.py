@@ -200,8 +200,10 @@ class ActorRecognizer:
     def __call__(self, doc: Doc) -> Doc:
         matched = self._dictionary_spans(doc)
         spans = self._merge_with_ner(doc, matched)
-        _code_people(self, doc, spans)
-        _code_bodies(spans)
+        parsed = doc.has_annotation("DEP")
+        _code_people(self, doc, spans, parsed)
+        if parsed:
+            _code_bodies(spans)
         spans = [s for s in spans if s._.actor is not None]
         doc.spans[SPAN_KEY] = spans
         doc._.dateline = _dateline(doc, spans)
@@ -365,22 +367,26 @@ def _clean_name(text: str) -> str:
 # -- people ---------------------------------------------------------------------------------------
 
 
-def _code_people(rec: ActorRecognizer, doc: Doc, spans: list[Span]) -> None:
-    """Give each person its code: title or apposition, dictionary, earlier mention, context."""
+def _code_people(rec: ActorRecognizer, doc: Doc, spans: list[Span], parsed: bool) -> None:
+    """Give each person its code: title or apposition, dictionary, earlier mention, context.
+
+    Titles and context need the dependency parse; without one only the dictionary and earlier
+    mentions count.
+    """
     dateline = _dateline(doc, spans)
     known: dict[str, Actor] = {}  # surname or full name (lower) -> the person met earlier
     for span in spans:
         actor = span._.actor
         if actor is None or actor.type != "person":
             continue
-        titled = _title_actor(doc, span, spans, rec)
+        titled = _title_actor(doc, span, spans, rec) if parsed else None
         if titled is not None and titled.code is not None and titled.code != actor.code:
             actor = Actor(name=actor.name, code=titled.code, type="person")
         elif actor.code is None:
             earlier = known.get(actor.name.lower()) or known.get(actor.name.split()[-1].lower())
             if earlier is not None:
                 actor = earlier
-            elif _has_title(doc, span):
+            elif parsed and _has_title(doc, span):
                 fallback = _context_actor(doc, span, spans, dateline)
                 if fallback is not None:
                     actor = Actor(name=actor.name, code=fallback.code, type="person")
@@ -550,6 +556,8 @@ def actor_of(token: Token) -> Actor | None:
     doc = token.doc
     spans = list(doc.spans[SPAN_KEY]) if SPAN_KEY in doc.spans else []
     own = _span_at(spans, token)
+    if not doc.has_annotation("DEP"):  # without a parse only the mention itself can tell
+        return own._.actor if own is not None else None
     if own is not None and own._.actor is not None:
         actor: Actor = own._.actor
         if own.label_ == "NORP" and actor.type == "state" and token.pos_ in ("NOUN", "PROPN"):

@@ -283,6 +283,17 @@ def test_loading_the_dictionary_is_fast() -> None:
     assert len(patterns) > 2000
 
 
+def test_component_without_a_parser_codes_from_the_dictionary_only() -> None:
+    """Regression: on a Doc without a parse, actor_of walked missing dependencies and crashed."""
+    blank = spacy.blank("en")
+    blank.add_pipe("newswatch_actors").add_patterns(load_actor_patterns(ACTORS))
+    doc = blank("MOSCOW — President Vladimir Putin met Spokesman Ivan Petrov. The alliance spoke.")
+    assert doc._.dateline == Actor("Russia", "RUS", "state")
+    assert Actor("Vladimir Putin", "RUS", "person") in doc._.actors
+    assert [actor_of(t) for t in doc][0] == Actor("Russia", "RUS", "state")
+    assert actor_of(doc[-2]) is None
+
+
 def test_bad_actor_line_names_file_line_and_field(tmp_path: Path) -> None:
     path = tmp_path / "actors.jsonl"
     good = {"label": "GPE", "pattern": "Moscow", "id": "RUS", "code": "RUS", "name": "Russia", "type": "state"}
