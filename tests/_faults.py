@@ -113,13 +113,17 @@ class Webhook:
 
     `start()`/`stop()` can be called repeatedly on the same port, so a channel can be down for
     one run (nothing listening: connection refused) and up for the next. With `hold` set, each
-    request waits (without answering) until `release` is set: a delivery caught in flight.
+    request from the `hold_from`-th on waits (without answering, `arrived` set) until `release`
+    is set: a delivery caught in flight.
     """
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.received: list[dict[str, Any]] = []
         self.hold = threading.Event()
+        self.hold_from = 0  # with `hold` set, requests from this one on (counting from 0) are held
+        self.requests = 0
+        self.lock = threading.Lock()
         self.release = threading.Event()
         self.arrived = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -135,8 +139,11 @@ class Webhook:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                hook.arrived.set()
-                if hook.hold.is_set():
+                with hook.lock:
+                    index = hook.requests
+                    hook.requests += 1
+                if hook.hold.is_set() and index >= hook.hold_from:
+                    hook.arrived.set()
                     hook.release.wait(60)
                     self.close_connection = True
                     return  # no answer: the sender never learns whether it arrived

@@ -174,23 +174,25 @@ def test_kill_9_while_an_alert_is_in_flight_resends_only_that_one(
     request: pytest.FixtureRequest, tmp_path: Path, corpus: list[str],
     clean_run: CleanRun, prefect_api_url: str,
 ) -> None:
-    """kill -9 while the channel holds the first delivery unanswered; rerun.
+    """kill -9 while the channel holds the third delivery unanswered; rerun.
 
-    Protection: an alert is marked sent only after the channel accepted it, so the alert cut
-    off in flight is still pending and goes out on the rerun; the channel sees each alert
-    once (delivery is at least once only for the one request in flight at the kill).
+    Protection: each alert is recorded as sent right after the channel accepted it, in the
+    transaction that claimed it, so the two accepted before the kill are not sent again and
+    the one cut off in flight is still undelivered and goes out on the rerun: the channel
+    sees each alert once (delivery is at least once only for a request in flight at a kill).
     """
     hook = Webhook().start()
     hook.hold.set()
+    hook.hold_from = 2
     try:
         with database("sqlite", request, tmp_path, "nw_inflight") as url:
             env = ingest_env(url, api_url=prefect_api_url, notify=hook.url)
             proc = start_ingest(corpus, env)
-            wait_for(hook.arrived.is_set, 240, "the first alert to reach the channel", proc)
+            wait_for(hook.arrived.is_set, 240, "the third alert to reach the channel", proc)
             kill(proc)
             hook.hold.clear()
             hook.release.set()
-            assert hook.received == []
+            assert len(hook.received) == 2
 
             result = run_ingest(corpus, env)
             assert result.returncode == 0, result.stdout + result.stderr
