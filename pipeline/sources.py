@@ -309,9 +309,10 @@ def read_article(
                 f"{path_or_url}: not a text or HTML page (content type {content_type or 'unknown'})"
             )
         lowered = content_type.lower()
-        if any(kind in lowered for kind in ("rss", "atom")):
+        kind = _kind(Path(urlsplit(path_or_url).path), response.content)
+        if kind == "feed" or any(name in lowered for name in ("rss", "atom")):
             raise SourceError(f"{path_or_url}: this is a feed; give it with --feed {path_or_url}")
-        html = "html" in lowered or _kind(Path(urlsplit(path_or_url).path), response.content) == "html"
+        html = "html" in lowered or kind == "html"
         text = _decode(response.content, content_type, path_or_url)
         article = clean_article(text, url=path_or_url, published=published, source=source, html=html)
         return _check_article(article, path_or_url)

@@ -158,3 +158,11 @@ def test_url_binary(server: LocalServer, client: httpx.Client) -> None:
     server.routes["/img"] = static(b"\x89PNG\x00\x00\x00\x00" * 10, "image/png")
     with pytest.raises(FetchError, match=r"not a text or HTML page \(content type image/png\)"):
         read_article(server.url("/img"), client=client)
+
+
+def test_feed_url_given_as_article(server: LocalServer, client: httpx.Client) -> None:
+    server.routes["/news"] = static('<?xml version="1.0"?><rss version="2.0"><channel><title>T</title></channel></rss>',
+                                    "application/xml")
+    url = server.url("/news")
+    with pytest.raises(SourceError, match=rf"^{url}: this is a feed; give it with --feed {url}$"):
+        read_article(url, client=client)
