@@ -270,7 +270,11 @@ def span_text(doc: Doc, ids: Iterable[int]) -> str:
 
 def _content_head(c: Candidate) -> Token | None:
     if "content" in c.nodes:
-        return c.nodes["content"]
+        node = c.nodes["content"]
+        if node.dep_ == "prep":  # "call for a ban": what is called for, not the preposition
+            obj = _first_child(node, ("pobj", "pcomp"))
+            return obj if obj is not None else node
+        return node
     p = c.predicate
     if c.frame == "noun":
         noun = c.trigger
