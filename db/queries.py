@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, case, func, or_, select, update
@@ -76,6 +77,22 @@ class EventFilters:
     limit: int = 50
 
 
+@cache
+def _insert_ignoring(dialect: str, table: Any, keys: tuple[str, ...], returning: Any = None) -> Any:
+    """Return INSERT ... ON CONFLICT (keys) DO NOTHING [RETURNING], built once per table.
+
+    Executed with the row as parameters: building a statement per row costs more than
+    running it (the store step writes a few dozen rows per article).
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return stmt if returning is None else stmt.returning(returning)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def _insert(session: Session, table: Any) -> Any:
     """Return an INSERT for the session's dialect that supports ON CONFLICT.
 
@@ -113,13 +130,8 @@ def find_original(session: Session, text_hash: str, canonical_url: str, url: str
 
 def save_article(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
     """Insert an article unless its URL is stored; return (id, created)."""
-    stmt = (
-        _insert(session, ArticleRow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["url"])
-        .returning(ArticleRow.id)
-    )
-    new_id = session.connection().scalar(stmt)
+    stmt = _insert_ignoring(_dialect(session), ArticleRow, ("url",), ArticleRow.id)
+    new_id = session.connection().scalar(stmt, values)
     if new_id is not None:
         return new_id, True
     existing = get_article_id(session, values["url"])
@@ -135,9 +147,8 @@ def save_actors(session: Session, article_id: int, actors: Iterable[Actor]) -> N
     ]
     if rows:
         # executemany of one cached statement: a multi-row VALUES is compiled anew each time
-        session.connection().execute(
-            _insert(session, ArticleActorRow).on_conflict_do_nothing(index_elements=["article_id", "name", "type"]), rows
-        )
+        stmt = _insert_ignoring(_dialect(session), ArticleActorRow, ("article_id", "name", "type"))
+        session.connection().execute(stmt, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,13 +171,8 @@ def save_event(
         "event_date": event_date,
         "article_id": article_id,
     }
-    stmt = (
-        _insert(session, EventRow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["event_key"])
-        .returning(EventRow.id)
-    )
-    new_id = session.connection().scalar(stmt)
+    stmt = _insert_ignoring(_dialect(session), EventRow, ("event_key",), EventRow.id)
+    new_id = session.connection().scalar(stmt, values)
     if new_id is not None:
         return new_id, True
     existing = session.scalar(select(EventRow.id).where(EventRow.event_key == event_key))
@@ -176,20 +182,17 @@ def save_event(
 
 def save_mention(session: Session, event_id: int, article_id: int, event: Event) -> bool:
     """Record that an article reported an event; return whether the mention is new."""
-    stmt = (
-        _insert(session, MentionRow)
-        .values(
-            event_id=event_id,
-            article_id=article_id,
-            sentence=event.sentence,
-            content=event.content,
-            start=event.start,
-            end=event.end,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id", "article_id", "start"])
-        .returning(MentionRow.id)
-    )
-    return session.connection().scalar(stmt) is not None
+    keys = ("event_id", "article_id", "start")
+    stmt = _insert_ignoring(_dialect(session), MentionRow, keys, MentionRow.id)
+    values = {
+        "event_id": event_id,
+        "article_id": article_id,
+        "sentence": event.sentence,
+        "content": event.content,
+        "start": event.start,
+        "end": event.end,
+    }
+    return session.connection().scalar(stmt, values) is not None
 
 
 def save_topic_matches(session: Session, event_id: int, matches: Iterable[TopicMatch]) -> None:
@@ -197,9 +200,8 @@ def save_topic_matches(session: Session, event_id: int, matches: Iterable[TopicM
     rows = [{"event_id": event_id, "topic": m.topic, "words": list(m.words)} for m in matches]
     if rows:
         # executemany of one cached statement: a multi-row VALUES is compiled anew each time
-        session.connection().execute(
-            _insert(session, TopicMatchRow).on_conflict_do_nothing(index_elements=["event_id", "topic"]), rows
-        )
+        stmt = _insert_ignoring(_dialect(session), TopicMatchRow, ("event_id", "topic"))
+        session.connection().execute(stmt, rows)
 
 
 def save_alert(
@@ -207,22 +209,19 @@ def save_alert(
 ) -> int | None:
     """Add an alert to the outbox unless one exists; return its id when new."""
     now = dt.datetime.now(dt.timezone.utc)
-    stmt = (
-        _insert(session, AlertRow)
-        .values(
-            event_id=event_id,
-            topic=topic,
-            channel=channel,
-            message=message,
-            status=status,
-            attempts=0,
-            created_at=now,
-            sent_at=now if status == "sent" else None,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id", "topic", "channel"])
-        .returning(AlertRow.id)
-    )
-    return session.connection().scalar(stmt)
+    stmt = _insert_ignoring(_dialect(session), AlertRow, ("event_id", "topic", "channel"), AlertRow.id)
+    values = {
+        "event_id": event_id,
+        "topic": topic,
+        "channel": channel,
+        "message": message,
+        "status": status,
+        "attempts": 0,
+        "created_at": now,
+        "sent_at": now if status == "sent" else None,
+    }
+    new_id: int | None = session.connection().scalar(stmt, values)
+    return new_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,9 +629,8 @@ def save_bands(session: Session, article_id: int, fp: ArticleFingerprint) -> Non
     rows = [{"band": band, "article_id": article_id} for band in sorted(set(fp.bands))]
     if rows:
         # executemany of one cached statement: a multi-row VALUES is compiled anew each time
-        session.connection().execute(
-            _insert(session, ArticleBandRow).on_conflict_do_nothing(index_elements=["band", "article_id"]), rows
-        )
+        stmt = _insert_ignoring(_dialect(session), ArticleBandRow, ("band", "article_id"))
+        session.connection().execute(stmt, rows)
 
 
 def list_event_candidates(

@@ -300,6 +300,7 @@ class _Lexicon:
 _STEMMER = snowballstemmer.stemmer("english")
 
 
+@lru_cache(maxsize=65536)  # news vocabulary repeats; the pure-Python stemmer is slow
 def _stem(word: str) -> str:
     return str(_STEMMER.stemWord(word))
 
