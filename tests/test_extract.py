@@ -65,6 +65,8 @@ CASES = [
      "REJECT", "KOR", "PRK", ["demand"], []),
     ("Syria says it will not accept any more refugees if war starts in Iraq.",
      "REJECT", "SYR", None, ["refugees"], []),
+    ("Hungary will not ratify Sweden's bid until Stockholm acts, Prime Minister Viktor Orban said.",
+     "REJECT", "HUN", "SWE", ["bid"], ["ratify"]),
     ("Pakistan has refused to deploy peacekeepers in Iraq.",
      "REJECT", "PAK", "IRQ", ["deploy peacekeepers"], []),
     ("US officials said that lifting the sanctions on Burma is out of the question.",
