@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -668,14 +669,13 @@ def _referred_actor(token: Token, spans: list[Span]) -> Actor | None:
     return after[0]._.actor if after else None
 
 
-_RECOGNIZERS: list[ActorRecognizer] = []
+# The component of each vocabulary, so that `actor_of(token)` finds the dictionary of the
+# pipeline that made the token's Doc; weak, so a discarded pipeline is freed.
+_RECOGNIZERS: weakref.WeakValueDictionary[int, ActorRecognizer] = weakref.WeakValueDictionary()
 
 
 def _recognizer(doc: Doc) -> ActorRecognizer | None:
-    for rec in _RECOGNIZERS:
-        if rec.nlp.vocab is doc.vocab:
-            return rec
-    return _RECOGNIZERS[-1] if _RECOGNIZERS else None
+    return _RECOGNIZERS.get(id(doc.vocab))
 
 
 def _by_code(doc: Doc, code: str) -> Actor | None:
@@ -692,5 +692,5 @@ def _by_code(doc: Doc, code: str) -> Actor | None:
 def make_actor_recognizer(nlp: Language, name: str, validate: bool) -> ActorRecognizer:
     """Create the actor component; the dictionary comes in with `add_patterns`."""
     rec = ActorRecognizer(nlp, name, validate)
-    _RECOGNIZERS.append(rec)
+    _RECOGNIZERS[id(nlp.vocab)] = rec
     return rec
