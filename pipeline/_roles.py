@@ -587,6 +587,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.target = None
     if c.target is None and c.type is EventType.REJECT:
         thing = head if head is not None and head.pos_ in ("NOUN", "PROPN") else None
+        if thing is None and head is not None:
+            # "some of the proposals were unacceptable": what is rejected is the subject
+            subj = _first_child(head, _SUBJECTS | _PASSIVE_SUBJECTS)
+            of = [t for t in subj.subtree if t.dep_ == "pobj" and t.head.lower_ == "of"] if subj is not None else []
+            thing = of[0] if of else subj
         c.target = r.issuer(thing, exclude)
         if c.target is None and thing is not None and thing.lemma_.lower() in (
             "demand", "call", "proposal", "request", "offer", "plan", "ultimatum", "appeal", "condition"
