@@ -34,6 +34,8 @@ def _without_order(snap: dict[str, list]) -> dict[str, list]:
 def test_two_ingests_at_once_store_each_article_event_mention_and_alert_once(
     database_url: str, tmp_path: Path, prefect_api_url: str, order: str,
 ) -> None:
+    """Regression (PostgreSQL): both processes migrated the fresh schema at once and the
+    second failed creating `alembic_version`; migrations now hold an advisory lock."""
     corpus = write_articles(tmp_path / "corpus")
     reference = f"sqlite:///{tmp_path / 'one-run.db'}"
     result = run_ingest(corpus, ingest_env(reference, api_url=prefect_api_url))

@@ -426,3 +426,31 @@ def test_dedup_lock_makes_a_second_store_wait(db: str) -> None:
         assert not done.wait(1.0), "the second transaction got the lock while the first held it"
     assert done.wait(10), "the second transaction never got the lock"
     thread.join()
+
+
+def test_articles_duplicates_lists_each_original_then_its_copies(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    import cli
+    from db import queries
+    from db.session import open_session
+    from pipeline.settings import get_settings
+
+    with open_session(db) as session, session.begin():
+        wire = _article(WIRE, "wire.txt")
+        wire_id, _ = queries.save_article(session, _values(wire, fingerprint(wire)))
+        other = _article(SAME_TOPIC, "other.txt")
+        queries.save_article(session, _values(other, fingerprint(other)))
+        copy = _article(SYNDICATED, "copy.txt")
+        queries.save_article(session, _values(copy, fingerprint(copy), duplicate_of_id=wire_id))
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", db)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.app, ["articles", "--duplicates", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [(r["url"], r["duplicate_of"]) for r in rows] == [("wire.txt", None), ("copy.txt", "wire.txt")]
