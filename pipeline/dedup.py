@@ -7,7 +7,7 @@ finding the candidates of a new article is a few index lookups, not a scan; `fin
 then compares the new fingerprint with the candidates' signatures.
 
 Events: one event is type + source + target + substance + date window. `event_substance` turns
-the content clause into a set of concepts (stems, mapped through the synonym lexicon
+the content clause into its concepts (stems, mapped through the synonym lexicon
 `data/synonyms.txt`); `match_events` pairs the events of one article one to one with stored
 candidates, so two events that extraction kept apart in one article never merge.
 
@@ -38,6 +38,7 @@ __all__ = [
     "BANDS",
     "CONTAINMENT_THRESHOLD",
     "DUPLICATE_THRESHOLD",
+    "EMPTY_SUBSTANCE_SCORE",
     "HEAD_BONUS",
     "MIN_SHARED_CONCEPTS",
     "MIN_SHINGLES",
@@ -48,6 +49,7 @@ __all__ = [
     "ArticleFingerprint",
     "DuplicateMatch",
     "KnownEvent",
+    "actor_key",
     "band_keys",
     "canonicalize_url",
     "event_substance",
