@@ -35,20 +35,20 @@ from pipeline.records import Article, Event, EventType
 from pipeline.settings import DATA_DIR
 
 __all__ = [
+    "ArticleFingerprint",
     "BANDS",
     "CONTAINMENT_THRESHOLD",
     "DUPLICATE_THRESHOLD",
+    "DuplicateMatch",
     "EMPTY_SUBSTANCE_SCORE",
     "HEAD_BONUS",
+    "KnownEvent",
     "MIN_SHARED_CONCEPTS",
     "MIN_SHINGLES",
     "NUM_PERM",
     "ROWS",
     "SHINGLE_WORDS",
     "SUBSTANCE_THRESHOLD",
-    "ArticleFingerprint",
-    "DuplicateMatch",
-    "KnownEvent",
     "actor_key",
     "band_keys",
     "canonicalize_url",
