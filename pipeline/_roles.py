@@ -268,7 +268,7 @@ def span_text(doc: Doc, ids: Iterable[int]) -> str:
     return "".join(out).strip().strip("\"“”'‘’ ,;:—-").strip()
 
 
-def _content_head(c: Candidate) -> Token | None:
+def _content_head(c: Candidate, actor_of: ActorOf) -> Token | None:
     if "content" in c.nodes:
         node = c.nodes["content"]
         if node.dep_ == "prep":  # "call for a ban": what is called for, not the preposition
@@ -302,15 +302,21 @@ def _content_head(c: Candidate) -> Token | None:
     for x in _children(p, ("advcl",)):
         if any(m.dep_ == "mark" and m.lower_ == "for" for m in x.children):
             return x  # "called for the alliance to withdraw"
+    addressee = None
     for x in _children(p, _OBJECTS | {"attr"}):
         if x == target or x.dep_ == "dative":
+            continue
+        if addressee is None and actor_of(x) is not None:
+            addressee = x  # "warned Japan against ...": the object is whom it is said to
             continue
         return x
     for prep in _children(p, ("prep",)):
         if prep.lower_ in ("for", "of", "on", "against", "to", "about", "with"):
             obj = _first_child(prep, ("pobj", "pcomp"))
-            if obj is not None and obj is not target:
+            if obj is not None and obj != target:
                 return obj
+    if addressee is not None:
+        return addressee
     subj = _first_child(p, _PASSIVE_SUBJECTS)
     if subj is not None and c.type in (EventType.REJECT, EventType.DENY):
         return subj  # "the demand was rejected"
@@ -478,7 +484,7 @@ def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf)
     """Fill in roles, drop nested and unattributed candidates, and return the events."""
     resolver = Resolver(doc, actor_of)
     for c in candidates:
-        head = _content_head(c)
+        head = _content_head(c, actor_of)
         c.content_head = head
         if head is not None:
             c.scope = frozenset(t.i for t in head.subtree)

@@ -77,6 +77,8 @@ CASES = [
      "THREATEN", "RUS", "UKR", ["red line"], []),
     ("Peru has issued an ultimatum to Ecuador to halt attacks across the border.",
      "THREATEN", "PER", "ECU", ["halt attacks"], []),
+    ("China warned Japan against interfering in Taiwan.",
+     "THREATEN", "CHN", "JPN", ["interfering in Taiwan"], ["Japan"]),
     ("Palestinian leaders said they would boycott all official contact with the United States.",
      "THREATEN", "PSE", "USA", ["boycott"], []),
     ("Spokesman Dmitry Peskov said Russia would take adequate measures if NATO moved further east.",
@@ -155,6 +157,12 @@ def test_negated_hypothetical_and_protest_statements_are_not_events(nlp, text) -
 def test_reported_demand_is_not_also_a_statement(nlp) -> None:  # type: ignore[no-untyped-def]
     events = events_of(nlp, "Russia said on Tuesday that Sudan must return a helicopter captured last week.")
     assert [e.type for e in events] == [EventType.DEMAND]
+
+
+def test_accused_object_is_the_target_not_the_content(nlp) -> None:  # type: ignore[no-untyped-def]
+    """An actor as direct object ("accused Washington of meddling") was taken for the content."""
+    event = only(events_of(nlp, "The Foreign Ministry in Beijing accused Washington of meddling."), EventType.ACCUSE)
+    assert (code(event.source), code(event.target), event.content) == ("CHN", "USA", "meddling")
 
 
 def test_plain_statement_is_a_statement(nlp) -> None:  # type: ignore[no-untyped-def]
