@@ -315,6 +315,8 @@ class _Compiled:
     matcher: Any
     references: Mapping[str, tuple[str, ...]]  # reference lemma -> organisation codes
     names: Mapping[str, tuple[str, ...]]  # organisation code -> explicit names
+    # every pattern needs a token with one of these norms; None: some pattern needs none
+    anchors: frozenset[str] | None = None
 
 
 def _forms(nlp: Language, word: str) -> list[list[str]]:
@@ -412,7 +414,26 @@ def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
         matcher=matcher,
         references={k: tuple(sorted(v)) for k, v in references.items()},
         names=names,
+        anchors=_anchors(matcher, [matcher.get(key)[1] for key in _keys(topics)]),
     )
+
+
+def _keys(topics: tuple[Topic, ...]) -> list[str]:
+    return [k for t in topics for k, lines in ((t.slug, t.patterns), (f"{t.slug}!", t.exclusions)) if lines]
+
+
+def _anchors(matcher: Any, pattern_lists: list[list[list[dict[str, Any]]]]) -> frozenset[str] | None:
+    """Return norms of which every pattern needs one (its first required word), for a cheap
+    skip of sentences no pattern can match; None when some pattern requires no word."""
+    anchors: set[str] = set()
+    for patterns in pattern_lists:
+        for pattern in patterns:
+            required = [spec for spec in pattern if "OP" not in spec and "NORM" in spec]
+            if not required:
+                return None
+            norm = required[0]["NORM"]
+            anchors.update(norm["IN"] if isinstance(norm, dict) else [norm])
+    return frozenset(anchors)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -504,6 +525,8 @@ def _find(haystack: str, needle: str) -> tuple[int, int] | None:
 def _hits(compiled: _Compiled, doc: Doc) -> list[_Hit]:
     from spacy.util import filter_spans
 
+    if compiled.anchors is not None and not any(token.norm_ in compiled.anchors for token in doc):
+        return []
     by_key: dict[str, list[Span]] = {}
     for match_id, start, end in compiled.matcher(doc):
         key = doc.vocab.strings[match_id]
