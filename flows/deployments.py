@@ -29,6 +29,15 @@ DEFAULT_INTERVAL = dt.timedelta(minutes=15)
 SERVER_STARTUP_SECONDS = 180
 
 
+def _die_with_parent() -> None:
+    """In the server's process (Linux): receive SIGTERM when `serve` dies, even by kill -9."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,7 +61,7 @@ def prefect_api() -> Iterator[str]:
     log = tempfile.NamedTemporaryFile(prefix="newswatch-prefect-server-", suffix=".log", delete=False)
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
         env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
     )
     try:
