@@ -62,6 +62,7 @@ _HOME_TITLES = frozenset(
 )
 # Heads whose owner is the other party: "Kuleba's Polish counterpart" acts for Poland.
 _OTHER_SIDE = frozenset({"counterpart", "rival", "opponent", "adversary", "enemy"})
+_POSTED_PREPS = frozenset({"to", "in", "at", "with", "toward", "towards", "on", "against"})
 _PREP_PLACES = frozenset({"of", "in", "inside", "within"})
 # Heads that act for the state that sends them, not for the place where they are.
 _AGENT_HEADS = frozenset(
@@ -309,6 +310,11 @@ class ActorRecognizer:
                     continue
                 if any(s.start < ent.start or s.end > ent.end for s in inside):
                     continue  # overlaps a dictionary entity across its edge: trust the dictionary
+                named = _person_read_as_org(doc, ent, inside)
+                if named is not None:  # "Anatoly Petrenko, Russia's ambassador" tagged ORG
+                    named._.actor = Actor(name=_clean_name(named.text), code=None, type="person")
+                    extra.append(named)
+                    continue
                 codes = [s._.actor.code for s in inside if s._.actor.type != "person"]
                 if inside and len(ent) <= max(len(s) for s in inside):
                     continue
@@ -323,6 +329,29 @@ class ActorRecognizer:
                 extra.append(span)
         spans = [s for s in matched if id(s) not in drop] + extra
         return _non_overlapping(spans)
+
+
+_ORG_WORDS = frozenset(
+    """party ministry council company group forum committee commission agency office army
+    front movement union league bank court assembly parliament government association
+    organization organisation institute university news press times post service corp inc
+    ltd fund alliance network coalition department bureau authority centre center""".split()
+)
+
+
+def _person_read_as_org(doc: Doc, ent: Span, inside: list[Span]) -> Span | None:
+    """The name in an NER "organisation" that is a titled person ("the U.S. Igor Semenov")."""
+    start = max([s.end for s in inside if s.start == ent.start] or [ent.start])
+    name = doc[start:ent.end]
+    if not 2 <= len(name) <= 4 or any(s.start >= start for s in inside):
+        return None
+    if not all(t.is_title and t.is_alpha and t.lower_ not in _ORG_WORDS for t in name):
+        return None
+    before = {t.lower_ for t in doc[max(ent.start - 4, 0):start]}
+    titled = bool(before & _TITLES) or any(
+        c.dep_ == "appos" and any(t.lower_ in _TITLES for t in c.subtree) for c in name.root.children
+    )
+    return Span(doc, name.start, name.end, label="PERSON") if titled else None
 
 
 def _non_overlapping(spans: list[Span]) -> list[Span]:
@@ -438,6 +467,7 @@ def _title_actor(doc: Doc, span: Span, spans: list[Span], rec: ActorRecognizer) 
         appos_tokens.update(t.i for t in head.subtree if t.i < span.start and not _clause(t, head))
     if appos_tokens:
         found += [s for s in spans if s is not span and all(t.i in appos_tokens for t in s)]
+    found = [s for s in found if not _posted_to(s, span)]
     for s in sorted(found, key=lambda s: -s.start):
         actor: Actor | None = s._.actor
         if actor is None:
@@ -454,6 +484,23 @@ def _title_actor(doc: Doc, span: Span, spans: list[Span], rec: ActorRecognizer) 
             if referred is not None:
                 return referred
     return None
+
+
+def _posted_to(span: Span, person: Span) -> bool:
+    """Whether a mention is where a title holder is sent: "ambassador to the U.S.", "envoy in Kyiv"."""
+    i = span.start - 1
+    while i >= 0 and span.doc[i].lower_ in ("the", "a", "an"):
+        i -= 1
+    if i >= 0 and span.doc[i].lower_ in _POSTED_PREPS and span.doc[i].pos_ == "ADP":
+        return True  # "... to the U.S. Igor Semenov", however the parser attached it
+    token = span.root
+    for _ in range(4):
+        if token.head.i == token.i or token.dep_ == "appos" or person.start <= token.head.i < person.end:
+            return False
+        token = token.head
+        if token.dep_ == "prep":
+            return token.lower_ in _POSTED_PREPS
+    return False
 
 
 def _clause(token: Token, top: Token) -> bool:

@@ -150,6 +150,10 @@ def test_dictionary_people_and_surname_mentions(nlp_actors) -> None:
         ("NATO Secretary-General Lars Hovland said the door remained open.", "Lars Hovland", "NATO"),
         ("U.N. mediator Pierre Lambert met both sides.", "Pierre Lambert", "UN"),
         ("Chief Palestinian negotiator Omar Haddad said the plan failed.", "Omar Haddad", "PSE"),
+        ("Moscow would respond, according to Anatoly Petrenko, Russia's ambassador to the United States.",
+         "Anatoly Petrenko", "RUS"),
+        ("Chinese Ambassador to Germany Wu Ken said Berlin erred.", "Wu Ken", "CHN"),
+        ("Igor Semenov, the U.S. envoy in Kyiv, said the talks failed.", "Igor Semenov", "USA"),
     ],
 )
 def test_person_coded_by_title_or_apposition(nlp_actors, text: str, name: str, code: str) -> None:
