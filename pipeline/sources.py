@@ -96,11 +96,12 @@ def _check_scheme(url: str, original: str) -> None:
         )
 
 
-def check_public_address(url: str) -> None:
+def check_public_address(url: str) -> str:
     """Refuse a URL whose host is (or resolves to) a loopback, private or link-local address.
 
     Feed entries are written by whoever runs the feed; following their links to such addresses
-    would let a feed probe the machine newswatch runs on or its network.
+    would let a feed probe the machine newswatch runs on or its network. Returns the checked
+    address to connect to, so a second DNS answer cannot point elsewhere (DNS rebinding).
     """
     host = urlsplit(url).hostname or ""
     try:
@@ -116,6 +117,19 @@ def check_public_address(url: str) -> None:
                 f"{url}: refusing to fetch: {host} resolves to the non-public address {address}. "
                 "Set NEWSWATCH_FETCH_ALLOW_PRIVATE=true if this network is yours to fetch from."
             )
+    if not infos:
+        raise FetchError(f"{url}: cannot resolve host {host!r}")
+    return str(ipaddress.ip_address(str(infos[0][4][0]).split("%")[0]))
+
+
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Return `url` aimed at `address`, with the Host header and TLS server name of its host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    ip_host = f"[{address}]" if ":" in address else address
+    netloc = ip_host + (f":{parts.port}" if parts.port else "")
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl(), {"Host": host_header}, {"sni_hostname": host}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,15 +181,21 @@ def fetch_url(
     current = url
     for _hop in range(client.max_redirects + 1):
         _check_scheme(current, url)
+        target, hop_headers = current, dict(headers or {})
+        extensions: dict[str, Any] = {}
         if public_only:
-            check_public_address(current)
+            pinned, host_header, extensions = _pinned(current, check_public_address(current))
+            target = pinned
+            hop_headers.update(host_header)
         try:
-            with client.stream("GET", current, headers=headers) as response:
+            request = client.build_request("GET", target, headers=hop_headers, extensions=extensions)
+            response = client.send(request, stream=True)
+            try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     current = urljoin(current, response.headers["location"])
                     continue
                 if response.status_code == 304:
-                    return _Response(str(response.url), 304, response.headers, b"")
+                    return _Response(current, 304, response.headers, b"")
                 if response.status_code >= 400:
                     hint = (
                         "the server failed; newswatch will try again on the next poll"
@@ -186,7 +206,9 @@ def fetch_url(
                         f"{url}: HTTP {response.status_code} {response.reason_phrase}; {hint}"
                     )
                 body = _read_limited(response, url, max_bytes, deadline)
-                return _Response(str(response.url), response.status_code, response.headers, body)
+                return _Response(current, response.status_code, response.headers, body)
+            finally:
+                response.close()
         except httpx.TimeoutException as exc:
             raise FetchError(
                 f"{url}: timed out after {timeout:g} s ({type(exc).__name__}); "

@@ -562,3 +562,21 @@ def test_network_failures_are_retried_once_http_errors_not(
     assert "timed out after 1 s" in summary.failures[0] and "HTTP 404" in summary.failures[1]
     assert len(server.hits("/slow.xml")) == 2  # one retry on a timeout
     assert len(server.hits("/gone.xml")) == 1  # none on an HTTP status
+
+
+def test_full_text_connects_to_the_address_it_checked(
+    server: LocalServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the connection goes to the checked address, never to a second lookup.
+
+    `news.example.test` does not resolve at all; the fetch succeeds only because the request is
+    sent to the address the check returned (here the local server), with the original Host.
+    """
+    import pipeline.sources as sources
+
+    port = server.httpd.server_address[1]
+    monkeypatch.setattr(sources, "check_public_address", lambda url: "127.0.0.1")
+    server.routes["/a"] = static("<html><body><p>" + "Full story text. " * 30 + "</p></body></html>")
+    expanded = fetch_full_text(client, _entry(f"http://news.example.test:{port}/a"))
+    assert expanded.article.text.startswith("Full story text.")
+    assert server.hits("/a")[0].headers["host"] == f"news.example.test:{port}"
