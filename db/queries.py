@@ -694,6 +694,7 @@ def list_event_candidates(
             target=actor_key(row.target_code, row.target_name),
             contents=tuple(dict.fromkeys([row.content, *contents[row.id]])),
             event_date=None if copied_from_original else row.event_date,
+            article=row.article_id,
         )
         for row, copied_from_original in rows.values()
     ]

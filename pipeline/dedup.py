@@ -395,7 +395,11 @@ def _rank(a: Sequence[str], b: Sequence[str]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class KnownEvent:
-    """A stored event as dedup sees it: `contents` are its content and those of its mentions."""
+    """A stored event as dedup sees it: `contents` are its content and those of its mentions.
+
+    `article` is the article that first reported it; `event_date` is None for the events of
+    the original that a new article copies (they match whatever their date).
+    """
 
     key: int
     type: EventType
@@ -403,6 +407,7 @@ class KnownEvent:
     target: str | None
     contents: tuple[str, ...]
     event_date: dt.date | None = None
+    article: int | None = None
 
 
 def actor_key(code: str | None, name: str | None) -> str | None:
@@ -450,21 +455,37 @@ def match_events(
     An event matches a candidate of the same type and source, a compatible target (equal, or
     either unknown), a date within `window_days` and a substance similarity of at least
     `threshold`. Pairs are taken best first and one to one: two events of one article never
-    become one.
+    become one. An event without substance merges only into an article whose other events
+    this one already restates (or into the original it copies).
     """
     scored: list[tuple[float, int, int]] = []
+    anaphoric: list[tuple[float, int, int]] = []
     for i, event in enumerate(events):
         substance = event_substance(event.content)
         for j, cand in enumerate(candidates):
             score = _score(event, substance, event_date, cand, window_days, threshold)
-            if score > 0:
+            if score <= 0:
+                continue
+            if not substance or not any(event_substance(c) for c in cand.contents):
+                anaphoric.append((score, i, j))
+            else:
                 scored.append((score, i, j))
     result: list[int | None] = [None] * len(events)
     used: set[int] = set()
-    for score, i, j in sorted(scored, key=lambda t: (-t[0], t[1], t[2])):
-        if result[i] is None and j not in used:
-            result[i] = candidates[j].key
-            used.add(j)
+
+    def take(pairs: list[tuple[float, int, int]], allowed: set[int | None] | None) -> None:
+        for _, i, j in sorted(pairs, key=lambda t: (-t[0], t[1], t[2])):
+            if result[i] is None and j not in used and (allowed is None or candidates[j].article in allowed):
+                result[i] = candidates[j].key
+                used.add(j)
+
+    take(scored, None)
+    # An event with no substance ("rejected the proposals") refers to something said in its
+    # story: it merges only into a story this article already shares events with (or copies).
+    same_story = {candidates[j].article for j in used} | {
+        c.article for c in candidates if c.event_date is None
+    }
+    take(anaphoric, same_story - {None})
     return result
 
 

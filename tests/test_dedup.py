@@ -325,15 +325,30 @@ def test_an_unknown_target_is_compatible_with_any() -> None:
     assert match_event(event, DAY, STORED) == 2
 
 
-def test_an_anaphoric_rejection_merges_with_the_rejection_of_that_day() -> None:
-    stored = [_known(9, "bold demands", source="USA", target="RUS", etype=EventType.REJECT)]
-    event = _event("some of the proposals", source=USA, target=None, etype=EventType.REJECT)
-    assert match_event(event, DAY, stored) == 9
+def test_an_anaphoric_rejection_merges_within_the_same_story() -> None:
+    stored = [
+        KnownEvent(9, EventType.REJECT, "USA", "RUS", ("bold demands",), DAY, article=1),
+        KnownEvent(2, EventType.DEMAND, "RUS", "NATO", ("roll back its military deployments",), DAY, article=1),
+    ]
+    rejection = _event("some of the proposals", source=USA, target=None, etype=EventType.REJECT)
+    demand = _event("withdraw forces deployed in Eastern Europe")
+    assert match_events([demand, rejection], DAY, stored) == [2, 9]
+
+
+def test_an_anaphoric_rejection_alone_is_not_merged() -> None:
+    """Without a shared story, "rejected the proposal" says nothing about which proposal."""
+    stored = [KnownEvent(9, EventType.REJECT, "USA", "RUS", ("bold demands",), DAY, article=1)]
+    rejection = _event("the proposal", source=USA, target=None, etype=EventType.REJECT)
+    assert match_event(rejection, DAY, stored) is None
+    copied = [KnownEvent(9, EventType.REJECT, "USA", "RUS", ("bold demands",), None, article=1)]
+    assert match_event(rejection, DAY, copied) == 9
 
 
 def test_contentful_match_beats_an_empty_one() -> None:
     stored = [_known(1, "the demand"), _known(2, "roll back its military deployments")]
     assert match_event(_event("withdraw deployed forces"), DAY, stored) == 2
+    copied = KnownEvent(1, EventType.DEMAND, "RUS", "NATO", ("withdraw forces",), None, article=7)
+    assert match_event(_event("the demand"), DAY, [copied]) == 1
 
 
 # --------------------------------------------------------------------------------------------
