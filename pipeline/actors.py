@@ -409,7 +409,9 @@ def _code_people(rec: ActorRecognizer, doc: Doc, spans: list[Span], parsed: bool
         actor = span._.actor
         if actor is None or actor.type != "person":
             continue
-        titled = _title_actor(doc, span, spans, rec) if parsed else None
+        # a known person is recoded only by a title right before the name ("Dutch Prime Minister
+        # Mark Rutte"), not by an apposition, which in lists of leaders may belong to a neighbour
+        titled = _title_actor(doc, span, spans, rec, appositions=actor.code is None) if parsed else None
         if titled is not None and titled.code is not None and titled.code != actor.code:
             actor = Actor(name=actor.name, code=titled.code, type="person")
         elif actor.code is None:
@@ -452,17 +454,19 @@ def _np_window(doc: Doc, span: Span) -> tuple[int, int]:
     return left, span.start
 
 
-def _title_actor(doc: Doc, span: Span, spans: list[Span], rec: ActorRecognizer) -> Actor | None:
+def _title_actor(
+    doc: Doc, span: Span, spans: list[Span], rec: ActorRecognizer, appositions: bool = True
+) -> Actor | None:
     """The state or organisation named by the person's title or apposition, if any."""
     left, right = _np_window(doc, span)
     found = [s for s in spans if s.start >= left and s.end <= right and s is not span]
     # "X, Russia's deputy foreign minister" / "Russia's foreign minister, X"
     root = span.root
     appos_tokens: set[int] = set()
-    for child in root.children:
+    for child in root.children if appositions else ():
         if child.dep_ == "appos" and child.i > span.end - 1:
             appos_tokens.update(t.i for t in child.subtree if not _clause(t, child))
-    if root.dep_ == "appos" and root.head.i < span.start:
+    if appositions and root.dep_ == "appos" and root.head.i < span.start:
         head = root.head
         appos_tokens.update(t.i for t in head.subtree if t.i < span.start and not _clause(t, head))
     if appos_tokens:
