@@ -24,7 +24,7 @@ from pipeline.dedup import find_duplicates, fingerprint, match_events
 from pipeline.errors import SourceError
 from pipeline.extract import build_nlp, extract_events, load_trigger_patterns
 from pipeline.records import Article, Event, Extraction
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 from pipeline.sources import make_client, read_article
 from pipeline.topics import Topic, load_topics, match_topics
 
@@ -56,15 +56,20 @@ def _topics(path: str) -> tuple[Topic, ...]:
 def load_articles(
     inputs: Sequence[str], *, published: dt.date | None, source: str | None
 ) -> tuple[list[Article], list[str]]:
-    """Read files and URLs; return the articles and one message per input that failed."""
+    """Read files and URLs; return the articles and one message per input that failed.
+
+    Each message already names its input (`SourceError` messages start with it).
+    """
+    settings = get_settings()
     articles: list[Article] = []
     failures: list[str] = []
-    with make_client() as client:
+    with make_client(timeout=settings.fetch_timeout, max_redirects=settings.fetch_max_redirects) as client:
         for item in inputs:
             try:
-                articles.append(read_article(item, published=published, source=source, client=client))
+                articles.append(read_article(item, published=published, source=source, client=client,
+                                             max_bytes=settings.fetch_max_bytes))
             except SourceError as exc:
-                failures.append(f"{item}: {exc}")
+                failures.append(str(exc))
     return articles, failures
 
 
