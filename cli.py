@@ -85,16 +85,26 @@ def _print_json(rows: list[dict[str, Any]]) -> None:
         out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
+_TEXT_COLUMNS = {"content", "alert", "message", "description", "title", "url", "last error", "actors",
+                 "topics", "name"}
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    if not console.is_terminal:  # piped or in a log: don't squeeze the table into 80 columns
+        console = Console(width=160)
     table = Table(title=title, show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        if column in _TEXT_COLUMNS:  # long text takes the room that is left, wrapped
+            table.add_column(column, overflow="fold", ratio=1, min_width=20)
+        else:
+            table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
-    Console().print(table)
+    console.print(table)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +134,8 @@ def ingest(
     with _errors():
         # On a busy machine the temporary Prefect server can take longer than Prefect's 20 s.
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        # No network beyond the feeds: don't let the local server try to phone home.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from flows.ingest import ingest as ingest_flow
 
         summary = ingest_flow(inputs=list(inputs or []), feeds=list(feed or []), published=day, source=source)
