@@ -306,7 +306,7 @@ def _content_head(c: Candidate, actor_of: ActorOf) -> Token | None:
     for x in _children(p, _OBJECTS | {"attr"}):
         if x == target or x.dep_ == "dative":
             continue
-        if addressee is None and actor_of(x) is not None:
+        if addressee is None and (x.pos_ in ("PROPN", "PRON") or x.ent_type_) and actor_of(x) is not None:
             addressee = x  # "warned Japan against ...": the object is whom it is said to
             continue
         return x
@@ -315,6 +315,14 @@ def _content_head(c: Candidate, actor_of: ActorOf) -> Token | None:
             obj = _first_child(prep, ("pobj", "pcomp"))
             if obj is not None and obj != target:
                 return obj
+    for x in _children(p, ("advcl", "xcomp", "relcl", "acl")):
+        if any(a.dep_ == "aux" and a.lower_ == "to" for a in x.children) and x.i > p.i:
+            return x  # "appealed to Serbia to end the blockade"
+    for prep in _children(p, ("prep",)):
+        for x in _children(prep, ("pobj",)):
+            for y in _children(x, ("acl", "relcl", "xcomp")):
+                if any(a.dep_ == "aux" and a.lower_ == "to" for a in y.children):
+                    return y
     if addressee is not None:
         return addressee
     subj = _first_child(p, _PASSIVE_SUBJECTS)
