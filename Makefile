@@ -23,6 +23,7 @@ run: setup
 	$(BIN)/newswatch alerts
 
 test: setup
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: setup

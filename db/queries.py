@@ -228,7 +228,7 @@ def save_alert(
 # Reading events
 
 
-def select_events(filters: EventFilters) -> Select[tuple[EventRow]]:
+def select_events(filters: EventFilters) -> Select[EventRow]:
     """Build the statement behind `newswatch events`, newest first."""
     stmt = select(EventRow)
     if filters.type:
