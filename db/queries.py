@@ -669,13 +669,18 @@ def list_event_candidates(
                 event_date - dt.timedelta(days=window_days), event_date + dt.timedelta(days=window_days)
             )
         conditions.append(condition)
-    rows: dict[int, tuple[EventRow, bool]] = {}
+    # plain column rows, not ORM entities: this runs for every stored article
+    columns = (
+        EventRow.id, EventRow.type, EventRow.source_code, EventRow.source_name, EventRow.target_code,
+        EventRow.target_name, EventRow.content, EventRow.event_date, EventRow.article_id,
+    )
+    rows: dict[int, tuple[Any, bool]] = {}
     if conditions:
-        for row in session.scalars(select(EventRow).where(or_(*conditions)).order_by(EventRow.id)):
+        for row in session.execute(select(*columns).where(or_(*conditions)).order_by(EventRow.id)):
             rows[row.id] = (row, False)
     if original_id is not None:
         copied = select(MentionRow.event_id).where(MentionRow.article_id == original_id)
-        for row in session.scalars(select(EventRow).where(EventRow.id.in_(copied)).order_by(EventRow.id)):
+        for row in session.execute(select(*columns).where(EventRow.id.in_(copied)).order_by(EventRow.id)):
             rows[row.id] = (row, True)
     if not rows:
         return []
