@@ -29,7 +29,6 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import snowballstemmer
-from datasketch import MinHash
 
 from pipeline.records import Article, Event, EventType
 from pipeline.settings import DATA_DIR
@@ -207,9 +206,18 @@ class ArticleFingerprint:
 
 
 @cache
+def _minhash_class() -> Any:
+    """Import datasketch on first use: it pulls in SciPy (about two seconds), and read-only
+    commands import this module through db/queries.py without fingerprinting anything."""
+    from datasketch import MinHash
+
+    return MinHash
+
+
+@cache
 def _permutations() -> Any:
     """Return the MinHash permutations (computing them costs more than hashing an article)."""
-    return MinHash(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
+    return _minhash_class()(num_perm=NUM_PERM, seed=_SEED, scheme=_SCHEME).permutations
 
 
 def band_keys(signature: Sequence[int], bands: int = BANDS, rows: int = ROWS) -> tuple[int, ...]:
@@ -228,7 +236,7 @@ def fingerprint(article: Article) -> ArticleFingerprint:
     grams = shingles(article.text)
     signature: tuple[int, ...] = ()
     if len(grams) >= MIN_SHINGLES:
-        mh = MinHash(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME)
+        mh = _minhash_class()(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME)
         mh.update_batch([g.encode("utf-8") for g in sorted(grams)])
         signature = tuple(int(v) for v in mh.hashvalues)
     return ArticleFingerprint(
