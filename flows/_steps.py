@@ -80,7 +80,7 @@ class _SentenceDocs(OrderedDict[str, Any]):
     tags that sentence itself.
     """
 
-    limit = 4096
+    limit = 1024  # about two batches of event sentences
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
