@@ -612,6 +612,16 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         ):
             last = r.last_demander or r.last_source
             c.target = last if last is not None and last.code not in exclude else None
+    if c.target is None and c.type is EventType.THREATEN:
+        # "threatened to ban voting if Hamas ran": the threat is aimed at whoever must comply
+        near = set(c.scope or c.content_tokens) | {x.i for x in c.predicate.children}
+        for x in (c.predicate.doc[i] for i in sorted(near)):
+            if x.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in _CONDITION_MARKS for m in x.children):
+                subj = _first_child(x, _SUBJECTS)
+                who = r.actor_of(subj) if subj is not None else None
+                if who is not None and who.code is not None and who.code not in exclude:
+                    c.target = who
+                    break
     if c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
         c.target = r.first_in(c.content_tokens, exclude, c.source_token)
         if c.target is None and c.frame == "verb":

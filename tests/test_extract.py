@@ -79,6 +79,8 @@ CASES = [
      "THREATEN", "PER", "ECU", ["halt attacks"], []),
     ("China warned Japan against interfering in Taiwan.",
      "THREATEN", "CHN", "JPN", ["interfering in Taiwan"], ["Japan"]),
+    ("Israel threatened to ban voting in East Jerusalem if Hamas ran in the election.",
+     "THREATEN", "ISR", "PSE", ["ban voting"], []),
     ("Palestinian leaders said they would boycott all official contact with the United States.",
      "THREATEN", "PSE", "USA", ["boycott"], []),
     ("Spokesman Dmitry Peskov said Russia would take adequate measures if NATO moved further east.",
