@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._http import LocalServer
+
 # Prefect must never touch the user's ~/.prefect; set before anything imports prefect.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="newswatch-prefect-")
 os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
@@ -109,3 +111,11 @@ def nlp():  # type: ignore[no-untyped-def]
 
     s = Settings()
     return load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    """A real HTTP server on 127.0.0.1 (any free port) whose routes a test sets."""
+    srv = LocalServer().start()
+    yield srv
+    srv.stop()

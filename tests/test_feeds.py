@@ -71,13 +71,6 @@ ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 @pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with make_client(timeout=1.0, max_redirects=3) as c:
         yield c

@@ -25,13 +25,6 @@ country's membership, saying the alliance's open door must be more than words.</
 
 
 @pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with make_client(timeout=2.0) as c:
         yield c
