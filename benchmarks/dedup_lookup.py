@@ -22,7 +22,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import run as bench  # noqa: E402
 from generate import generate_articles  # noqa: E402
 
-from db import queries  # noqa: E402
+from db import store  # noqa: E402
 from db.migrate import upgrade  # noqa: E402
 from db.session import open_session  # noqa: E402
 from pipeline.dedup import find_duplicates, fingerprint, match_events  # noqa: E402
@@ -52,10 +52,10 @@ def main() -> None:
                 fp = fingerprint(article)
                 with open_session(url) as session, session.begin():
                     t0 = time.perf_counter()
-                    candidates = queries.list_duplicate_candidates(session, fp)
+                    candidates = store.list_duplicate_candidates(session, fp)
                     find_duplicates(fp, candidates)
                     t1 = time.perf_counter()
-                    known = queries.list_event_candidates(session, events, article.published, window_days=2)
+                    known = store.list_event_candidates(session, events, article.published, window_days=2)
                     match_events(events, article.published, known)
                     t2 = time.perf_counter()
                 if round_:  # the first round warms caches

@@ -355,6 +355,7 @@ def measure(quick: bool, only: set[str]) -> dict[str, Any]:
         "quick": quick,
         "n": {},
         "cpus": os.cpu_count(),
+        "load_avg": {},  # 1-minute load average after each part: how busy the shared machine was
     }
     root = Path(tempfile.mkdtemp(prefix="newswatch-bench-"))
     try:
@@ -370,6 +371,7 @@ def measure(quick: bool, only: set[str]) -> dict[str, Any]:
             result["raw_nlp_articles_per_s"] = round(raw, 2)
             result["throughput_ratio"] = round(flow / raw, 3)
             result["detail_throughput"] = t
+            result["load_avg"]["throughput"] = round(os.getloadavg()[0], 2)
         if "scale" in only:
             work = root / "scale"
             work.mkdir()
@@ -385,6 +387,7 @@ def measure(quick: bool, only: set[str]) -> dict[str, Any]:
             result["scale_ratio"] = round(big / small, 3)
             result["query_ms_100k"] = round(statistics.median(s["query_ms"]), 2)
             result["detail_scale"] = {k: v for k, v in s.items() if k not in ("small_ms", "big_ms")}
+            result["load_avg"]["scale"] = round(os.getloadavg()[0], 2)
         if "rss" in only:
             peaks = {}
             for key in ("rss_small", "rss_big"):
@@ -397,6 +400,7 @@ def measure(quick: bool, only: set[str]) -> dict[str, Any]:
             result["peak_rss_mb_1k"] = round(peaks["rss_small"], 1)
             result["peak_rss_mb_10k"] = round(peaks["rss_big"], 1)
             result["rss_ratio"] = round(peaks["rss_big"] / peaks["rss_small"], 3)
+            result["load_avg"]["rss"] = round(os.getloadavg()[0], 2)
         if "cli" in only:
             work = root / "cli"
             work.mkdir()
@@ -407,6 +411,7 @@ def measure(quick: bool, only: set[str]) -> dict[str, Any]:
             result["ingest_one_cold_s"] = round(_timed(cmd, work, env), 2)
             reads = [_timed([_newswatch(), "events"], work, env) for _ in range(5)]
             result["read_cli_s"] = round(statistics.median(reads), 3)
+            result["load_avg"]["cli"] = round(os.getloadavg()[0], 2)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["targets_met"] = {

@@ -247,7 +247,7 @@ class FeedEntryRow(Base):
 
 
 # --------------------------------------------------------------------------------------------
-# Deduplication (pipeline/dedup.py; queries in the "Deduplication" section of db/queries.py)
+# Deduplication (pipeline/dedup.py; its queries in db/store.py)
 
 
 class ArticleBandRow(Base):

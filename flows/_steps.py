@@ -16,7 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from db import queries
+from db import outbox
+from db import store as db_store
 from db.session import open_session
 from pipeline.actors import load_actor_patterns
 from pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
@@ -117,11 +118,11 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
         fp = fingerprint(article)
         with open_session(settings.database_url) as session, session.begin():
             # dedup: decide "copy of" and "restates" under the lock, then write (see lock_dedup)
-            queries.lock_dedup(session)
-            if queries.get_article_id(session, article.url) is not None:
+            db_store.lock_dedup(session)
+            if db_store.get_article_id(session, article.url) is not None:
                 outcomes.append(StoreOutcome(article.url, known=True))
                 continue
-            duplicates = find_duplicates(fp, queries.list_duplicate_candidates(session, fp))
+            duplicates = find_duplicates(fp, db_store.list_duplicate_candidates(session, fp))
             original = duplicates[0].key if duplicates else None
             values = {
                 "url": article.url,
@@ -136,16 +137,16 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
                 "shingle_count": fp.shingle_count,
                 "duplicate_of_id": original,
             }
-            article_id, created = queries.save_article(session, values)
+            article_id, created = db_store.save_article(session, values)
             if not created:
                 outcomes.append(StoreOutcome(article.url, known=True))
                 continue
             if original is None:
-                queries.save_bands(session, article_id, fp)
-            queries.save_actors(session, article_id, extraction.actors)
+                db_store.save_bands(session, article_id, fp)
+            db_store.save_actors(session, article_id, extraction.actors)
             event_date = article.published or today
             window = settings.event_window_days
-            candidates = queries.list_event_candidates(
+            candidates = db_store.list_event_candidates(
                 session, extraction.events, event_date, window_days=window, original_id=original
             )
             restated = match_events(extraction.events, event_date, candidates, window_days=window)
@@ -153,13 +154,13 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
             merged = 0
             for event, known_id in zip(extraction.events, restated):
                 if known_id is None:
-                    event_id, is_new = queries.save_event(
+                    event_id, is_new = db_store.save_event(
                         session, event, event_key=_event_key(event, event_date),
                         article_id=article_id, event_date=event_date,
                     )
                 else:
                     event_id, is_new = known_id, False
-                queries.save_mention(session, event_id, article_id, event)
+                db_store.save_mention(session, event_id, article_id, event)
                 if is_new:
                     new_events.append((event_id, event))
                 else:
@@ -167,7 +168,7 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
             matches = match_topics(nlp, topics, [(e, extraction) for _, e in new_events], _sentence_docs)
             alerts_raised = 0
             for (event_id, event), event_matches in zip(new_events, matches):
-                queries.save_topic_matches(session, event_id, event_matches)
+                db_store.save_topic_matches(session, event_id, event_matches)
                 if original is not None:
                     continue  # a copy's events raise no alert: its original's did
                 # the outbox: alerts are written with their event, delivered after the commit
@@ -175,7 +176,7 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
                     event_id, event, event_matches, article, settings.notify_urls,
                     event_date=event_date, topic_channels=_topic_channels(topics),
                 ):
-                    if queries.save_alert(
+                    if db_store.save_alert(
                         session, event_id=alert.event_id, topic=alert.topic, channel=alert.channel,
                         message=alert_message(alert),
                         status="sent" if alert.channel == NO_CHANNEL else "pending",
@@ -208,7 +209,7 @@ def deliver(settings: Settings) -> tuple[int, int]:
     if not channels:
         return 0, 0
     with open_session(settings.database_url) as session:
-        undelivered = queries.list_undelivered_alerts(session, channels=channels)
+        undelivered = outbox.list_undelivered_alerts(session, channels=channels)
     sent = failed = 0
     for group in _delivery_groups(undelivered, settings.digest_threshold):
         # The claim, the call and its outcome share one transaction: the claim's row lock is
@@ -218,13 +219,13 @@ def deliver(settings: Settings) -> tuple[int, int]:
         with open_session(settings.database_url) as session, session.begin():
             claimed = [
                 PendingAlert(alert.id, alert.channel, alert.message)
-                for alert in group if queries.claim_alert(session, alert.id, alert.attempts)
+                for alert in group if outbox.claim_alert(session, alert.id, alert.attempts)
             ]
             for delivery in send_alerts(claimed, digest_threshold=settings.digest_threshold):
                 if delivery.ok:
-                    queries.save_alert_sent(session, delivery.alert_id)
+                    outbox.save_alert_sent(session, delivery.alert_id)
                 else:
-                    queries.save_alert_failed(session, delivery.alert_id, delivery.error or "",
+                    outbox.save_alert_failed(session, delivery.alert_id, delivery.error or "",
                                               max_attempts=settings.alert_max_attempts)
                 sent += delivery.ok
                 failed += not delivery.ok
@@ -232,14 +233,14 @@ def deliver(settings: Settings) -> tuple[int, int]:
 
 
 def _delivery_groups(
-    alerts: Sequence[queries.AlertToDeliver], digest_threshold: int
-) -> list[list[queries.AlertToDeliver]]:
+    alerts: Sequence[outbox.AlertToDeliver], digest_threshold: int
+) -> list[list[outbox.AlertToDeliver]]:
     """Split undelivered alerts into what goes out in one call: each alert on its own, or all
     of a busy channel's alerts together (they become one digest)."""
-    by_channel: dict[str, list[queries.AlertToDeliver]] = {}
+    by_channel: dict[str, list[outbox.AlertToDeliver]] = {}
     for alert in alerts:
         by_channel.setdefault(alert.channel, []).append(alert)
-    groups: list[list[queries.AlertToDeliver]] = []
+    groups: list[list[outbox.AlertToDeliver]] = []
     for channel_alerts in by_channel.values():
         if len(channel_alerts) > digest_threshold:
             groups.append(channel_alerts)
@@ -251,7 +252,7 @@ def _delivery_groups(
 def delivery_counts(settings: Settings, since: dt.datetime) -> tuple[int, int]:
     """Return (alerts delivered since `since`, alerts still waiting for a channel)."""
     with open_session(settings.database_url) as session:
-        return queries.count_delivery(session, since)
+        return outbox.count_delivery(session, since)
 
 
 def alert_rows(settings: Settings, since: dt.datetime) -> list[dict[str, Any]]:
@@ -263,5 +264,5 @@ def alert_rows(settings: Settings, since: dt.datetime) -> list[dict[str, Any]]:
             {"id": a.id, "event": a.event_id, "topic": a.topic,
              "channel": describe_channel(a.channel), "status": a.status,
              "attempts": a.attempts, "title": split_message(a.message)[0]}
-            for a in queries.list_alerts_since(session, since)
+            for a in outbox.list_alerts_since(session, since)
         ]

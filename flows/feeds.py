@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from db import queries
+from db import feed_state
 from db.session import open_session
 from pipeline.errors import FetchError, SourceError
 from pipeline.records import Article, FeedEntry, FeedFetch
@@ -87,7 +87,7 @@ def _new_entries(
     keys = [entry_key(e.entry_id) for e in entries]
     links = [entry_key(e.link) for e in entries if e.link]
     with open_session(settings.database_url) as session:
-        seen_ids, seen_links = queries.list_seen_entries(session, feed_id, keys, links)
+        seen_ids, seen_links = feed_state.list_seen_entries(session, feed_id, keys, links)
     fresh: list[FeedEntry] = []
     batch_keys: set[str] = set()
     for entry, key in zip(entries, keys):
@@ -124,7 +124,7 @@ def poll_feed(
     logger = _logger()
     now = dt.datetime.now(dt.timezone.utc)
     with open_session(settings.database_url) as session, session.begin():
-        state = queries.save_feed(session, url)
+        state = feed_state.save_feed(session, url)
     if state.next_poll_after and _aware(state.next_poll_after) > now and _in_deployment():
         logger.info("%s: backing off after %d failed polls, next poll after %s",
                     url, state.consecutive_errors, state.next_poll_after.isoformat())
@@ -208,13 +208,13 @@ def save_feed_polls(polls: Sequence[FeedPoll], settings: Settings) -> None:
     for poll in polls:
         with open_session(settings.database_url) as session, session.begin():
             if poll.ok:
-                queries.save_seen_entries(session, poll.feed_id, poll.entries)
-                queries.save_feed_success(
+                feed_state.save_seen_entries(session, poll.feed_id, poll.entries)
+                feed_state.save_feed_success(
                     session, poll.feed_id, polled_at=poll.polled_at, status=poll.status,
                     title=poll.title, etag=poll.etag, last_modified=poll.last_modified,
                 )
             else:
-                errors = queries.save_feed_error(session, poll.feed_id, polled_at=poll.polled_at,
+                errors = feed_state.save_feed_error(session, poll.feed_id, polled_at=poll.polled_at,
                                                  status=poll.status)
                 delay = feed_backoff(errors, settings.feed_backoff_seconds)
-                queries.save_feed_backoff(session, poll.feed_id, poll.polled_at + delay if delay else None)
+                feed_state.save_feed_backoff(session, poll.feed_id, poll.polled_at + delay if delay else None)

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from db import queries
+from db import store
 from db.migrate import upgrade
 from db.session import open_session
 from flows import _steps
@@ -81,7 +81,7 @@ def load_articles(
 def skip_known(articles: Sequence[Article], database_url: str) -> tuple[list[Article], int]:
     """Drop articles whose URL is already stored, before any NLP."""
     with open_session(database_url) as session:
-        fresh = [a for a in articles if queries.get_article_id(session, a.url) is None]
+        fresh = [a for a in articles if store.get_article_id(session, a.url) is None]
     return fresh, len(articles) - len(fresh)
 
 

@@ -208,7 +208,7 @@ class ArticleFingerprint:
 @cache
 def _minhash_class() -> Any:
     """Import datasketch on first use: it pulls in SciPy (about two seconds), and read-only
-    commands import this module through db/queries.py without fingerprinting anything."""
+    ingest runs that store no new article need not load it."""
     from datasketch import MinHash
 
     return MinHash

@@ -232,21 +232,21 @@ def _settings(database_url: str, notify: str = "", **extra: Any):  # type: ignor
 
 def _queue(database_url: str, channel: str, count: int = 1) -> list[int]:
     """Store one article with `count` events, each with a pending alert on `channel`."""
-    from db import queries
+    from db import store
     from db.session import open_session
 
     ids = []
     with open_session(database_url) as session, session.begin():
-        article_id, _ = queries.save_article(session, {
+        article_id, _ = store.save_article(session, {
             "url": "a.txt", "canonical_url": "a.txt", "title": "t", "byline": None,
             "source": None, "published": dt.date(2021, 12, 17), "text": "x", "text_hash": "h",
             "duplicate_of_id": None,
         })
         for i in range(count):
-            event_id, _ = queries.save_event(session, EVENT, event_key=f"k{i}",
+            event_id, _ = store.save_event(session, EVENT, event_key=f"k{i}",
                                              article_id=article_id, event_date=None)
             (alert,) = build_alerts(event_id, EVENT, [MATCH], ARTICLE, [channel])
-            alert_id = queries.save_alert(session, event_id=event_id, topic=alert.topic,
+            alert_id = store.save_alert(session, event_id=event_id, topic=alert.topic,
                                           channel=channel, message=alert_message(alert),
                                           status="pending")
             assert alert_id is not None
@@ -301,17 +301,17 @@ def test_a_closed_port_keeps_alerts_pending_until_the_server_starts(db: str) -> 
 
 def test_an_attempt_is_claimed_once(db: str, receiver: Receiver) -> None:
     """Two runs that read the same pending alert cannot both send it."""
-    from db import queries
+    from db import outbox
     from db.session import open_session
 
     (alert_id,) = _queue(db, receiver.url())
     with open_session(db) as session, session.begin():
-        assert queries.claim_alert(session, alert_id, 0)
-        assert not queries.claim_alert(session, alert_id, 0)
-        queries.save_alert_sent(session, alert_id)
-        assert not queries.claim_alert(session, alert_id, 1)
+        assert outbox.claim_alert(session, alert_id, 0)
+        assert not outbox.claim_alert(session, alert_id, 0)
+        outbox.save_alert_sent(session, alert_id)
+        assert not outbox.claim_alert(session, alert_id, 1)
     with open_session(db) as session:
-        assert queries.list_undelivered_alerts(session) == []
+        assert outbox.list_undelivered_alerts(session) == []
 
 
 def test_a_busy_run_sends_one_digest_per_channel(db: str, receiver: Receiver) -> None:

@@ -69,10 +69,16 @@ def test_read_commands_do_not_import_prefect_or_spacy(command: list[str], tmp_pa
     out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
-                for line in out.stderr.splitlines() if line.startswith("import time:")}
+    modules = {line.rsplit("|", 1)[-1].strip()
+               for line in out.stderr.splitlines() if line.startswith("import time:")}
+    imported = {m.split(".")[0] for m in modules}
     assert "cli" in imported
     assert not imported & {"prefect", "spacy", "thinc", "torch"}, sorted(imported & {"prefect", "spacy"})
+    # nor the ingest side: flows, the store step's writes and dedup (SciPy via datasketch)
+    heavy = {"flows", "datasketch", "scipy", "apprise", "feedparser"}
+    assert not imported & heavy, sorted(imported & heavy)
+    writers = {"db.store", "db.outbox", "db.feed_state", "pipeline.dedup", "pipeline.extract"}
+    assert not modules & writers, sorted(modules & writers)
 
 
 def test_quick_benchmark_reports_every_key() -> None:

@@ -2,7 +2,7 @@
 
 Exact identities (article URL, event key, mention, alert) are unique constraints written with
 upserts; the fuzzy decisions (this article copies that one, this event restates that one) are
-taken under the dedup lock (`db.queries.lock_dedup`). Run on SQLite and on PostgreSQL.
+taken under the dedup lock (`db.store.lock_dedup`). Run on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations

@@ -367,26 +367,26 @@ def _values(article: Article, fp, **extra: object) -> dict[str, object]:  # type
 
 
 def test_near_duplicate_candidates_come_from_the_band_index(db: str) -> None:
-    from db import queries
+    from db import queries, store
     from db.session import open_session
 
     wire, other = _article(WIRE, "wire.txt"), _article(SAME_TOPIC, "other.txt")
     wire_fp, other_fp = fingerprint(wire), fingerprint(other)
     with open_session(db) as session, session.begin():
-        wire_id, _ = queries.save_article(session, _values(wire, wire_fp))
-        queries.save_bands(session, wire_id, wire_fp)
-        queries.save_bands(session, wire_id, wire_fp)  # idempotent
-        other_id, _ = queries.save_article(session, _values(other, other_fp))
-        queries.save_bands(session, other_id, other_fp)
+        wire_id, _ = store.save_article(session, _values(wire, wire_fp))
+        store.save_bands(session, wire_id, wire_fp)
+        store.save_bands(session, wire_id, wire_fp)  # idempotent
+        other_id, _ = store.save_article(session, _values(other, other_fp))
+        store.save_bands(session, other_id, other_fp)
         copy_fp = fingerprint(_article(SYNDICATED, "copy.txt"))
-        candidates = queries.list_duplicate_candidates(session, copy_fp)
+        candidates = store.list_duplicate_candidates(session, copy_fp)
         assert [key for key, _ in candidates] == [wire_id]
         assert [m.key for m in find_duplicates(copy_fp, candidates)] == [wire_id]
         # a stored copy is reported under its original's id
-        copy_id, _ = queries.save_article(session, _values(_article(SYNDICATED, "copy.txt"), copy_fp,
+        copy_id, _ = store.save_article(session, _values(_article(SYNDICATED, "copy.txt"), copy_fp,
                                                            duplicate_of_id=wire_id))
         again = fingerprint(_article(SYNDICATED, "copy-again.txt"))
-        assert {key for key, _ in queries.list_duplicate_candidates(session, again)} == {wire_id}
+        assert {key for key, _ in store.list_duplicate_candidates(session, again)} == {wire_id}
         groups = queries.list_duplicate_groups(session)
         assert [(o.url, [c.url for c in copies]) for o, copies in groups] == [("wire.txt", ["copy.txt"])]
         assert groups[0][1][0].duplicate_of == "wire.txt" and copy_id > wire_id
@@ -395,15 +395,15 @@ def test_near_duplicate_candidates_come_from_the_band_index(db: str) -> None:
 def test_event_candidates_are_in_the_window_or_from_the_original(db: str) -> None:
     from sqlalchemy import text
 
-    from db import queries
+    from db import store
     from db.session import open_session
 
     def stored(session, url: str, content: str, date: dt.date) -> tuple[int, int]:  # type: ignore[no-untyped-def]
         fp = fingerprint(_article(url * 3, url))
-        article_id, _ = queries.save_article(session, _values(_article(url * 3, url), fp, published=date))
+        article_id, _ = store.save_article(session, _values(_article(url * 3, url), fp, published=date))
         event = _event(content)
-        event_id, _ = queries.save_event(session, event, event_key=url, article_id=article_id, event_date=date)
-        queries.save_mention(session, event_id, article_id, event)
+        event_id, _ = store.save_event(session, event, event_key=url, article_id=article_id, event_date=date)
+        store.save_mention(session, event_id, article_id, event)
         return article_id, event_id
 
     with open_session(db) as session, session.begin():
@@ -411,10 +411,10 @@ def test_event_candidates_are_in_the_window_or_from_the_original(db: str) -> Non
         old_article, old = stored(session, "b.txt", "end drills", DAY - dt.timedelta(days=10))
         _, other_source = stored(session, "c.txt", "x", DAY)
         session.execute(text("UPDATE events SET source_code = 'USA' WHERE id = :id"), {"id": other_source})
-        found = queries.list_event_candidates(session, [_event("withdraw forces")], DAY, window_days=2)
+        found = store.list_event_candidates(session, [_event("withdraw forces")], DAY, window_days=2)
         assert [k.key for k in found] == [near]
         assert found[0].contents == ("roll back deployments",) and found[0].source == "RUS"
-        with_original = queries.list_event_candidates(
+        with_original = store.list_event_candidates(
             session, [_event("withdraw forces")], DAY, window_days=2, original_id=old_article
         )
         assert {k.key: k.event_date for k in with_original} == {near: DAY, old: None}
@@ -424,18 +424,18 @@ def test_dedup_lock_makes_a_second_store_wait(db: str) -> None:
     """Two processes must not both decide "new": the second waits until the first commits."""
     import threading
 
-    from db import queries
+    from db import store
     from db.session import open_session
 
     done = threading.Event()
 
     def second() -> None:
         with open_session(db) as session, session.begin():
-            queries.lock_dedup(session)
+            store.lock_dedup(session)
         done.set()
 
     with open_session(db) as session, session.begin():
-        queries.lock_dedup(session)
+        store.lock_dedup(session)
         thread = threading.Thread(target=second)
         thread.start()
         assert not done.wait(1.0), "the second transaction got the lock while the first held it"
@@ -449,17 +449,17 @@ def test_articles_duplicates_lists_each_original_then_its_copies(db: str, monkey
     from typer.testing import CliRunner
 
     import cli
-    from db import queries
+    from db import store
     from db.session import open_session
     from pipeline.settings import get_settings
 
     with open_session(db) as session, session.begin():
         wire = _article(WIRE, "wire.txt")
-        wire_id, _ = queries.save_article(session, _values(wire, fingerprint(wire)))
+        wire_id, _ = store.save_article(session, _values(wire, fingerprint(wire)))
         other = _article(SAME_TOPIC, "other.txt")
-        queries.save_article(session, _values(other, fingerprint(other)))
+        store.save_article(session, _values(other, fingerprint(other)))
         copy = _article(SYNDICATED, "copy.txt")
-        queries.save_article(session, _values(copy, fingerprint(copy), duplicate_of_id=wire_id))
+        store.save_article(session, _values(copy, fingerprint(copy), duplicate_of_id=wire_id))
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", db)
     get_settings.cache_clear()
     try:

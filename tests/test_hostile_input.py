@@ -239,7 +239,7 @@ EVENT_FILTERS = ["--type", "--actor", "--topic", "--search"]
 @pytest.fixture
 def stored_events(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A database with two articles, two events, a topic and an alert; the CLI points at it."""
-    from db import queries
+    from db import store
     from db.session import open_session
     from pipeline.records import TopicMatch
     from pipeline.settings import get_settings
@@ -248,18 +248,18 @@ def stored_events(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
     with open_session(db) as session, session.begin():
         ids = []
         for n, content in enumerate(["deny membership to Ukraine", "cut gas prices by 50% now"]):
-            article_id, _ = queries.save_article(session, {
+            article_id, _ = store.save_article(session, {
                 "url": f"a{n}.txt", "canonical_url": f"a{n}.txt", "title": "t", "byline": None,
                 "source": None, "published": dt.date(2021, 12, 17), "text": content,
                 "text_hash": f"h{n}", "duplicate_of_id": None,
             })
             event = Event(EventType.DEMAND, rus, nato, content, f"Russia demanded {content}.", 0, 30)
-            event_id, _ = queries.save_event(session, event, event_key=f"k{n}", article_id=article_id,
+            event_id, _ = store.save_event(session, event, event_key=f"k{n}", article_id=article_id,
                                              event_date=dt.date(2021, 12, 17))
-            queries.save_mention(session, event_id, article_id, event)
+            store.save_mention(session, event_id, article_id, event)
             ids.append(event_id)
-        queries.save_topic_matches(session, ids[0], [TopicMatch("nato-enlargement", ("membership",))])
-        queries.save_alert(session, event_id=ids[0], topic="nato-enlargement", channel="json://h/x",
+        store.save_topic_matches(session, ids[0], [TopicMatch("nato-enlargement", ("membership",))])
+        store.save_alert(session, event_id=ids[0], topic="nato-enlargement", channel="json://h/x",
                            message="m", status="pending")
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", db)
     get_settings.cache_clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from db import queries
+from db import outbox, queries, store
 from db.session import open_session
 from pipeline.records import Actor, Event, EventType
 
@@ -28,37 +28,37 @@ def _event(content: str, start: int = 0) -> Event:
 
 def test_save_article_twice_keeps_one_row(db: str) -> None:
     with open_session(db) as session, session.begin():
-        first, created = queries.save_article(session, _article("a.txt"))
-        again, created_again = queries.save_article(session, _article("a.txt"))
+        first, created = store.save_article(session, _article("a.txt"))
+        again, created_again = store.save_article(session, _article("a.txt"))
     assert created and not created_again and first == again
 
 
 def test_find_original_by_text_hash(db: str) -> None:
     with open_session(db) as session, session.begin():
-        original, _ = queries.save_article(session, _article("a.txt", text_hash="same"))
-        assert queries.find_original(session, "same", "b.txt", "b.txt") == original
-        assert queries.find_original(session, "other", "b.txt", "b.txt") is None
+        original, _ = store.save_article(session, _article("a.txt", text_hash="same"))
+        assert store.find_original(session, "same", "b.txt", "b.txt") == original
+        assert store.find_original(session, "other", "b.txt", "b.txt") is None
 
 
 def test_events_with_mentions_topics_and_filters(db: str) -> None:
     with open_session(db) as session, session.begin():
-        a1, _ = queries.save_article(session, _article("a.txt"))
-        a2, _ = queries.save_article(session, _article("b.txt"))
-        e1, new1 = queries.save_event(session, _event("deny membership"), event_key="k1",
+        a1, _ = store.save_article(session, _article("a.txt"))
+        a2, _ = store.save_article(session, _article("b.txt"))
+        e1, new1 = store.save_event(session, _event("deny membership"), event_key="k1",
                                       article_id=a1, event_date=dt.date(2021, 12, 17))
-        e1b, new1b = queries.save_event(session, _event("deny membership"), event_key="k1",
+        e1b, new1b = store.save_event(session, _event("deny membership"), event_key="k1",
                                         article_id=a2, event_date=dt.date(2021, 12, 17))
         assert new1 and not new1b and e1 == e1b
-        assert queries.save_mention(session, e1, a1, _event("deny membership"))
-        assert queries.save_mention(session, e1, a2, _event("deny membership", 5))
-        assert not queries.save_mention(session, e1, a2, _event("deny membership", 5))
-        e2, _ = queries.save_event(session, _event("end drills"), event_key="k2", article_id=a1,
+        assert store.save_mention(session, e1, a1, _event("deny membership"))
+        assert store.save_mention(session, e1, a2, _event("deny membership", 5))
+        assert not store.save_mention(session, e1, a2, _event("deny membership", 5))
+        e2, _ = store.save_event(session, _event("end drills"), event_key="k2", article_id=a1,
                                    event_date=dt.date(2021, 12, 10))
-        queries.save_topic_matches(session, e1, [])
+        store.save_topic_matches(session, e1, [])
         from pipeline.records import TopicMatch
 
-        queries.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
-        queries.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
+        store.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
+        store.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
     with open_session(db) as session:
         events = queries.list_events(session, queries.EventFilters())
         assert [e.id for e in events] == [e1, e2]  # newest first
@@ -82,13 +82,15 @@ def test_filters_bind_sql_looking_text(db: str) -> None:
 
 def test_alert_outbox_is_unique_per_event_topic_channel(db: str) -> None:
     with open_session(db) as session, session.begin():
-        a1, _ = queries.save_article(session, _article("a.txt"))
-        e1, _ = queries.save_event(session, _event("x"), event_key="k", article_id=a1, event_date=None)
-        first = queries.save_alert(session, event_id=e1, topic="t", channel="json://h/p", message="m", status="pending")
-        second = queries.save_alert(session, event_id=e1, topic="t", channel="json://h/p", message="m", status="pending")
+        a1, _ = store.save_article(session, _article("a.txt"))
+        e1, _ = store.save_event(session, _event("x"), event_key="k", article_id=a1, event_date=None)
+        first = store.save_alert(session, event_id=e1, topic="t", channel="json://h/p", message="m", status="pending")
+        second = store.save_alert(session, event_id=e1, topic="t", channel="json://h/p", message="m", status="pending")
         assert first is not None and second is None
-        queries.mark_alert(session, first, sent=False, error="HTTP 500")
-        queries.mark_alert(session, first, sent=True)
+        assert outbox.claim_alert(session, first, 0)
+        outbox.save_alert_failed(session, first, "HTTP 500", max_attempts=10)
+        assert outbox.claim_alert(session, first, 1)
+        outbox.save_alert_sent(session, first)
     with open_session(db) as session:
         (alert,) = queries.list_alerts(session)
         assert (alert.status, alert.attempts, alert.last_error) == ("sent", 2, None)
