@@ -13,7 +13,6 @@ dateline such as "MOSCOW —", or None), and rewrites `doc.ents` so that diction
 
 from __future__ import annotations
 
-import json
 import re
 import weakref
 from collections.abc import Iterable, Sequence
@@ -27,6 +26,7 @@ from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
 from pipeline.errors import PatternError
+from pipeline.jsonl import read_jsonl
 from pipeline.records import Actor
 
 __all__ = ["ActorRecognizer", "actor_of", "load_actor_patterns"]
@@ -82,22 +82,8 @@ def load_actor_patterns(path: Path) -> list[dict[str, Any]]:
     Returns the lines as dicts, ready for `ActorRecognizer.add_patterns`. Raises PatternError
     naming the file, the line and the field of the first bad line.
     """
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PatternError(
-            f"{path}: cannot read the actor dictionary ({exc.strerror}); check NEWSWATCH_ACTORS"
-        ) from exc
     patterns: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PatternError(f"{where}: not a JSON object ({exc.msg})") from exc
+    for where, entry in read_jsonl(path, what="actor dictionary", setting="NEWSWATCH_ACTORS"):
         problem = _check_entry(entry)
         if problem:
             raise PatternError(f"{where}: {problem}")
@@ -105,10 +91,8 @@ def load_actor_patterns(path: Path) -> list[dict[str, Any]]:
     return patterns
 
 
-def _check_entry(entry: Any) -> str | None:
+def _check_entry(entry: dict[str, Any]) -> str | None:
     """Return what is wrong with one actor line, naming the field, or None."""
-    if not isinstance(entry, dict):
-        return "not a JSON object"
     for field in ("label", "id", "type"):
         if not isinstance(entry.get(field), str) or not entry[field]:
             return f"field {field!r} must be a non-empty string"

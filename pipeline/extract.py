@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pipeline._chunks import split_text
 from pipeline._roles import Candidate, make_candidate, resolve_candidates
 from pipeline.actors import actor_of
 from pipeline.errors import PatternError
+from pipeline.jsonl import read_jsonl
 from pipeline.records import Actor, Article, Event, EventType, Extraction
 
 __all__ = ["EventMatcher", "build_nlp", "extract_events", "load_trigger_patterns"]
@@ -53,26 +53,11 @@ def load_trigger_patterns(path: Path) -> list[dict[str, Any]]:
 
     Raises PatternError naming the file, the line and the field of the first bad line.
     """
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise PatternError(f"{path}: cannot read trigger patterns ({exc.strerror}); "
-                           "check NEWSWATCH_TRIGGERS") from exc
     patterns: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     labels = {t.value for t in EventType}
     checker = DependencyMatcher(Vocab(), validate=True)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("//"):
-            continue
-        where = f"{path}:{number}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PatternError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(entry, dict):
-            raise PatternError(f"{where}: a line must be a JSON object")
+    for where, entry in read_jsonl(path, what="trigger patterns", setting="NEWSWATCH_TRIGGERS"):
         for name in _REQUIRED_FIELDS:
             if name not in entry:
                 raise PatternError(f"{where}: field {name!r} is missing")
@@ -80,7 +65,7 @@ def load_trigger_patterns(path: Path) -> list[dict[str, Any]]:
             raise PatternError(f"{where}: field 'id' must be a non-empty string")
         if entry["id"] in seen:
             raise PatternError(f"{where}: field 'id': {entry['id']!r} already used on line {seen[entry['id']]}")
-        seen[entry["id"]] = number
+        seen[entry["id"]] = where.rpartition(":")[2]
         if entry["label"] not in labels:
             raise PatternError(f"{where}: field 'label': {entry['label']!r} is not one of {sorted(labels)}")
         examples = entry["examples"]

@@ -306,7 +306,7 @@ def test_bad_actor_line_names_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(PatternError, match=r"actors.jsonl:2: field 'type'"):
         load_actor_patterns(path)
     path.write_text("{not json\n", encoding="utf-8")
-    with pytest.raises(PatternError, match=r"actors.jsonl:1: not a JSON object"):
+    with pytest.raises(PatternError, match=r"actors.jsonl:1: not valid JSON"):
         load_actor_patterns(path)
     with pytest.raises(PatternError, match="cannot read the actor dictionary"):
         load_actor_patterns(tmp_path / "missing.jsonl")

@@ -305,5 +305,5 @@ def test_duplicate_trigger_id_is_an_error(tmp_path: Path) -> None:
 
 
 def test_missing_trigger_file_is_a_pattern_error(tmp_path: Path) -> None:
-    with pytest.raises(PatternError, match="cannot read trigger patterns"):
+    with pytest.raises(PatternError, match="cannot read the trigger patterns"):
         load_trigger_patterns(tmp_path / "none.jsonl")
