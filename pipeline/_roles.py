@@ -709,8 +709,10 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
         content = span_text(doc, ordered)
         if graded and not content and c.type is EventType.DEMAND:
             continue
+        sentence = sent.text.rstrip()  # a sentence that ends its paragraph holds the line break
         out.append(Event(
             type=c.type, source=c.source, target=target, content=content,
-            sentence=sent.text, start=sent.start_char, end=sent.end_char, trigger=c.trigger.text,
+            sentence=sentence, start=sent.start_char, end=sent.start_char + len(sentence),
+            trigger=c.trigger.text,
         ))
     return out

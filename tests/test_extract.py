@@ -186,6 +186,14 @@ def test_offsets_are_those_of_the_sentence_in_the_article_text(nlp) -> None:  # 
     assert event.cameo == "10"
 
 
+def test_sentence_that_ends_a_paragraph_keeps_no_line_break(nlp) -> None:  # type: ignore[no-untyped-def]
+    """The line break after a paragraph belongs to no sentence: not in the mention, not in the span."""
+    text = "Russia demanded that NATO halt its drills near the border.\n\nIt was cold on Friday.\n"
+    (event,) = graded(events_of(nlp, text))
+    assert event.sentence == "Russia demanded that NATO halt its drills near the border."
+    assert text[event.start:event.end] == event.sentence
+
+
 def test_headline_gives_actors_but_no_events(nlp) -> None:  # type: ignore[no-untyped-def]
     article = Article(url="a.txt", title="China demands Japan halt patrols",
                       text="Officials met in Geneva on Monday to discuss the weather.")
