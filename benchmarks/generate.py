@@ -104,6 +104,33 @@ CONSEQUENCES = [
     "deploy {n} more troops to {region}", "suspend cooperation on {good}", "close its airspace to {state}",
     "recall its ambassador from {capital}", "freeze {n} million dollars of assets",
 ]
+
+# What an event sentence reports: (upper bound of the roll, type, what fills {c}, its forms).
+# {s} source, {t} target, {c} content clause, {d} day.
+EVENT_FORMS: list[tuple[float, EventType, list[str], list[str]]] = [
+    (0.45, EventType.DEMAND, ACTIONS, [
+        "{s} on {d} demanded that {t} {c}.",
+        "{s} urged {t} to {c}, officials said on {d}.",
+        "{s} called on {t} to {c}.",
+        "In a statement on {d}, {s} insisted that {t} must {c}.",
+        "{s} asked {t} to {c} before talks resume.",
+    ]),
+    (0.7, EventType.REJECT, ACTIONS, [
+        "{s} on {d} rejected a demand from {t} to {c}.",
+        "{s} refused to {c}, rebuffing {t}.",
+        "{s} dismissed calls by {t} to {c} as unacceptable.",
+    ]),
+    (0.9, EventType.THREATEN, CONSEQUENCES, [
+        "{s} warned on {d} that it would {c} if {t} did not change course.",
+        "{s} threatened to {c} unless {t} backed down.",
+        "{s} said it was ready to {c}, in a warning to {t}.",
+    ]),
+    (1.0, EventType.PROPOSE, ACTIONS, [
+        "{s} proposed on {d} that {t} {c}.",
+        "{s} offered to help {t} {c}.",
+    ]),
+]
+
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
           "October", "November", "December"]
 
@@ -173,40 +200,9 @@ class _Writer:
             tgt_text, tgt = self.actor()
         day = r.choice(DAYS)
         kind = r.random()
-        if kind < 0.45:
-            content = self.fill(r.choice(ACTIONS))
-            form = r.choice([
-                "{s} on {d} demanded that {t} {c}.",
-                "{s} urged {t} to {c}, officials said on {d}.",
-                "{s} called on {t} to {c}.",
-                "In a statement on {d}, {s} insisted that {t} must {c}.",
-                "{s} asked {t} to {c} before talks resume.",
-            ])
-            etype = EventType.DEMAND
-        elif kind < 0.7:
-            content = self.fill(r.choice(ACTIONS))
-            form = r.choice([
-                "{s} on {d} rejected a demand from {t} to {c}.",
-                "{s} refused to {c}, rebuffing {t}.",
-                "{s} dismissed calls by {t} to {c} as unacceptable.",
-            ])
-            etype = EventType.REJECT
-            src, tgt = src, tgt
-        elif kind < 0.9:
-            content = self.fill(r.choice(CONSEQUENCES))
-            form = r.choice([
-                "{s} warned on {d} that it would {c} if {t} did not change course.",
-                "{s} threatened to {c} unless {t} backed down.",
-                "{s} said it was ready to {c}, in a warning to {t}.",
-            ])
-            etype = EventType.THREATEN
-        else:
-            content = self.fill(r.choice(ACTIONS))
-            form = r.choice([
-                "{s} proposed on {d} that {t} {c}.",
-                "{s} offered to help {t} {c}.",
-            ])
-            etype = EventType.PROPOSE
+        etype, fills, forms = next((t, f, fs) for bound, t, f, fs in EVENT_FORMS if kind < bound)
+        content = self.fill(r.choice(fills))
+        form = r.choice(forms)
         sentence = form.format(s=src_text, t=tgt_text, c=content, d=day)
         return sentence[0].upper() + sentence[1:], etype, src, tgt, content
 
