@@ -136,9 +136,9 @@ def ingest(
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from flows.ingest import ingest as ingest_flow
+        from flows.ingest import ingest_all
 
-        summary = ingest_flow(inputs=list(inputs or []), feeds=list(feed or []), published=day, source=source)
+        summary = ingest_all(inputs or [], feed or [], published=day, source=source)
     for failure in summary.failures:
         typer.echo(f"Error: {failure}", err=True)
     typer.echo(

@@ -281,13 +281,13 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
 
 def worker_ingest(args: argparse.Namespace) -> dict[str, Any]:
     """Ingest every article file in a folder with the flow; report peak memory."""
-    from flows.ingest import ingest
+    from flows.ingest import ingest_all
 
     work = Path(args.work)
     paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
     _settings(f"sqlite:///{work / 'rss.db'}")
     start = time.perf_counter()
-    summary = ingest(inputs=paths, published=dt.date(2022, 1, 3))
+    summary = ingest_all(paths, published=dt.date(2022, 1, 3))
     elapsed = time.perf_counter() - start
     return {"n": len(paths), "s": elapsed, "articles_new": summary.articles_new,
             "peak_rss_mb": _peak_rss_mb()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -48,6 +50,12 @@ class IngestSummary:
         self.events_new += outcome.events_new
         self.events_merged += outcome.events_merged
         self.alerts_raised += outcome.alerts_raised
+
+    def merge(self, other: IngestSummary) -> None:
+        """Add the counts and failures of another run (one command, several flow runs)."""
+        for f in dataclasses.fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            setattr(self, f.name, mine + theirs)
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -181,3 +189,40 @@ def ingest(
     logger.info("ingest summary: %s", summary.rows())
     create_table_artifact(key="ingest-summary", table=summary.rows(), description="newswatch ingest run")
     return summary
+
+
+# Prefect's server refuses flow-run parameters over 512 kB (HTTP 422): about 7,000 file paths.
+# One command over more inputs than that runs the flow several times, each well within it.
+MAX_INPUTS_BYTES = 200_000
+
+
+def input_runs(inputs: Sequence[str], limit: int = MAX_INPUTS_BYTES) -> Iterator[list[str]]:
+    """Split `inputs` into consecutive lists whose JSON stays under `limit` bytes."""
+    run: list[str] = []
+    size = 0
+    for item in inputs:
+        n = len(json.dumps(item)) + 2
+        if run and size + n > limit:
+            yield run
+            run, size = [], 0
+        run.append(item)
+        size += n
+    if run:
+        yield run
+
+
+def ingest_all(
+    inputs: Sequence[str] = (),
+    feeds: Sequence[str] = (),
+    published: dt.date | None = None,
+    source: str | None = None,
+) -> IngestSummary:
+    """Run the ingest flow over any number of inputs: one flow run per `input_runs` part.
+
+    Feeds are polled by the first run. The summary adds up every run's.
+    """
+    runs = list(input_runs(inputs)) or [[]]
+    total = IngestSummary()
+    for n, part in enumerate(runs):
+        total.merge(ingest(inputs=part, feeds=list(feeds) if n == 0 else [], published=published, source=source))
+    return total

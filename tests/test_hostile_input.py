@@ -401,6 +401,28 @@ def test_database_password_is_not_printed_by_db_upgrade(
     assert "postgres:***@" in result.stdout and SECRET not in result.output
 
 
+# ---------------------------------------------------------------------------------------------
+# More inputs than one flow run's parameters can hold
+
+
+def test_more_inputs_than_prefect_accepts_in_one_run_are_all_handled(tmp_path: Path, prefect_api_url: str) -> None:
+    """Prefect's server refuses flow-run parameters over 512 kB (about 7,000 paths): one command
+    over more runs the flow several times and still reports every input once."""
+    from tests._faults import write_articles
+
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 5)
+    (real,) = write_articles(folder, ["06-russia-nato.txt"])
+    missing = [str(folder / f"missing-{i:05d}.txt") for i in range(4000)]
+    paths = [*missing[:2500], real, *missing[2500:]]
+    assert len(json.dumps(paths)) > 512_000
+    url = f"sqlite:///{tmp_path / 'many.db'}"
+    result = run_ingest(paths, ingest_env(url, api_url=prefect_api_url, batch_size=256), timeout=600)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "articles: 1 new, 0 duplicate, 0 already stored, 4000 failed" in result.stdout, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert sorted(errors) == sorted(f"Error: {p}: no such file; check the path" for p in missing)
+
+
 @pytest.mark.postgres
 def test_secrets_never_reach_output_logs_or_the_prefect_server(
     postgres_server: str, tmp_path: Path, prefect_api_url: str,
