@@ -61,6 +61,8 @@ _PROTEST_WORDS = frozenset(
     "riot block blockade gather sit-in vigil boycott picket".split()
 )
 _CONDITION_MARKS = frozenset({"if", "unless"})
+# Failing to agree takes two: the target is the partner named with "with", or none.
+_RECIPROCAL_FAILURES = frozenset({"fail"})
 _EDGE_SKIP = frozenset({"mark", "punct", "cc", "prep", "advmod"})
 _SPLIT_DEPS = frozenset({"conj"})
 
@@ -622,7 +624,12 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
                 if who is not None and who.code is not None and who.code not in exclude:
                     c.target = who
                     break
-    if c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
+    if c.target is None and c.type is EventType.REJECT and c.trigger.lemma_ in _RECIPROCAL_FAILURES:
+        # "failed to reach a deal with Kyiv": the partner; "Serbia and Kosovo failed to agree":
+        # both sides failed, so no target (not the host city or the subject of the talks)
+        partners = [t for t in c.trigger.subtree if t.dep_ == "pobj" and t.head.lower_ == "with"]
+        c.target = r.first_in({t.i for t in partners}, exclude, c.source_token) if partners else None
+    elif c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
         c.target = r.first_in(c.content_tokens, exclude, c.source_token)
         if c.target is None and c.frame == "verb":
             # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
