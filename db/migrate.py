@@ -34,6 +34,10 @@ def upgrade(url: str) -> None:
                 # two ingests starting at once on a fresh database must not both create the
                 # tables: the second waits here, then finds the schema at head
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            elif connection.dialect.name == "sqlite":
+                # the same on SQLite: take the write lock before Alembic reads the version (the
+                # driver would begin the transaction only at the first INSERT, after the DDL)
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
