@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, tuple_, union
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -21,7 +23,7 @@ from db.models import (
     MentionRow,
     TopicMatchRow,
 )
-from db.upsert import dialect_of, insert_for, insert_ignoring
+from db.upsert import dialect_of, insert_ignoring
 from pipeline.dedup import ArticleFingerprint, KnownEvent, actor_key
 from pipeline.records import Actor, Event, EventType, TopicMatch
 
@@ -156,10 +158,14 @@ def lock_dedup(session: Session) -> None:
     lock, until commit or rollback. It must be the transaction's first statement: a SQLite
     transaction that has read before it writes cannot wait for the lock, only fail.
     """
-    stmt = insert_for(session, DedupLockRow).values(name="store", taken=1)
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=["name"], set_={"taken": DedupLockRow.taken + 1})
-    )
+    session.connection().execute(_lock_stmt(dialect_of(session)))
+
+
+@cache
+def _lock_stmt(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(DedupLockRow).values(name="store", taken=1)
+    return stmt.on_conflict_do_update(index_elements=["name"], set_={"taken": DedupLockRow.taken + 1})
 
 
 def _fingerprint_of(row: Any) -> ArticleFingerprint:
@@ -171,25 +177,33 @@ def _fingerprint_of(row: Any) -> ArticleFingerprint:
     )
 
 
-def list_duplicate_candidates(session: Session, fp: ArticleFingerprint) -> list[tuple[int, ArticleFingerprint]]:
-    """Return stored articles that may be copies of `fp`'s article, as (original id, fingerprint).
-
-    Candidates share the text hash, the canonical URL or an LSH band key: three index lookups,
-    never a scan. A candidate that is itself a copy is reported under its original's id.
-    """
+@cache
+def _duplicate_candidates_stmt() -> Any:
+    """Articles sharing the text hash, the canonical URL or an LSH band key, built once."""
     columns = (
         ArticleRow.id, ArticleRow.duplicate_of_id, ArticleRow.canonical_url, ArticleRow.text_hash,
         ArticleRow.signature, ArticleRow.shingle_count,
     )
-    found: dict[int, Any] = {}
-    for condition in (ArticleRow.text_hash == fp.text_hash, ArticleRow.canonical_url == fp.canonical_url):
-        for row in session.execute(select(*columns).where(condition).order_by(ArticleRow.id).limit(20)):
-            found.setdefault(row.id, row)
-    if fp.bands:
-        banded = select(ArticleBandRow.article_id).where(ArticleBandRow.band.in_(fp.bands)).distinct()
-        for row in session.execute(select(*columns).where(ArticleRow.id.in_(banded))):
-            found.setdefault(row.id, row)
-    return [(row.duplicate_of_id or row.id, _fingerprint_of(row)) for row in found.values()]
+    same_hash = select(ArticleRow.id).where(ArticleRow.text_hash == bindparam("text_hash")) \
+        .order_by(ArticleRow.id).limit(20)
+    same_url = select(ArticleRow.id).where(ArticleRow.canonical_url == bindparam("canonical_url")) \
+        .order_by(ArticleRow.id).limit(20)
+    banded = select(ArticleBandRow.article_id).where(ArticleBandRow.band.in_(bindparam("bands", expanding=True)))
+    ids = union(same_hash.subquery().select(), same_url.subquery().select(), banded)
+    return select(*columns).where(ArticleRow.id.in_(ids)).order_by(ArticleRow.id)
+
+
+def list_duplicate_candidates(session: Session, fp: ArticleFingerprint) -> list[tuple[int, ArticleFingerprint]]:
+    """Return stored articles that may be copies of `fp`'s article, as (original id, fingerprint).
+
+    Candidates share the text hash, the canonical URL or an LSH band key: index lookups in one
+    statement, never a scan. A candidate that is itself a copy is reported under its original's id.
+    """
+    rows = session.connection().execute(
+        _duplicate_candidates_stmt(),
+        {"text_hash": fp.text_hash, "canonical_url": fp.canonical_url, "bands": list(fp.bands)},
+    )
+    return [(row.duplicate_of_id or row.id, _fingerprint_of(row)) for row in rows]
 
 
 def save_bands(session: Session, article_id: int, fp: ArticleFingerprint) -> None:
@@ -199,6 +213,40 @@ def save_bands(session: Session, article_id: int, fp: ArticleFingerprint) -> Non
         # executemany of one cached statement: a multi-row VALUES is compiled anew each time
         stmt = insert_ignoring(dialect_of(session), ArticleBandRow, ("band", "article_id"))
         session.connection().execute(stmt, rows)
+
+
+@cache
+def _candidates_stmt(source: str, dated: bool) -> Any:
+    """The candidate query for one kind of source ("code", "name" or "none"), built once.
+
+    Lists go in as expanding IN parameters and dates as parameters, so each statement is
+    built and compiled once per process, not once per article. Plain column rows, not ORM
+    entities, with the mentions' contents joined in.
+    """
+    columns = (
+        EventRow.id, EventRow.type, EventRow.source_code, EventRow.source_name, EventRow.target_code,
+        EventRow.target_name, EventRow.content, EventRow.event_date, EventRow.article_id,
+        MentionRow.content.label("mention_content"),
+    )
+    stmt = select(*columns).outerjoin(MentionRow, MentionRow.event_id == EventRow.id)
+    if source == "original":
+        copied = select(MentionRow.event_id).where(MentionRow.article_id == bindparam("original"))
+        return stmt.where(EventRow.id.in_(copied)).order_by(EventRow.id, MentionRow.id)
+    if source == "code":
+        stmt = stmt.where(tuple_(EventRow.type, EventRow.source_code).in_(bindparam("coded", expanding=True)))
+    elif source == "name":
+        stmt = stmt.where(
+            EventRow.source_code.is_(None),
+            tuple_(EventRow.type, EventRow.source_name).in_(bindparam("named", expanding=True)),
+        )
+    else:
+        stmt = stmt.where(
+            EventRow.type.in_(bindparam("types", expanding=True)),
+            EventRow.source_code.is_(None), EventRow.source_name.is_(None),
+        )
+    if dated:
+        stmt = stmt.where(EventRow.event_date.between(bindparam("first"), bindparam("last")))
+    return stmt.order_by(EventRow.id, MentionRow.id)
 
 
 def list_event_candidates(
@@ -211,50 +259,32 @@ def list_event_candidates(
 ) -> list[KnownEvent]:
     """Return the stored events that `events` may restate, with their mention contents.
 
-    Candidates have the type and source of one of `events` and a date within `window_days`
-    of `event_date` (index `ix_events_type_source_code_event_date`), or were reported by the
-    article `original_id` that the new article copies (those match whatever their date).
+    Candidates have the type and source of one of `events` and a date within `window_days` of
+    `event_date` (index `ix_events_type_source_code_event_date`), or were reported by the
+    article `original_id` that the new article copies (those match whatever their date). A
+    superset: `pipeline.dedup.match_events` also compares targets and contents.
     """
-    conditions = []
-    for etype, code, name, target in sorted({
-        (e.type.value, e.source.code if e.source else None, e.source.name if e.source else None,
-         (e.target.code or "") if e.target else None)
-        for e in events
-    }, key=str):
-        same_source = (
-            EventRow.source_code == code if code
-            else EventRow.source_code.is_(None) & (EventRow.source_name == name if name else EventRow.source_name.is_(None))
-        )
-        condition = (EventRow.type == etype) & same_source
-        if target is not None:
-            # a compatible target: the same, or none (match_events compares names exactly)
-            condition = condition & (
-                or_(EventRow.target_code == target, EventRow.target_code.is_(None)) if target
-                else EventRow.target_code.is_(None)
-            )
-        if event_date is not None:
-            condition = condition & EventRow.event_date.between(
-                event_date - dt.timedelta(days=window_days), event_date + dt.timedelta(days=window_days)
-            )
-        conditions.append(condition)
-    # plain column rows, not ORM entities, with the mentions' contents joined in: one query
-    # (two for a copy) per stored article
-    columns = (
-        EventRow.id, EventRow.type, EventRow.source_code, EventRow.source_name, EventRow.target_code,
-        EventRow.target_name, EventRow.content, EventRow.event_date, EventRow.article_id,
-        MentionRow.content.label("mention_content"),
-    )
-    joined = select(*columns).outerjoin(MentionRow, MentionRow.event_id == EventRow.id)
+    events = list(events)
+    params: dict[str, Any] = {
+        "coded": sorted({(e.type.value, e.source.code) for e in events if e.source and e.source.code}),
+        "named": sorted({(e.type.value, e.source.name) for e in events
+                         if e.source and not e.source.code and e.source.name}),
+        "types": sorted({e.type.value for e in events if e.source is None}),
+    }
+    if event_date is not None:
+        params["first"] = event_date - dt.timedelta(days=window_days)
+        params["last"] = event_date + dt.timedelta(days=window_days)
+    kinds = [kind for kind, wanted in (
+        ("code", params["coded"]), ("name", params["named"]), ("none", params["types"]),
+    ) if wanted]
+    queries = [(_candidates_stmt(kind, event_date is not None), params, False) for kind in kinds]
+    if original_id is not None:
+        queries.append((_candidates_stmt("original", False), {"original": original_id}, True))
     rows: dict[int, tuple[Any, bool]] = {}
     contents: dict[int, list[str]] = defaultdict(list)
-    queries: list[tuple[Any, bool]] = []
-    if conditions:
-        queries.append((joined.where(or_(*conditions)), False))
-    if original_id is not None:
-        copied = select(MentionRow.event_id).where(MentionRow.article_id == original_id)
-        queries.append((joined.where(EventRow.id.in_(copied)), True))
-    for stmt, from_original in queries:
-        for row in session.execute(stmt.order_by(EventRow.id, MentionRow.id)):
+    connection = session.connection()
+    for stmt, values, from_original in queries:
+        for row in connection.execute(stmt, values):
             if from_original or row.id not in rows:
                 rows[row.id] = (row, from_original)
             if row.mention_content is not None and row.mention_content not in contents[row.id]:

@@ -75,10 +75,11 @@ def load_articles(
 
 
 class _SentenceDocs(OrderedDict[str, Any]):
-    """The analysed Docs of recently extracted event sentences, for topic matching to reuse.
+    """The analysed sentences (Spans) of the last extracted batch, for topic matching to reuse.
 
-    Bounded (oldest dropped first), so memory stays flat; a miss only means the topic matcher
-    tags that sentence itself.
+    Cleared by each `extract` (a Span keeps its article's Doc alive) and bounded (oldest
+    dropped first), so memory stays flat; a miss only means the topic matcher tags that
+    sentence itself.
     """
 
     limit = 1024  # about two batches of event sentences
@@ -94,6 +95,7 @@ _sentence_docs = _SentenceDocs()
 
 def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[Extraction]:
     """Extract actors and events from a batch of articles."""
+    _sentence_docs.clear()
     return list(extract_events(nlp, articles, batch_size=settings.batch_size, sentence_docs=_sentence_docs))
 
 

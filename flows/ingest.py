@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from db import store
 from db.migrate import upgrade
@@ -143,10 +144,13 @@ def ingest(
     summary = IngestSummary()
 
     def process(articles: list[Article]) -> None:
-        fresh, known = skip_known(articles, settings.database_url)
+        # quote(): Prefect would otherwise walk every article, event and setting of a batch
+        # looking for futures to resolve (about 3 ms per article); these are plain values.
+        fresh, known = skip_known(quote(articles), settings.database_url)
         summary.articles_known += known
         if fresh:
-            for outcome in store_batch(extract_batch(fresh, settings), settings):
+            extractions = extract_batch(quote(fresh), quote(settings))
+            for outcome in store_batch(quote(extractions), quote(settings)):
                 summary.add(outcome)
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however

@@ -10,7 +10,7 @@ from typing import Any
 import spacy
 from spacy.language import Language
 from spacy.matcher import DependencyMatcher
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
 import pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
@@ -158,15 +158,16 @@ def extract_events(
     nlp: Language,
     articles: Iterable[Article],
     batch_size: int = 32,
-    sentence_docs: MutableMapping[str, Doc] | None = None,
+    sentence_docs: MutableMapping[str, Span] | None = None,
 ) -> Iterator[Extraction]:
     """Run the pipeline over `articles` in batches; yield one Extraction per article.
 
     Actors count from the headline and the body; events come from the body only (a headline
     compresses and repeats it), except for an article that is nothing but its headline.
     Event offsets are those of the sentence in `Article.text` (in the title for such an article).
-    When `sentence_docs` is given, each event sentence's analysed Doc is put there under its
-    text, so topic matching can reuse the tags and lemmas instead of running the model again.
+    When `sentence_docs` is given, each event sentence's analysed Span is put there under its
+    text, so topic matching can reuse the tags and lemmas instead of running the model again
+    (the Spans keep their article's Doc alive: clear the mapping once it has been used).
     """
 
     def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
@@ -194,11 +195,11 @@ def extract_events(
         title_doc = None
 
 
-def _keep_sentence_docs(doc: Doc, into: MutableMapping[str, Doc]) -> None:
+def _keep_sentence_docs(doc: Doc, into: MutableMapping[str, Span]) -> None:
     for event in doc._.events or ():
         span = doc.char_span(event.start, event.end)
         if span is not None and span.text == event.sentence:
-            into[event.sentence] = span.as_doc()
+            into[event.sentence] = span  # copied (as_doc) only if a topic may match it
 
 
 # A text over spaCy's max_length (error E088) is processed in pieces (pipeline/_chunks.py);

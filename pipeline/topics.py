@@ -315,8 +315,17 @@ class _Compiled:
     matcher: Any
     references: Mapping[str, tuple[str, ...]]  # reference lemma -> organisation codes
     names: Mapping[str, tuple[str, ...]]  # organisation code -> explicit names
-    # every pattern needs a token with one of these norms; None: some pattern needs none
-    anchors: frozenset[str] | None = None
+    # per topic pattern, the norms it cannot match without (one of each set); None: some
+    # pattern needs no word, so every sentence is matched
+    requirements: tuple[tuple[frozenset[str], ...], ...] | None = None
+
+    def may_match(self, doc: Doc | Span) -> bool:
+        """Whether some topic pattern has all the words it needs in `doc` (a cheap necessary
+        condition: the Matcher costs about a millisecond per sentence)."""
+        if self.requirements is None:
+            return True
+        norms = {token.lemma_.lower() or token.lower_ for token in doc}  # as `_with_lemma_norms`
+        return any(all(needed & norms for needed in pattern) for pattern in self.requirements)
 
 
 def _forms(nlp: Language, word: str) -> list[list[str]]:
@@ -414,7 +423,8 @@ def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
         matcher=matcher,
         references={k: tuple(sorted(v)) for k, v in references.items()},
         names=names,
-        anchors=_anchors(matcher, [matcher.get(key)[1] for key in _keys(topics)]),
+        # exclusions only veto a topic's own matches: a sentence without one needs no matching
+        requirements=_requirements([matcher.get(key)[1] for key in _keys(topics) if not key.endswith("!")]),
     )
 
 
@@ -422,18 +432,19 @@ def _keys(topics: tuple[Topic, ...]) -> list[str]:
     return [k for t in topics for k, lines in ((t.slug, t.patterns), (f"{t.slug}!", t.exclusions)) if lines]
 
 
-def _anchors(matcher: Any, pattern_lists: list[list[list[dict[str, Any]]]]) -> frozenset[str] | None:
-    """Return norms of which every pattern needs one (its first required word), for a cheap
-    skip of sentences no pattern can match; None when some pattern requires no word."""
-    anchors: set[str] = set()
+def _requirements(pattern_lists: list[list[list[dict[str, Any]]]]) -> tuple[tuple[frozenset[str], ...], ...] | None:
+    """Return, per pattern, the norm sets of its required words (see `_Compiled.may_match`)."""
+    found: set[tuple[frozenset[str], ...]] = set()
     for patterns in pattern_lists:
         for pattern in patterns:
-            required = [spec for spec in pattern if "OP" not in spec and "NORM" in spec]
-            if not required:
+            needed = {
+                frozenset(spec["NORM"]["IN"]) if isinstance(spec["NORM"], dict) else frozenset([spec["NORM"]])
+                for spec in pattern if "OP" not in spec and "NORM" in spec
+            }
+            if not needed:
                 return None
-            norm = required[0]["NORM"]
-            anchors.update(norm["IN"] if isinstance(norm, dict) else [norm])
-    return frozenset(anchors)
+            found.add(tuple(sorted(needed, key=sorted)))
+    return tuple(sorted(found, key=len))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,13 +466,13 @@ def match_topics(
     nlp: Language,
     topics: Sequence[Topic],
     items: Sequence[tuple[Event, Extraction]],
-    analysed: Mapping[str, Doc] | None = None,
+    analysed: Mapping[str, Doc | Span] | None = None,
 ) -> list[tuple[TopicMatch, ...]]:
     """Tag each event with the topics it matches, in the context of its article.
 
     `items` pairs each event with the extraction of its article (title, text, actors and the
     article's other events). Returns, per item, one `TopicMatch` per matching topic with the
-    words that matched, in topic-file order. `analysed` maps sentence texts to Docs the full
+    words that matched, in topic-file order. `analysed` maps sentence texts to Spans (or Docs) the full
     pipeline already produced (tags and lemmas), so they need not be tagged again.
     """
     if not topics or not items:
@@ -469,16 +480,31 @@ def match_topics(
     topics = tuple(topics)
     compiled = _compile(nlp, topics)
     texts: list[str] = []
+    sentence_of: dict[str, str] = {}  # a content read apart from its sentence: its words come from it
     for event, _ in items:
         texts.append(event.sentence)
         if _find(event.sentence, event.content) is None and event.content.strip():
             texts.append(event.content)
+            sentence_of.setdefault(event.content, event.sentence)
     unique = list(dict.fromkeys(texts))
-    # Sentences extraction already tagged and lemmatised are not run through the model again.
-    docs = {text: _with_lemma_norms(analysed[text]) for text in unique if analysed and text in analysed}
-    missing = [text for text in unique if text not in docs]
+    # Sentences extraction already tagged and lemmatised are not run through the model again,
+    # and are copied out of their article only when some pattern may match them.
+    docs: dict[str, Doc] = {}
+    hits: dict[str, list[_Hit]] = {}
+    for text in unique:
+        seen = analysed.get(text) if analysed else None
+        if seen is None:
+            continue
+        if not compiled.may_match(seen):
+            hits[text] = []
+            continue
+        docs[text] = _with_lemma_norms(seen.as_doc() if hasattr(seen, "as_doc") else seen)
+    for content, sentence in sentence_of.items():
+        if hits.get(sentence) == [] and sentence not in docs:
+            hits.setdefault(content, [])  # no pattern's words in the sentence: none in its content
+    missing = [text for text in unique if text not in docs and text not in hits]
     docs.update(zip(missing, _lemmatize(nlp, missing)))
-    hits = {text: _hits(compiled, doc) for text, doc in docs.items()}
+    hits.update({text: _hits(compiled, doc) for text, doc in docs.items()})
     results: list[tuple[TopicMatch, ...]] = []
     for event, extraction in items:
         results.append(
@@ -525,7 +551,7 @@ def _find(haystack: str, needle: str) -> tuple[int, int] | None:
 def _hits(compiled: _Compiled, doc: Doc) -> list[_Hit]:
     from spacy.util import filter_spans
 
-    if compiled.anchors is not None and not any(token.norm_ in compiled.anchors for token in doc):
+    if not compiled.may_match(doc):
         return []
     by_key: dict[str, list[Span]] = {}
     for match_id, start, end in compiled.matcher(doc):
