@@ -6,7 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
 from db.session import get_engine, redact_url
@@ -25,10 +27,22 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def _at_head(connection: Connection, config: Config) -> bool:
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == set(ScriptDirectory.from_config(config).get_heads())
+
+
 def upgrade(url: str) -> None:
-    """Bring the database at `url` to the newest schema (idempotent)."""
+    """Bring the database at `url` to the newest schema (idempotent).
+
+    A database already at the newest schema is only read: no lock is taken, so a run starting
+    while another writes is not held up here.
+    """
     config = alembic_config(url)
     try:
+        with get_engine(url).connect() as connection:
+            if _at_head(connection, config):
+                return
         with get_engine(url).begin() as connection:
             if connection.dialect.name == "postgresql":
                 # two ingests starting at once on a fresh database must not both create the
