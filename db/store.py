@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, tuple_, union
+from sqlalchemy import bindparam, or_, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -216,12 +216,15 @@ def save_bands(session: Session, article_id: int, fp: ArticleFingerprint) -> Non
 
 
 @cache
-def _candidates_stmt(source: str, dated: bool) -> Any:
-    """The candidate query for one kind of source ("code", "name" or "none"), built once.
+def _candidates_stmt(source: str, dated: bool, target: str = "any") -> Any:
+    """The candidate query for one (type, source) of an article's events, built once.
 
-    Lists go in as expanding IN parameters and dates as parameters, so each statement is
-    built and compiled once per process, not once per article. Plain column rows, not ORM
-    entities, with the mentions' contents joined in.
+    `source` is "code" (a coded source), "name" (a source known by name only), "none" or
+    "original" (the events of the article a copy copies); `target` is "any", "coded" (the
+    same target code, or none) or "uncoded" (no target code). Run once per pair with the values
+    as parameters: equality on the type and source and a range on the date is what the index
+    `ix_events_type_source_code_event_date` serves, on SQLite as on PostgreSQL. Plain column
+    rows, not ORM entities, with the mentions' contents joined in.
     """
     columns = (
         EventRow.id, EventRow.type, EventRow.source_code, EventRow.source_name, EventRow.target_code,
@@ -232,18 +235,17 @@ def _candidates_stmt(source: str, dated: bool) -> Any:
     if source == "original":
         copied = select(MentionRow.event_id).where(MentionRow.article_id == bindparam("original"))
         return stmt.where(EventRow.id.in_(copied)).order_by(EventRow.id, MentionRow.id)
+    stmt = stmt.where(EventRow.type == bindparam("type"))
     if source == "code":
-        stmt = stmt.where(tuple_(EventRow.type, EventRow.source_code).in_(bindparam("coded", expanding=True)))
+        stmt = stmt.where(EventRow.source_code == bindparam("source"))
     elif source == "name":
-        stmt = stmt.where(
-            EventRow.source_code.is_(None),
-            tuple_(EventRow.type, EventRow.source_name).in_(bindparam("named", expanding=True)),
-        )
+        stmt = stmt.where(EventRow.source_code.is_(None), EventRow.source_name == bindparam("source"))
     else:
-        stmt = stmt.where(
-            EventRow.type.in_(bindparam("types", expanding=True)),
-            EventRow.source_code.is_(None), EventRow.source_name.is_(None),
-        )
+        stmt = stmt.where(EventRow.source_code.is_(None), EventRow.source_name.is_(None))
+    if target == "coded":
+        stmt = stmt.where(or_(EventRow.target_code == bindparam("target"), EventRow.target_code.is_(None)))
+    elif target == "uncoded":
+        stmt = stmt.where(EventRow.target_code.is_(None))
     if dated:
         stmt = stmt.where(EventRow.event_date.between(bindparam("first"), bindparam("last")))
     return stmt.order_by(EventRow.id, MentionRow.id)
@@ -259,25 +261,31 @@ def list_event_candidates(
 ) -> list[KnownEvent]:
     """Return the stored events that `events` may restate, with their mention contents.
 
-    Candidates have the type and source of one of `events` and a date within `window_days` of
-    `event_date` (index `ix_events_type_source_code_event_date`), or were reported by the
-    article `original_id` that the new article copies (those match whatever their date). A
-    superset: `pipeline.dedup.match_events` also compares targets and contents.
+    Candidates have the type and source of one of `events` and a date within `window_days`
+    of `event_date`, or were reported by the article `original_id` that the new article copies
+    (those match whatever their date). `pipeline.dedup.match_events` then compares targets and
+    contents.
     """
-    events = list(events)
-    params: dict[str, Any] = {
-        "coded": sorted({(e.type.value, e.source.code) for e in events if e.source and e.source.code}),
-        "named": sorted({(e.type.value, e.source.name) for e in events
-                         if e.source and not e.source.code and e.source.name}),
-        "types": sorted({e.type.value for e in events if e.source is None}),
-    }
+    window: dict[str, Any] = {}
     if event_date is not None:
-        params["first"] = event_date - dt.timedelta(days=window_days)
-        params["last"] = event_date + dt.timedelta(days=window_days)
-    kinds = [kind for kind, wanted in (
-        ("code", params["coded"]), ("name", params["named"]), ("none", params["types"]),
-    ) if wanted]
-    queries = [(_candidates_stmt(kind, event_date is not None), params, False) for kind in kinds]
+        window = {"first": event_date - dt.timedelta(days=window_days),
+                  "last": event_date + dt.timedelta(days=window_days)}
+    keys: set[tuple[str, str, str | None, str, str | None]] = set()
+    for e in events:
+        if e.source is None:
+            kind, source = "none", None
+        elif e.source.code:
+            kind, source = "code", e.source.code
+        else:
+            kind, source = "name", e.source.name
+        # a compatible target: the same, or none (match_events compares names exactly)
+        target = "any" if e.target is None else ("coded" if e.target.code else "uncoded")
+        keys.add((kind, e.type.value, source, target, e.target.code if e.target else None))
+    queries = [
+        (_candidates_stmt(kind, event_date is not None, target),
+         {"type": etype, "source": source, "target": code, **window}, False)
+        for kind, etype, source, target, code in sorted(keys, key=str)
+    ]
     if original_id is not None:
         queries.append((_candidates_stmt("original", False), {"original": original_id}, True))
     rows: dict[int, tuple[Any, bool]] = {}
