@@ -10,7 +10,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, union
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -23,7 +22,7 @@ from db.models import (
     MentionRow,
     TopicMatchRow,
 )
-from db.upsert import dialect_of, insert_ignoring
+from db.upsert import dialect_of, insert_function, insert_ignoring
 from pipeline.dedup import ArticleFingerprint, KnownEvent, actor_key
 from pipeline.records import Actor, Event, EventType, TopicMatch
 
@@ -163,8 +162,7 @@ def lock_dedup(session: Session) -> None:
 
 @cache
 def _lock_stmt(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(DedupLockRow).values(name="store", taken=1)
+    stmt = insert_function(dialect)(DedupLockRow).values(name="store", taken=1)
     return stmt.on_conflict_do_update(index_elements=["name"], set_={"taken": DedupLockRow.taken + 1})
 
 

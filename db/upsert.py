@@ -9,6 +9,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
+def insert_function(dialect: str) -> Any:
+    """Return the dialect's `insert`, the one that offers ON CONFLICT."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 @cache
 def insert_ignoring(dialect: str, table: Any, keys: tuple[str, ...], returning: Any = None) -> Any:
     """Return INSERT ... ON CONFLICT (keys) DO NOTHING [RETURNING], built once per table.
@@ -16,8 +21,7 @@ def insert_ignoring(dialect: str, table: Any, keys: tuple[str, ...], returning: 
     Executed with the row as parameters: building a statement per row costs more than
     running it (the store step writes a few dozen rows per article).
     """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    stmt = insert_function(dialect)(table).on_conflict_do_nothing(index_elements=list(keys))
     return stmt if returning is None else stmt.returning(returning)
 
 
@@ -31,6 +35,4 @@ def insert_for(session: Session, table: Any) -> Any:
     Writers run it on `session.connection()` (Core, same transaction): these rows need no
     identity map, and the ORM's bulk-insert path costs about twice as much per statement.
     """
-    if dialect_of(session) == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_function(dialect_of(session))(table)

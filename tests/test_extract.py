@@ -194,6 +194,14 @@ def test_sentence_that_ends_a_paragraph_keeps_no_line_break(nlp) -> None:  # typ
     assert text[event.start:event.end] == event.sentence
 
 
+def test_failing_to_agree_targets_only_a_partner_named_with_with(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Both sides of "X and Y failed to agree" failed: no target, not the city that hosted the talks."""
+    (mutual,) = graded(events_of(nlp, "Serbia and Kosovo failed to agree on the licence plates after talks in Brussels."))
+    assert (mutual.type, code(mutual.source), mutual.target) == (EventType.REJECT, "SRB", None)
+    (partner,) = graded(events_of(nlp, "Russia failed to reach a deal with Ukraine on grain exports."))
+    assert (partner.type, code(partner.source), code(partner.target)) == (EventType.REJECT, "RUS", "UKR")
+
+
 def test_headline_gives_actors_but_no_events(nlp) -> None:  # type: ignore[no-untyped-def]
     article = Article(url="a.txt", title="China demands Japan halt patrols",
                       text="Officials met in Geneva on Monday to discuss the weather.")
