@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
@@ -33,6 +33,20 @@ from pipeline.records import Actor, Event, EventType, TopicMatch
 def get_article_id(session: Session, url: str) -> int | None:
     """Return the id of the article ingested from `url`, if any."""
     return session.scalar(select(ArticleRow.id).where(ArticleRow.url == url))
+
+
+def list_known_urls(session: Session, urls: Iterable[str]) -> set[str]:
+    """Return which of `urls` are stored already (one query, in chunks for long lists)."""
+    wanted = sorted(set(urls))
+    known: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        known.update(session.scalars(_known_urls_stmt(), {"urls": wanted[i : i + 500]}))
+    return known
+
+
+@cache
+def _known_urls_stmt() -> Any:
+    return select(ArticleRow.url).where(ArticleRow.url.in_(bindparam("urls", expanding=True)))
 
 
 def find_original(session: Session, text_hash: str, canonical_url: str, url: str) -> int | None:
@@ -81,32 +95,62 @@ def save_event(
     session: Session, event: Event, *, event_key: str, article_id: int, event_date: dt.date | None
 ) -> tuple[int, bool]:
     """Insert an event unless its key is stored; return (id, created)."""
-    values = {
-        "event_key": event_key,
-        "type": event.type.value,
-        "cameo": event.cameo,
-        "source_code": event.source.code if event.source else None,
-        "source_name": event.source.name if event.source else None,
-        "target_code": event.target.code if event.target else None,
-        "target_name": event.target.name if event.target else None,
-        "content": event.content,
-        "event_date": event_date,
-        "article_id": article_id,
-    }
-    stmt = insert_ignoring(dialect_of(session), EventRow, ("event_key",), EventRow.id)
-    new_id = session.connection().scalar(stmt, values)
-    if new_id is not None:
-        return new_id, True
-    existing = session.scalar(select(EventRow.id).where(EventRow.event_key == event_key))
-    assert existing is not None
-    return existing, False
+    return save_events(session, [(event, event_key)], article_id=article_id, event_date=event_date)[0]
 
 
-def save_mention(session: Session, event_id: int, article_id: int, event: Event) -> bool:
-    """Record that an article reported an event; return whether the mention is new."""
-    keys = ("event_id", "article_id", "start")
-    stmt = insert_ignoring(dialect_of(session), MentionRow, keys, MentionRow.id)
-    values = {
+def save_events(
+    session: Session,
+    events: Sequence[tuple[Event, str]],
+    *,
+    article_id: int,
+    event_date: dt.date | None,
+) -> list[tuple[int, bool]]:
+    """Insert an article's events (with their keys) unless stored; return (id, created) per event.
+
+    One INSERT for all of them. Of two events with one key, the first is created and the
+    second is the same event.
+    """
+    if not events:
+        return []
+    rows = [
+        {
+            "event_key": key,
+            "type": event.type.value,
+            "cameo": event.cameo,
+            "source_code": event.source.code if event.source else None,
+            "source_name": event.source.name if event.source else None,
+            "target_code": event.target.code if event.target else None,
+            "target_name": event.target.name if event.target else None,
+            "content": event.content,
+            "event_date": event_date,
+            "article_id": article_id,
+        }
+        for event, key in events
+    ]
+    stmt = insert_ignoring(dialect_of(session), EventRow, ("event_key",), (EventRow.id, EventRow.event_key))
+    created = {key: event_id for event_id, key in session.connection().execute(stmt, rows)}
+    keys = [key for _, key in events]
+    stored = dict(created)
+    if missing := set(keys) - set(created):
+        stored.update(
+            (key, event_id) for event_id, key in session.connection().execute(
+                _event_ids_stmt(), {"keys": sorted(missing)}
+            )
+        )
+    result = []
+    for key in keys:
+        result.append((stored[key], key in created))
+        created.pop(key, None)  # a second event with this key is not new
+    return result
+
+
+@cache
+def _event_ids_stmt() -> Any:
+    return select(EventRow.id, EventRow.event_key).where(EventRow.event_key.in_(bindparam("keys", expanding=True)))
+
+
+def _mention_row(event_id: int, article_id: int, event: Event) -> dict[str, Any]:
+    return {
         "event_id": event_id,
         "article_id": article_id,
         "sentence": event.sentence,
@@ -114,7 +158,21 @@ def save_mention(session: Session, event_id: int, article_id: int, event: Event)
         "start": event.start,
         "end": event.end,
     }
-    return session.connection().scalar(stmt, values) is not None
+
+
+def save_mention(session: Session, event_id: int, article_id: int, event: Event) -> bool:
+    """Record that an article reported an event; return whether the mention is new."""
+    stmt = insert_ignoring(dialect_of(session), MentionRow, ("event_id", "article_id", "start"), MentionRow.id)
+    return session.connection().scalar(stmt, _mention_row(event_id, article_id, event)) is not None
+
+
+def save_mentions(session: Session, article_id: int, mentions: Iterable[tuple[int, Event]]) -> None:
+    """Record that an article reported these (event id, event) pairs (idempotent)."""
+    rows = [_mention_row(event_id, article_id, event) for event_id, event in mentions]
+    if rows:
+        # executemany of one cached statement: a multi-row VALUES is compiled anew each time
+        stmt = insert_ignoring(dialect_of(session), MentionRow, ("event_id", "article_id", "start"))
+        session.connection().execute(stmt, rows)
 
 
 def save_topic_matches(session: Session, event_id: int, matches: Iterable[TopicMatch]) -> None:

@@ -16,13 +16,15 @@ def insert_function(dialect: str) -> Any:
 
 @cache
 def insert_ignoring(dialect: str, table: Any, keys: tuple[str, ...], returning: Any = None) -> Any:
-    """Return INSERT ... ON CONFLICT (keys) DO NOTHING [RETURNING], built once per table.
+    """Return INSERT ... ON CONFLICT (keys) DO NOTHING [RETURNING column(s)], built once per table.
 
     Executed with the row as parameters: building a statement per row costs more than
     running it (the store step writes a few dozen rows per article).
     """
     stmt = insert_function(dialect)(table).on_conflict_do_nothing(index_elements=list(keys))
-    return stmt if returning is None else stmt.returning(returning)
+    if returning is None:
+        return stmt
+    return stmt.returning(*returning) if isinstance(returning, tuple) else stmt.returning(returning)
 
 
 def dialect_of(session: Session) -> str:

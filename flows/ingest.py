@@ -90,7 +90,8 @@ def load_articles(
 def skip_known(articles: Sequence[Article], database_url: str) -> tuple[list[Article], int]:
     """Drop articles whose URL is already stored, before any NLP."""
     with open_session(database_url) as session:
-        fresh = [a for a in articles if store.get_article_id(session, a.url) is None]
+        known = store.list_known_urls(session, [a.url for a in articles])
+    fresh = [a for a in articles if a.url not in known]
     return fresh, len(articles) - len(fresh)
 
 
@@ -102,7 +103,7 @@ def extract_batch(articles: Sequence[Article], settings: Settings) -> list[Extra
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
 def store_batch(extractions: Sequence[Extraction], settings: Settings) -> list[_steps.StoreOutcome]:
-    """Dedup, store, tag topics and queue alerts: one transaction per article."""
+    """Dedup, store, tag topics and queue alerts: one transaction per batch."""
     return _steps.store(extractions, _nlp_for(settings), settings)
 
 

@@ -143,9 +143,9 @@ def test_kill_9_mid_batch_then_rerun_equals_a_clean_run(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, corpus: list[str],
     clean_run: CleanRun, prefect_api_url: str,
 ) -> None:
-    """kill -9 while an article's transaction is open, two articles into the run; rerun.
+    """kill -9 while a batch's transaction is open, one batch into the run; rerun.
 
-    Protection: one transaction per article (article, actors, events, mentions, topics and
+    Protection: one transaction per batch (articles, actors, events, mentions, topics and
     alert outbox rows commit together), and an article is skipped on rerun only if committed.
     """
     app = f"nw_kill_{backend}"
@@ -154,11 +154,11 @@ def test_kill_9_mid_batch_then_rerun_equals_a_clean_run(
         with database(backend, request, tmp_path, app) as url:
             env = ingest_env(url, api_url=prefect_api_url, notify=hook.url, batch_size=3)
             proc = start_ingest(corpus, env)
-            wait_for(lambda: count(url, "articles") >= 2, 180, "two articles stored", proc)
+            wait_for(lambda: count(url, "articles") >= 1, 180, "the first batch stored", proc)
             with write_lock(backend, url, app):
                 kill(proc)
             stored = count(url, "articles")
-            assert 2 <= stored < len(corpus), "the kill did not land in the middle of the run"
+            assert 1 <= stored < len(corpus), "the kill did not land in the middle of the run"
             assert hook.received == [], "alerts went out before the run was killed"
 
             result = run_ingest(corpus, env)
@@ -219,7 +219,7 @@ def test_sqlite_locked_by_another_writer_waits_and_completes(
     try:
         env = ingest_env(url, api_url=prefect_api_url, notify=hook.url, batch_size=3)
         proc = start_ingest(corpus, env)
-        wait_for(lambda: count(url, "articles") >= 1, 180, "one article stored", proc)
+        wait_for(lambda: count(url, "articles") >= 1, 180, "the first batch stored", proc)
         conn = sqlite3.connect(tmp_path / "newswatch.db", timeout=60, isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
         held_at = count(url, "articles")
@@ -298,7 +298,7 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
 def test_postgres_connection_killed_mid_run_is_retried(
     postgres_server: str, corpus: list[str], clean_run: CleanRun, prefect_api_url: str,
 ) -> None:
-    """pg_terminate_backend on the ingest's connection inside an article's transaction.
+    """pg_terminate_backend on the ingest's connection inside a batch's transaction.
 
     Protection: the store task's retries (the failed batch is stored again; articles the
     batch had already committed are recognised and skipped) and `pool_pre_ping` (the pool
@@ -312,7 +312,7 @@ def test_postgres_connection_killed_mid_run_is_retried(
             env = ingest_env(url, api_url=prefect_api_url, notify=hook.url, batch_size=3,
                              PREFECT_LOGGING_LEVEL="INFO")
             proc = start_ingest(corpus, env)
-            wait_for(lambda: count(url, "articles") >= 2, 180, "two articles stored", proc)
+            wait_for(lambda: count(url, "articles") >= 1, 180, "the first batch stored", proc)
             with write_lock("postgresql", url, app) as pid, _pg(url) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
             out, err = proc.communicate(timeout=240)

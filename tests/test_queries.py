@@ -73,6 +73,42 @@ def test_events_with_mentions_topics_and_filters(db: str) -> None:
         assert len(queries.list_events(session, queries.EventFilters(actor="nato"))) == 2
 
 
+def test_save_events_in_one_statement_reports_new_and_stored_per_event(db: str) -> None:
+    """A stored key, a new key and a key given twice: ids in event order, only first uses new."""
+    day = dt.date(2021, 12, 17)
+    with open_session(db) as session, session.begin():
+        a1, _ = store.save_article(session, _article("a.txt"))
+        stored, _ = store.save_event(session, _event("deny membership"), event_key="k1", article_id=a1, event_date=day)
+        saved = store.save_events(
+            session,
+            [(_event("end drills"), "k2"), (_event("deny membership"), "k1"), (_event("end drills", 9), "k2"),
+             (_event("pull back troops"), "k3")],
+            article_id=a1, event_date=day,
+        )
+        assert store.save_events(session, [], article_id=a1, event_date=day) == []
+        store.save_mentions(session, a1, [(saved[0][0], _event("end drills")), (saved[3][0], _event("pull back troops", 50))])
+        store.save_mentions(session, a1, [(saved[0][0], _event("end drills"))])  # again: no second row
+    (k2, new2), (k1, new1), (k2_again, new2_again), (k3, new3) = saved
+    assert (k1, new1) == (stored, False)
+    assert new2 and not new2_again and k2 == k2_again
+    assert new3 and len({stored, k2, k3}) == 3
+    with open_session(db) as session:
+        events = {e.id: e for e in queries.list_events(session, queries.EventFilters())}
+        assert sorted(events) == sorted([stored, k2, k3])
+        assert events[k3].content == "pull back troops"
+        assert [m.article for m in events[k2].mentions] == ["a.txt"]
+
+
+def test_list_known_urls_answers_for_many_urls_at_once(db: str) -> None:
+    with open_session(db) as session, session.begin():
+        for url in ("a.txt", "b.txt"):
+            store.save_article(session, _article(url))
+    with open_session(db) as session:
+        asked = ["b.txt", "c.txt", "a.txt"] + [f"n{i}.txt" for i in range(1200)]  # more than one chunk
+        assert store.list_known_urls(session, asked) == {"a.txt", "b.txt"}
+        assert store.list_known_urls(session, []) == set()
+
+
 def test_filters_bind_sql_looking_text(db: str) -> None:
     """Filters are bound parameters: SQL in a filter is just text that matches nothing."""
     with open_session(db) as session:
