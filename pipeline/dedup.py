@@ -167,12 +167,19 @@ def normalize_text(text: str) -> str:
 
 def text_hash(text: str) -> str:
     """Return the SHA-256 of the normalised text: equal for copies that differ in layout only."""
-    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+    return _hash_normalized(normalize_text(text))
+
+
+def _hash_normalized(normalized: str) -> str:
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 
 def shingles(text: str, size: int = SHINGLE_WORDS) -> set[str]:
     """Return the set of `size`-word shingles of the normalised text."""
-    words = normalize_text(text).split()
+    return _shingles_of(normalize_text(text).split(), size)
+
+
+def _shingles_of(words: list[str], size: int = SHINGLE_WORDS) -> set[str]:
     if len(words) < size:
         return {" ".join(words)} if words else set()
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
@@ -233,15 +240,16 @@ def band_keys(signature: Sequence[int], bands: int = BANDS, rows: int = ROWS) ->
 
 def fingerprint(article: Article) -> ArticleFingerprint:
     """Fingerprint an article: canonical URL, exact text hash, MinHash signature and bands."""
-    grams = shingles(article.text)
+    normalized = normalize_text(article.text)
+    grams = _shingles_of(normalized.split())
     signature: tuple[int, ...] = ()
     if len(grams) >= MIN_SHINGLES:
         mh = _minhash_class()(num_perm=NUM_PERM, seed=_SEED, permutations=_permutations(), scheme=_SCHEME)
-        mh.update_batch([g.encode("utf-8") for g in sorted(grams)])
-        signature = tuple(int(v) for v in mh.hashvalues)
+        mh.update_batch([g.encode("utf-8") for g in grams])  # a minimum: any order gives it
+        signature = tuple(mh.hashvalues.tolist())
     return ArticleFingerprint(
         canonical_url=canonicalize_url(article.url),
-        text_hash=text_hash(article.text),
+        text_hash=_hash_normalized(normalized),
         signature=signature,
         bands=band_keys(signature),
         shingle_count=len(grams),

@@ -311,21 +311,37 @@ def _check_pattern(pattern: str, *, has_actors: bool) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Compiled:
+class _PatternGroup:
+    """The topic patterns that need the same words, in a Matcher of their own."""
+
+    needed: tuple[frozenset[str], ...]  # the norms it cannot match without (one of each set)
     matcher: Any
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A topic file compiled for matching.
+
+    The Matcher's cost grows with its patterns (about a millisecond per sentence for all of
+    them), so patterns are grouped by the words they need and a sentence runs only the
+    groups whose words it has: usually none, or one or two of a hundred.
+    """
+
+    groups: tuple[_PatternGroup, ...]
+    index: Mapping[str, tuple[int, ...]]  # norm -> the groups that need it
+    always: tuple[int, ...]  # groups that need no word
+    exclusions: Mapping[str, Any]  # topic slug -> Matcher of its exclusions (key "slug!")
     references: Mapping[str, tuple[str, ...]]  # reference lemma -> organisation codes
     names: Mapping[str, tuple[str, ...]]  # organisation code -> explicit names
-    # per topic pattern, the norms it cannot match without (one of each set); None: some
-    # pattern needs no word, so every sentence is matched
-    requirements: tuple[tuple[frozenset[str], ...], ...] | None = None
 
-    def may_match(self, doc: Doc | Span) -> bool:
-        """Whether some topic pattern has all the words it needs in `doc` (a cheap necessary
-        condition: the Matcher costs about a millisecond per sentence)."""
-        if self.requirements is None:
-            return True
+    def groups_for(self, doc: Doc | Span) -> list[_PatternGroup]:
+        """The pattern groups whose needed words all occur in `doc` (by lemma norm)."""
         norms = {token.lemma_.lower() or token.lower_ for token in doc}  # as `_with_lemma_norms`
-        return any(all(needed & norms for needed in pattern) for pattern in self.requirements)
+        found = set(self.always)
+        for norm in norms & self.index.keys():
+            found.update(self.index[norm])
+        groups = [self.groups[i] for i in sorted(found)]
+        return [group for group in groups if all(needed & norms for needed in group.needed)]
 
 
 def _forms(nlp: Language, word: str) -> list[list[str]]:
@@ -395,7 +411,6 @@ def _compile_pattern(
 def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
     from spacy.matcher import Matcher
 
-    matcher = Matcher(nlp.vocab, validate=True)
     references: dict[str, set[str]] = {}
     names: dict[str, tuple[str, ...]] = {}
     for topic in topics:
@@ -403,6 +418,8 @@ def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
             names[org.code] = org.names
             for ref in org.references:
                 references.setdefault(ref, set()).add(org.code)
+    grouped: dict[tuple[frozenset[str], ...], Any] = {}
+    exclusions: dict[str, Any] = {}
     for topic in topics:
         slot: list[list[dict[str, Any]]] = []
         for org in topic.context.organisations:
@@ -413,38 +430,40 @@ def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
         for key, lines in ((topic.slug, topic.patterns), (f"{topic.slug}!", topic.exclusions)):
             for line in lines:
                 try:
-                    matcher.add(key, _compile_pattern(nlp, line, slot))
+                    patterns = _compile_pattern(nlp, line, slot)
+                    if key.endswith("!"):
+                        exclusions.setdefault(topic.slug, Matcher(nlp.vocab, validate=True)).add(key, patterns)
+                        continue
+                    for pattern in patterns:
+                        needed = _needed(pattern)
+                        grouped.setdefault(needed, Matcher(nlp.vocab, validate=True)).add(key, [pattern])
                 except ValueError as exc:  # spaCy's pattern validation
                     raise TopicError(
                         f"{topic.source}:{topic.line}: topic '{topic.slug}': pattern {line!r} "
                         f"is invalid: {exc}"
                     ) from exc
+    groups = tuple(_PatternGroup(needed, matcher) for needed, matcher in grouped.items())
+    index: dict[str, set[int]] = {}
+    for i, group in enumerate(groups):
+        for word in set().union(*group.needed):
+            index.setdefault(word, set()).add(i)
     return _Compiled(
-        matcher=matcher,
+        groups=groups,
+        index={word: tuple(sorted(ids)) for word, ids in index.items()},
+        always=tuple(i for i, group in enumerate(groups) if not group.needed),
+        exclusions=exclusions,
         references={k: tuple(sorted(v)) for k, v in references.items()},
         names=names,
-        # exclusions only veto a topic's own matches: a sentence without one needs no matching
-        requirements=_requirements([matcher.get(key)[1] for key in _keys(topics) if not key.endswith("!")]),
     )
 
 
-def _keys(topics: tuple[Topic, ...]) -> list[str]:
-    return [k for t in topics for k, lines in ((t.slug, t.patterns), (f"{t.slug}!", t.exclusions)) if lines]
-
-
-def _requirements(pattern_lists: list[list[list[dict[str, Any]]]]) -> tuple[tuple[frozenset[str], ...], ...] | None:
-    """Return, per pattern, the norm sets of its required words (see `_Compiled.may_match`)."""
-    found: set[tuple[frozenset[str], ...]] = set()
-    for patterns in pattern_lists:
-        for pattern in patterns:
-            needed = {
-                frozenset(spec["NORM"]["IN"]) if isinstance(spec["NORM"], dict) else frozenset([spec["NORM"]])
-                for spec in pattern if "OP" not in spec and "NORM" in spec
-            }
-            if not needed:
-                return None
-            found.add(tuple(sorted(needed, key=sorted)))
-    return tuple(sorted(found, key=len))
+def _needed(pattern: list[dict[str, Any]]) -> tuple[frozenset[str], ...]:
+    """Return the norm sets of a pattern's required words (tokens without an operator)."""
+    needed = {
+        frozenset(spec["NORM"]["IN"]) if isinstance(spec["NORM"], dict) else frozenset([spec["NORM"]])
+        for spec in pattern if "OP" not in spec and "NORM" in spec
+    }
+    return tuple(sorted(needed, key=sorted))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,20 +510,23 @@ def match_topics(
     # and are copied out of their article only when some pattern may match them.
     docs: dict[str, Doc] = {}
     hits: dict[str, list[_Hit]] = {}
+    groups: dict[str, list[_PatternGroup]] = {}
     for text in unique:
         seen = analysed.get(text) if analysed else None
         if seen is None:
             continue
-        if not compiled.may_match(seen):
+        groups[text] = compiled.groups_for(seen)
+        if not groups[text]:
             hits[text] = []
             continue
         docs[text] = _with_lemma_norms(seen.as_doc() if hasattr(seen, "as_doc") else seen)
     for content, sentence in sentence_of.items():
         if hits.get(sentence) == [] and sentence not in docs:
             hits.setdefault(content, [])  # no pattern's words in the sentence: none in its content
-    missing = [text for text in unique if text not in docs and text not in hits]
-    docs.update(zip(missing, _lemmatize(nlp, missing)))
-    hits.update({text: _hits(compiled, doc) for text, doc in docs.items()})
+    if missing := [text for text in unique if text not in docs and text not in hits]:
+        docs.update(zip(missing, _lemmatize(nlp, missing)))
+    for text, doc in docs.items():
+        hits[text] = _hits(compiled, doc, groups[text] if text in groups else compiled.groups_for(doc))
     results: list[tuple[TopicMatch, ...]] = []
     for event, extraction in items:
         results.append(
@@ -548,15 +570,18 @@ def _find(haystack: str, needle: str) -> tuple[int, int] | None:
     return None if at < 0 else (at, at + len(needle))
 
 
-def _hits(compiled: _Compiled, doc: Doc) -> list[_Hit]:
+def _hits(compiled: _Compiled, doc: Doc, groups: Sequence[_PatternGroup]) -> list[_Hit]:
+    """Run the pattern groups that may match `doc`, then the exclusions of the topics found."""
     from spacy.util import filter_spans
 
-    if not compiled.may_match(doc):
-        return []
     by_key: dict[str, list[Span]] = {}
-    for match_id, start, end in compiled.matcher(doc):
-        key = doc.vocab.strings[match_id]
-        by_key.setdefault(key, []).append(doc[start:end])
+    for group in groups:
+        for match_id, start, end in group.matcher(doc):
+            by_key.setdefault(doc.vocab.strings[match_id], []).append(doc[start:end])
+    for slug in [key for key in by_key if key in compiled.exclusions]:
+        # an exclusion only vetoes its own topic's matches (see `_match_event`)
+        for match_id, start, end in compiled.exclusions[slug](doc):
+            by_key.setdefault(doc.vocab.strings[match_id], []).append(doc[start:end])
     hits = []
     for key, spans in by_key.items():
         for span in filter_spans(spans):

@@ -85,6 +85,26 @@ def test_topic_file_examples(lemma_nlp, slug: str, text: str, expected: bool) ->
     assert (result is not None) == expected, (text, result)
 
 
+def test_running_only_the_pattern_groups_a_sentence_has_words_for_finds_every_match(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    """The word gate skips pattern groups, never a match: on every example sentence of the
+    topic file, the gated groups give the same hits (exclusions included) as all groups."""
+    from pipeline.topics import _compile, _hits, _lemmatize
+
+    compiled = _compile(lemma_nlp, tuple(TOPICS))
+    texts = [text for _, text, _ in EXAMPLES] + [
+        "Putin said NATO must not accept Ukraine and Georgia as members.",
+        "The weather in Ankara was mild on Tuesday.",
+    ]
+    matched = 0
+    for doc in _lemmatize(lemma_nlp, texts):
+        gated = compiled.groups_for(doc)
+        assert len(gated) < len(compiled.groups)
+        every = _hits(compiled, doc, compiled.groups)
+        assert _hits(compiled, doc, gated) == every, doc.text
+        matched += bool(every)
+    assert matched >= len([e for e in EXAMPLES if e[2]])  # the comparison saw real matches
+
+
 # ---------------------------------------------------------------------------------------------
 # Precision: context, negation and ownership
 
