@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from db import outbox, queries, store
 from db.session import open_session
@@ -131,3 +132,16 @@ def test_alert_outbox_is_unique_per_event_topic_channel(db: str) -> None:
         (alert,) = queries.list_alerts(session)
         assert (alert.status, alert.attempts, alert.last_error) == ("sent", 2, None)
         assert alert.sent_at is not None
+
+
+def test_sqlite_connections_get_wal_a_busy_timeout_and_a_big_page_cache(tmp_path: Path) -> None:
+    """Every pooled SQLite connection is set up for one writer and many readers at scale."""
+    from sqlalchemy import text
+
+    from db.session import SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KB, get_engine
+
+    with get_engine(f"sqlite:///{tmp_path / 'p.db'}").connect() as conn:
+        pragmas = {name: conn.scalar(text(f"PRAGMA {name}"))
+                   for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous", "cache_size")}
+    assert pragmas == {"journal_mode": "wal", "busy_timeout": SQLITE_BUSY_TIMEOUT_MS, "foreign_keys": 1,
+                       "synchronous": 1, "cache_size": -SQLITE_CACHE_KB}
