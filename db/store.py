@@ -49,21 +49,6 @@ def _known_urls_stmt() -> Any:
     return select(ArticleRow.url).where(ArticleRow.url.in_(bindparam("urls", expanding=True)))
 
 
-def find_original(session: Session, text_hash: str, canonical_url: str, url: str) -> int | None:
-    """Return the earliest other article with the same normalised text or canonical URL."""
-    stmt = (
-        select(ArticleRow.id)
-        .where(
-            or_(ArticleRow.text_hash == text_hash, ArticleRow.canonical_url == canonical_url),
-            ArticleRow.url != url,
-            ArticleRow.duplicate_of_id.is_(None),
-        )
-        .order_by(ArticleRow.id)
-        .limit(1)
-    )
-    return session.scalar(stmt)
-
-
 def save_article(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
     """Insert an article unless its URL is stored; return (id, created)."""
     stmt = insert_ignoring(dialect_of(session), ArticleRow, ("url",), ArticleRow.id)

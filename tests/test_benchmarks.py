@@ -95,3 +95,50 @@ def test_quick_benchmark_reports_every_key() -> None:
     assert all(str(1.0) in line for line in table.splitlines()[1:])
     assert len(table.splitlines()) == len(keys) + 1
     json.dumps(fake)
+
+
+_BIG_TABLES = ("articles", "article_bands", "article_actors", "events", "mentions", "topic_matches", "alerts")
+
+
+def test_every_query_of_the_store_step_is_an_index_search(nlp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """What keeps lookups flat as the database grows: SQLite's plan for every SELECT the store
+    step runs (URLs, duplicate and event candidates, upsert fallbacks) searches an index and
+    never scans a table or a whole index."""
+    from sqlalchemy import event
+
+    from db.migrate import upgrade
+    from db.session import get_engine
+    from flows import _steps
+    from pipeline.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
+    get_settings.cache_clear()
+    upgrade(url)
+    generated = list(generate_articles(12, seed=21))
+    copy = generated[0].extraction  # stored twice under another URL: the copy path runs too
+    import dataclasses
+
+    copy = dataclasses.replace(copy, article=dataclasses.replace(copy.article, url="https://example.org/copy"))
+    selects: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("SELECT") and not executemany:
+            selects.append((statement, parameters))
+
+    engine = get_engine(url)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        settings = get_settings()
+        _steps.store([g.extraction for g in generated[:6]], nlp, settings)
+        _steps.store([g.extraction for g in generated[6:]] + [copy], nlp, settings)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        get_settings.cache_clear()
+    assert len(selects) >= 12 * 2  # duplicate and event candidates for every article at least
+    with engine.connect() as conn:
+        for statement, parameters in selects:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+            details = [row[-1] for row in plan]
+            scans = [d for d in details if d.startswith("SCAN") and d.split()[1] in _BIG_TABLES]
+            assert not scans, (statement, details)

@@ -34,13 +34,6 @@ def test_save_article_twice_keeps_one_row(db: str) -> None:
     assert created and not created_again and first == again
 
 
-def test_find_original_by_text_hash(db: str) -> None:
-    with open_session(db) as session, session.begin():
-        original, _ = store.save_article(session, _article("a.txt", text_hash="same"))
-        assert store.find_original(session, "same", "b.txt", "b.txt") == original
-        assert store.find_original(session, "other", "b.txt", "b.txt") is None
-
-
 def test_events_with_mentions_topics_and_filters(db: str) -> None:
     with open_session(db) as session, session.begin():
         a1, _ = store.save_article(session, _article("a.txt"))
