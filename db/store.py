@@ -134,6 +134,9 @@ def _event_ids_stmt() -> Any:
     return select(EventRow.id, EventRow.event_key).where(EventRow.event_key.in_(bindparam("keys", expanding=True)))
 
 
+_MENTION_KEY = ("event_id", "article_id", "start")  # one mention per article and sentence
+
+
 def _mention_row(event_id: int, article_id: int, event: Event) -> dict[str, Any]:
     return {
         "event_id": event_id,
@@ -147,7 +150,7 @@ def _mention_row(event_id: int, article_id: int, event: Event) -> dict[str, Any]
 
 def save_mention(session: Session, event_id: int, article_id: int, event: Event) -> bool:
     """Record that an article reported an event; return whether the mention is new."""
-    stmt = insert_ignoring(dialect_of(session), MentionRow, ("event_id", "article_id", "start"), MentionRow.id)
+    stmt = insert_ignoring(dialect_of(session), MentionRow, _MENTION_KEY, MentionRow.id)
     return session.connection().scalar(stmt, _mention_row(event_id, article_id, event)) is not None
 
 
@@ -156,7 +159,7 @@ def save_mentions(session: Session, article_id: int, mentions: Iterable[tuple[in
     rows = [_mention_row(event_id, article_id, event) for event_id, event in mentions]
     if rows:
         # executemany of one cached statement: a multi-row VALUES is compiled anew each time
-        stmt = insert_ignoring(dialect_of(session), MentionRow, ("event_id", "article_id", "start"))
+        stmt = insert_ignoring(dialect_of(session), MentionRow, _MENTION_KEY)
         session.connection().execute(stmt, rows)
 
 

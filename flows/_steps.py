@@ -121,8 +121,9 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
     """
     if not extractions:
         return []
+    topics = _topics(str(settings.topics))
     context = _StoreContext(
-        nlp=nlp, settings=settings, topics=_topics(str(settings.topics)),
+        nlp=nlp, settings=settings, topics=topics, topic_channels=_topic_channels(topics),
         today=dt.datetime.now(dt.timezone.utc).date(),
     )
     prints = [fingerprint(extraction.article) for extraction in extractions]
@@ -137,6 +138,7 @@ class _StoreContext:
     nlp: Any
     settings: Settings
     topics: tuple[Topic, ...]
+    topic_channels: dict[str, tuple[str, ...]]
     today: dt.date
 
 
@@ -211,7 +213,7 @@ def _queue_alerts(
     raised = 0
     for alert in build_alerts(
         event_id, event, matches, article, context.settings.notify_urls,
-        event_date=event_date, topic_channels=_topic_channels(context.topics),
+        event_date=event_date, topic_channels=context.topic_channels,
     ):
         raised += db_store.save_alert(
             session, event_id=alert.event_id, topic=alert.topic, channel=alert.channel,
