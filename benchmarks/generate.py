@@ -234,9 +234,13 @@ class _Writer:
 
 def generate_article(
     index: int, *, seed: int = 0, start: dt.date = dt.date(2021, 1, 1), days: int = 730,
-    url_prefix: str = "bench://article/",
+    per_day: int | None = None, url_prefix: str = "bench://article/",
 ) -> GeneratedArticle:
-    """Return article `index` of the stream for `seed` (the same whatever else is generated)."""
+    """Return article `index` of the stream for `seed` (the same whatever else is generated).
+
+    Dates are drawn at random from `days` days after `start`, or, with `per_day`, follow the
+    index as a monitor's would: `per_day` articles a day from `start` on, the newest last.
+    """
     rng = random.Random(f"newswatch-bench:{seed}:{index}")
     writer = _Writer(rng)
     sentences: list[tuple[str, Event | None]] = []
@@ -266,7 +270,8 @@ def generate_article(
         offset += len(text) + 1
     body = "\n".join(body_parts)
     actors = {(a.name, a.type): a for e in events for a in (e.source, e.target) if a is not None}
-    published = start + dt.timedelta(days=rng.randrange(days))
+    offset = index // per_day if per_day else rng.randrange(days)
+    published = start + dt.timedelta(days=offset)
     main = events[0]
     verb = {EventType.DEMAND: "demands", EventType.REJECT: "rejects", EventType.THREATEN: "threatens",
             EventType.PROPOSE: "proposes"}[main.type]

@@ -54,6 +54,11 @@ SIZES = {
               "scale_probe": 256, "rss_small": 60, "rss_big": 600},
 }
 QUERY_SINCE = dt.date(2022, 7, 1)  # the generator dates articles 2021-01-01 .. 2022-12-31
+#: Steady dates (the default): stored articles arrive at this many a day, the oldest first, as
+#: on a monitor that has been running (100k articles fill the generator's two years), and fresh
+#: articles are the next ones. Uniform dates (`--dates uniform`): every article on a random day
+#: of the two years, so a bigger database means more news on each day.
+PER_DAY = 137
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,7 +161,7 @@ def _store_all(generated: Any, nlp: Any, settings: Any, batch: int) -> int:
     return stored
 
 
-def _bulk_load(url: str, first: int, n: int, seed: int) -> None:
+def _bulk_load(url: str, first: int, n: int, seed: int, per_day: int | None = None) -> None:
     """Fill a database with the rows the store step writes for `n` generated articles, fast.
 
     Articles (with text hash, MinHash signature and LSH band keys from `pipeline.dedup`),
@@ -172,7 +177,7 @@ def _bulk_load(url: str, first: int, n: int, seed: int) -> None:
     from db.session import get_engine
     from flows._steps import _event_key
     from generate import generate_articles
-    from pipeline.dedup import fingerprint
+    from pipeline.dedup import band_bucket, fingerprint
 
     engine = get_engine(url)
     with engine.connect() as conn:
@@ -183,7 +188,8 @@ def _bulk_load(url: str, first: int, n: int, seed: int) -> None:
     for offset in range(first, first + n, chunk):
         rows: dict[str, list[dict[str, Any]]] = {k: [] for k in
                                                  ("articles", "bands", "actors", "events", "mentions", "topics")}
-        for generated in generate_articles(min(chunk, first + n - offset), seed=seed, first=offset):
+        for generated in generate_articles(min(chunk, first + n - offset), seed=seed, first=offset,
+                                           per_day=per_day):
             article = generated.article
             extraction = generated.extraction
             fp = fingerprint(article)
@@ -195,7 +201,9 @@ def _bulk_load(url: str, first: int, n: int, seed: int) -> None:
                 "signature": fp.signature_bytes() or None, "shingle_count": fp.shingle_count,
                 "duplicate_of_id": None,
             })
-            rows["bands"].extend({"band": b, "article_id": article_id} for b in sorted(set(fp.bands)))
+            bucket = band_bucket(article.published)
+            rows["bands"].extend({"bucket": bucket, "band": b, "article_id": article_id}
+                                 for b in sorted(set(fp.bands)))
             rows["actors"].extend({"article_id": article_id, "code": a.code, "name": a.name, "type": a.type}
                                   for a in extraction.actors)
             for event in extraction.events:
@@ -263,18 +271,22 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(small_url)
     nlp = _nlp(settings)
     batch = settings.batch_size
+    per_day = args.per_day or None
     load_s = {}
     for url, size in ((small_url, args.small), (big_url, args.big)):
         settings = _settings(url)
         upgrade(url)
         start = time.perf_counter()
         # Both databases hold the same first `small` articles; the big one continues the stream.
-        _bulk_load(url, 0, size, seed=11)
+        _bulk_load(url, 0, size, seed=11, per_day=per_day)
         load_s[url] = time.perf_counter() - start
 
-    probes = list(generate_articles(args.probe * 2 + batch, seed=12))
+    # Fresh articles for each database: with steady dates, the ones that come next (dated after
+    # everything stored); with uniform dates, any day of the two years.
+    small_probes = list(generate_articles(args.probe, seed=12, first=args.small, per_day=per_day))
+    big_probes = list(generate_articles(args.probe, seed=13, first=args.big, per_day=per_day))
     # Warm up on a scratch database: first-use imports (datasketch) and compiled statements.
-    warmup = probes[args.probe * 2:]
+    warmup = list(generate_articles(batch, seed=14, per_day=per_day))
     settings = _settings(f"sqlite:///{work / 'warmup.db'}")
     upgrade(settings.database_url)
     _analyse_sentences(nlp, [g.extraction for g in warmup])
@@ -282,8 +294,7 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     small_ms: list[float] = []
     big_ms: list[float] = []
     for i in range(0, args.probe, batch):
-        for url, probe, out in ((small_url, probes[:args.probe], small_ms),
-                                (big_url, probes[args.probe:args.probe * 2], big_ms)):
+        for url, probe, out in ((small_url, small_probes, small_ms), (big_url, big_probes, big_ms)):
             chunk = [g.extraction for g in probe[i:i + batch]]
             settings = _settings(url)
             _analyse_sentences(nlp, chunk)  # NLP excluded: done before the clock starts
@@ -307,6 +318,7 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
                   for t in ("articles", "events", "mentions", "topic_matches")}
     return {
         "small": args.small, "big": args.big, "probe": args.probe,
+        "dates": "steady" if per_day else "uniform", "per_day": per_day,
         "load_s_small": load_s[small_url], "load_s_big": load_s[big_url],
         "small_ms": small_ms, "big_ms": big_ms, "query_ms": query_ms, "query_rows": found,
         "mean_ms_small": statistics.mean(small_ms), "mean_ms_big": statistics.mean(big_ms),
@@ -383,7 +395,7 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measure(quick: bool, only: set[str]) -> dict[str, Any]:
+def measure(quick: bool, only: set[str], dates: str = "steady") -> dict[str, Any]:
     sizes = SIZES["quick" if quick else "full"]
     result: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -413,11 +425,13 @@ def measure(quick: bool, only: set[str]) -> dict[str, Any]:
             work.mkdir()
             _log(f"scale: {sizes['scale_small']} vs {sizes['scale_big']} stored articles")
             s = _run_worker("scale", work, "--small", str(sizes["scale_small"]),
-                            "--big", str(sizes["scale_big"]), "--probe", str(sizes["scale_probe"]))
+                            "--big", str(sizes["scale_big"]), "--probe", str(sizes["scale_probe"]),
+                            "--per-day", str(PER_DAY if dates == "steady" else 0))
             small = statistics.median(s["small_ms"])
             big = statistics.median(s["big_ms"])
             result["n"]["scale"] = [s["small"], s["big"]]
             result["n"]["scale_probe"] = s["probe"]
+            result["n"]["scale_dates"] = s["dates"]
             result["lookup_ms_1k"] = round(small, 3)
             result["lookup_ms_100k"] = round(big, 3)
             result["scale_ratio"] = round(big / small, 3)
@@ -490,12 +504,15 @@ def main() -> None:
                         help="comma-separated subset of throughput,scale,rss,cli")
     parser.add_argument("--rss-sizes", help="override the two RSS sizes, e.g. 300,3000")
     parser.add_argument("--scale-sizes", help="override the two stored sizes, e.g. 1000,30000")
+    parser.add_argument("--dates", choices=("steady", "uniform"), default="steady",
+                        help="scale: stored articles dated as they arrive (steady) or at random")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--small", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument("--big", type=int, default=100_000, help=argparse.SUPPRESS)
     parser.add_argument("--probe", type=int, default=256, help=argparse.SUPPRESS)
+    parser.add_argument("--per-day", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))
@@ -506,7 +523,7 @@ def main() -> None:
     if args.rss_sizes:
         small, big = (int(x) for x in args.rss_sizes.split(","))
         SIZES["quick" if args.quick else "full"].update(rss_small=small, rss_big=big)
-    result = measure(args.quick, set(args.only.split(",")))
+    result = measure(args.quick, set(args.only.split(",")), args.dates)
     print(json.dumps(result) if args.json else _table(result))
 
 

@@ -251,21 +251,25 @@ class FeedEntryRow(Base):
 
 
 class ArticleBandRow(Base):
-    """One LSH band key of an original article's MinHash signature.
+    """One LSH band key of an original article's MinHash signature, under the article's week.
 
-    A new article's candidates are the originals sharing any band key with it: an index lookup
-    per band, however many articles are stored. Copies store no bands (they resolve to their
+    A new article's candidates are the originals of nearby weeks sharing a band key with it: an
+    index lookup per (week, band). The primary key is the table itself (SQLite WITHOUT ROWID),
+    ordered by week first, so one week's keys share pages: storing an article writes pages of
+    its own week, however many weeks are stored. Copies store no bands (they resolve to their
     original).
     """
 
     __tablename__ = "article_bands"
     __table_args__ = (
-        # near-duplicate candidates: band key -> articles (list_duplicate_candidates)
-        PrimaryKeyConstraint("band", "article_id"),
+        # near-duplicate candidates: (week, band key) -> articles (list_duplicate_candidates)
+        PrimaryKeyConstraint("bucket", "band", "article_id"),
         # deleting an article deletes its bands
         Index("ix_article_bands_article_id", "article_id"),
+        {"sqlite_with_rowid": False},
     )
 
+    bucket: Mapped[int] = mapped_column(Integer)  # pipeline.dedup.band_bucket of the article's date
     band: Mapped[int] = mapped_column(BigInteger)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
 

@@ -232,30 +232,37 @@ def _duplicate_candidates_stmt() -> Any:
         .order_by(ArticleRow.id).limit(20)
     same_url = select(ArticleRow.id).where(ArticleRow.canonical_url == bindparam("canonical_url")) \
         .order_by(ArticleRow.id).limit(20)
-    banded = select(ArticleBandRow.article_id).where(ArticleBandRow.band.in_(bindparam("bands", expanding=True)))
+    banded = select(ArticleBandRow.article_id).where(
+        ArticleBandRow.bucket.in_(bindparam("buckets", expanding=True)),
+        ArticleBandRow.band.in_(bindparam("bands", expanding=True)),
+    )
     ids = union(same_hash.subquery().select(), same_url.subquery().select(), banded)
     return select(*columns).where(ArticleRow.id.in_(ids)).order_by(ArticleRow.id)
 
 
-def list_duplicate_candidates(session: Session, fp: ArticleFingerprint) -> list[tuple[int, ArticleFingerprint]]:
+def list_duplicate_candidates(
+    session: Session, fp: ArticleFingerprint, buckets: Sequence[int]
+) -> list[tuple[int, ArticleFingerprint]]:
     """Return stored articles that may be copies of `fp`'s article, as (original id, fingerprint).
 
-    Candidates share the text hash, the canonical URL or an LSH band key: index lookups in one
-    statement, never a scan. A candidate that is itself a copy is reported under its original's id.
+    Candidates share the text hash or the canonical URL (whatever their date), or an LSH band key
+    under one of `buckets` (`pipeline.dedup.band_buckets_near`): index lookups in one statement,
+    never a scan. A candidate that is itself a copy is reported under its original's id.
     """
     rows = session.connection().execute(
         _duplicate_candidates_stmt(),
-        {"text_hash": fp.text_hash, "canonical_url": fp.canonical_url, "bands": list(fp.bands)},
+        {"text_hash": fp.text_hash, "canonical_url": fp.canonical_url, "bands": list(fp.bands),
+         "buckets": list(buckets)},
     )
     return [(row.duplicate_of_id or row.id, _fingerprint_of(row)) for row in rows]
 
 
-def save_bands(session: Session, article_id: int, fp: ArticleFingerprint) -> None:
-    """Index an original article's LSH band keys (idempotent)."""
-    rows = [{"band": band, "article_id": article_id} for band in sorted(set(fp.bands))]
+def save_bands(session: Session, article_id: int, fp: ArticleFingerprint, bucket: int) -> None:
+    """Index an original article's LSH band keys under its `bucket` (`pipeline.dedup.band_bucket`; idempotent)."""
+    rows = [{"bucket": bucket, "band": band, "article_id": article_id} for band in sorted(set(fp.bands))]
     if rows:
         # executemany of one cached statement: a multi-row VALUES is compiled anew each time
-        stmt = insert_ignoring(dialect_of(session), ArticleBandRow, ("band", "article_id"))
+        stmt = insert_ignoring(dialect_of(session), ArticleBandRow, ("bucket", "band", "article_id"))
         session.connection().execute(stmt, rows)
 
 

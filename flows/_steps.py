@@ -22,7 +22,9 @@ from db import store as db_store
 from db.session import open_session
 from pipeline.actors import load_actor_patterns
 from pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
-from pipeline.dedup import ArticleFingerprint, find_duplicates, fingerprint, match_events
+from pipeline.dedup import (
+    ArticleFingerprint, band_bucket, band_buckets_near, find_duplicates, fingerprint, match_events,
+)
 from pipeline.errors import SourceError
 from pipeline.extract import build_nlp, extract_events, load_trigger_patterns
 from pipeline.records import Article, Event, Extraction, TopicMatch
@@ -102,7 +104,12 @@ def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[E
     return list(extract_events(nlp, articles, batch_size=settings.batch_size, sentence_docs=_sentence_docs))
 
 
+#: Hex digits of the identity hash in an event key (160 bits, after the date).
+EVENT_KEY_DIGITS = 40
+
+
 def _event_key(event: Event, event_date: dt.date | None) -> str:
+    """The identity `save_events` inserts under: the same event on the same date, the same key."""
     parts = [
         event.type.value,
         event.source.code or event.source.name if event.source else "",
@@ -110,7 +117,10 @@ def _event_key(event: Event, event_date: dt.date | None) -> str:
         " ".join(event.content.lower().split()),
         event_date.isoformat() if event_date else "",
     ]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:EVENT_KEY_DIGITS]
+    # dated first: the unique index keeps one day's keys together, so storing today's events
+    # writes to the index pages of recent days, not to pages spread over every day stored
+    return f"{event_date.isoformat() if event_date else '-'}/{digest}"
 
 
 def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> list[StoreOutcome]:
@@ -146,7 +156,9 @@ def _store_article(
     session: Any, extraction: Extraction, fp: ArticleFingerprint, context: _StoreContext
 ) -> StoreOutcome:
     article = extraction.article
-    duplicates = find_duplicates(fp, db_store.list_duplicate_candidates(session, fp))
+    event_date = article.published or context.today  # the article's date, for dedup too
+    near = band_buckets_near(event_date, context.settings.near_duplicate_days)
+    duplicates = find_duplicates(fp, db_store.list_duplicate_candidates(session, fp, near))
     original = duplicates[0].key if duplicates else None
     article_id, created = db_store.save_article(session, {
         "url": article.url,
@@ -164,9 +176,8 @@ def _store_article(
     if not created:
         return StoreOutcome(article.url, known=True)
     if original is None:
-        db_store.save_bands(session, article_id, fp)
+        db_store.save_bands(session, article_id, fp, band_bucket(event_date))
     db_store.save_actors(session, article_id, extraction.actors)
-    event_date = article.published or context.today
     new_events, merged = _save_events(session, extraction, article_id, event_date, original, context.settings)
     matches = match_topics(context.nlp, context.topics, [(e, extraction) for _, e in new_events], _sentence_docs)
     alerts_raised = 0

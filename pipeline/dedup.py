@@ -36,6 +36,7 @@ from pipeline.settings import DATA_DIR
 __all__ = [
     "ArticleFingerprint",
     "BANDS",
+    "BUCKET_DAYS",
     "CONTAINMENT_THRESHOLD",
     "DUPLICATE_THRESHOLD",
     "DuplicateMatch",
@@ -49,6 +50,8 @@ __all__ = [
     "SHINGLE_WORDS",
     "SUBSTANCE_THRESHOLD",
     "actor_key",
+    "band_bucket",
+    "band_buckets_near",
     "band_keys",
     "canonicalize_url",
     "event_substance",
@@ -75,6 +78,10 @@ NUM_PERM = 160
 #: of unrelated articles (s < 0.15) almost never do, so lookups stay cheap as the store grows.
 BANDS = 40
 ROWS = 4
+#: Band keys are stored by the week of the article's date (`band_bucket`): the index keeps a
+#: week's keys together, so storing an article writes to the pages of its own week, not to
+#: pages scattered over every week stored, and a lookup reads the weeks near its date only.
+BUCKET_DAYS = 7
 #: Estimated Jaccard similarity of shingle sets from which an article is a near-duplicate.
 DUPLICATE_THRESHOLD = 0.5
 #: Estimated share of the shorter text's shingles found in the longer one from which an
@@ -236,6 +243,19 @@ def band_keys(signature: Sequence[int], bands: int = BANDS, rows: int = ROWS) ->
         chunk = struct.pack(f"<H{rows}I", b, *signature[b * rows : (b + 1) * rows])
         keys.append(int.from_bytes(hashlib.blake2b(chunk, digest_size=8).digest(), "little", signed=True))
     return tuple(keys)
+
+
+def band_bucket(day: dt.date) -> int:
+    """Return the bucket an article dated `day` stores its band keys under (weeks since year 1)."""
+    return day.toordinal() // BUCKET_DAYS
+
+
+def band_buckets_near(day: dt.date, days: int) -> list[int]:
+    """Return the buckets holding every article dated within `days` days of `day`.
+
+    The buckets are whole weeks, so they also hold some articles a few days further away.
+    """
+    return list(range(band_bucket(day - dt.timedelta(days=days)), band_bucket(day + dt.timedelta(days=days)) + 1))
 
 
 def fingerprint(article: Article) -> ArticleFingerprint:

@@ -6,6 +6,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(str(resources.files("pipeline") / "data"))
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     actors: Path = DATA_DIR / "actors.jsonl"
     triggers: Path = DATA_DIR / "triggers.jsonl"
     event_window_days: int = 2
+    # near-duplicate articles are looked for among those dated this close (exact copies: any date)
+    near_duplicate_days: int = Field(default=7, ge=0)
     batch_size: int = 64
     digest_threshold: int = 10
     # alert delivery: task retries with exponential backoff, then later runs try again

@@ -8,8 +8,11 @@ import pytest
 
 from pipeline.dedup import (
     BANDS,
+    BUCKET_DAYS,
     SUBSTANCE_THRESHOLD,
     KnownEvent,
+    band_bucket,
+    band_buckets_near,
     band_keys,
     canonicalize_url,
     event_substance,
@@ -263,6 +266,7 @@ RUS = Actor("Russia", "RUS", "state")
 NATO = Actor("NATO", "NATO", "organisation")
 USA = Actor("United States", "USA", "state")
 DAY = dt.date(2021, 12, 17)
+NEAR = band_buckets_near(DAY, days=7)
 
 
 def _event(content: str, source: Actor | None = RUS, target: Actor | None = NATO,
@@ -374,22 +378,70 @@ def test_near_duplicate_candidates_come_from_the_band_index(db: str) -> None:
     wire_fp, other_fp = fingerprint(wire), fingerprint(other)
     with open_session(db) as session, session.begin():
         wire_id, _ = store.save_article(session, _values(wire, wire_fp))
-        store.save_bands(session, wire_id, wire_fp)
-        store.save_bands(session, wire_id, wire_fp)  # idempotent
+        store.save_bands(session, wire_id, wire_fp, band_bucket(DAY))
+        store.save_bands(session, wire_id, wire_fp, band_bucket(DAY))  # idempotent
         other_id, _ = store.save_article(session, _values(other, other_fp))
-        store.save_bands(session, other_id, other_fp)
+        store.save_bands(session, other_id, other_fp, band_bucket(DAY))
         copy_fp = fingerprint(_article(SYNDICATED, "copy.txt"))
-        candidates = store.list_duplicate_candidates(session, copy_fp)
+        candidates = store.list_duplicate_candidates(session, copy_fp, NEAR)
         assert [key for key, _ in candidates] == [wire_id]
         assert [m.key for m in find_duplicates(copy_fp, candidates)] == [wire_id]
         # a stored copy is reported under its original's id
         copy_id, _ = store.save_article(session, _values(_article(SYNDICATED, "copy.txt"), copy_fp,
                                                            duplicate_of_id=wire_id))
         again = fingerprint(_article(SYNDICATED, "copy-again.txt"))
-        assert {key for key, _ in store.list_duplicate_candidates(session, again)} == {wire_id}
+        assert {key for key, _ in store.list_duplicate_candidates(session, again, NEAR)} == {wire_id}
         groups = queries.list_duplicate_groups(session)
         assert [(o.url, [c.url for c in copies]) for o, copies in groups] == [("wire.txt", ["copy.txt"])]
         assert groups[0][1][0].duplicate_of == "wire.txt" and copy_id > wire_id
+
+
+def test_near_duplicate_candidates_are_looked_for_in_nearby_weeks_only(db: str) -> None:
+    from db import store
+    from db.session import open_session
+
+    wire = _article(WIRE, "wire.txt")
+    wire_fp = fingerprint(wire)
+    copy_fp = fingerprint(_article(SYNDICATED, "copy.txt"))
+    exact_fp = fingerprint(_article(WIRE, "https://elsewhere.example/wire"))
+    with open_session(db) as session, session.begin():
+        wire_id, _ = store.save_article(session, _values(wire, wire_fp))
+        store.save_bands(session, wire_id, wire_fp, band_bucket(DAY))
+        for days_later in (1, 6, 7):
+            near = band_buckets_near(DAY + dt.timedelta(days=days_later), days=7)
+            assert [k for k, _ in store.list_duplicate_candidates(session, copy_fp, near)] == [wire_id]
+        far = band_buckets_near(DAY + dt.timedelta(days=60), days=7)
+        assert store.list_duplicate_candidates(session, copy_fp, far) == []
+        # an exact copy is found whatever its date: by text hash, not by band
+        assert [k for k, _ in store.list_duplicate_candidates(session, exact_fp, far)] == [wire_id]
+        wide = band_buckets_near(DAY + dt.timedelta(days=60), days=90)
+        assert [k for k, _ in store.list_duplicate_candidates(session, copy_fp, wide)] == [wire_id]
+
+
+@pytest.mark.parametrize(("days_apart", "window", "copy"), [(5, 7, True), (40, 7, False), (40, 60, True)])
+def test_store_step_finds_an_edited_copy_within_the_near_duplicate_window(
+    db: str, nlp, days_apart: int, window: int, copy: bool  # type: ignore[no-untyped-def]
+) -> None:
+    from flows._steps import store
+    from pipeline.records import Extraction
+    from pipeline.settings import Settings
+
+    settings = Settings(database_url=db, notify="", near_duplicate_days=window)
+    wire = Article(url="wire.txt", title="headline", text=WIRE, published=DAY)
+    edited = Article(url="copy.txt", title="headline", text=SYNDICATED, published=DAY + dt.timedelta(days=days_apart))
+    exact = Article(url="exact.txt", title="headline", text=WIRE, published=DAY + dt.timedelta(days=days_apart))
+    outcomes = store([Extraction(article=a, actors=(), events=()) for a in (wire, edited, exact)], nlp, settings)
+    assert [o.duplicate for o in outcomes] == [False, copy, True]  # an exact copy at any distance
+
+
+@pytest.mark.parametrize("days", [0, 1, 3, 7, 10, 30])
+def test_band_buckets_near_hold_every_day_of_the_window_and_few_more(days: int) -> None:
+    for start in range(14):  # every position of a day in its week
+        day = DAY + dt.timedelta(days=start)
+        near = band_buckets_near(day, days)
+        window = {band_bucket(day + dt.timedelta(days=d)) for d in range(-days, days + 1)}
+        assert set(near) == window  # the buckets of the window's days, and no others
+        assert len(near) <= (2 * days) // BUCKET_DAYS + 2
 
 
 def test_event_candidates_are_in_the_window_or_from_the_original(db: str) -> None:

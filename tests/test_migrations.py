@@ -28,3 +28,77 @@ def test_upgrade_twice_is_a_no_op(db: str) -> None:
     upgrade(db)
     upgrade(db)
     assert "events" in inspect(get_engine(db)).get_table_names()
+
+
+def test_band_keys_move_under_their_articles_week(database_url: str) -> None:
+    """0002 keeps every stored band key, filed under the week of its article's date."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from db.migrate import alembic_config
+    from pipeline.dedup import band_bucket
+
+    config = alembic_config(database_url)
+    command.upgrade(config, "0001")
+    published, ingested = dt.date(2022, 3, 9), dt.datetime(2023, 5, 1, 23, 30, tzinfo=dt.timezone.utc)
+    engine = get_engine(database_url)
+    with engine.begin() as conn:
+        for id_, day in ((1, published), (2, None)):
+            conn.execute(
+                text("INSERT INTO articles (id, url, canonical_url, title, published, text, text_hash, "
+                     "shingle_count, ingested_at) VALUES (:id, :url, :url, 't', :day, 'x', 'h', 0, :at)"),
+                {"id": id_, "url": f"a{id_}.txt", "day": day, "at": ingested},
+            )
+        conn.execute(text("INSERT INTO article_bands (band, article_id) VALUES (:band, :id)"),
+                     [{"band": band, "id": id_} for id_ in (1, 2) for band in (-(2**63), 5, 2**63 - 1)])
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = set(conn.execute(text("SELECT bucket, band, article_id FROM article_bands")))
+    weeks = {1: band_bucket(published), 2: band_bucket(ingested.date())}
+    assert rows == {(weeks[id_], band, id_) for id_ in (1, 2) for band in (-(2**63), 5, 2**63 - 1)}
+    command.downgrade(config, "0001")
+    with engine.connect() as conn:
+        rows = set(conn.execute(text("SELECT band, article_id FROM article_bands")))
+    assert rows == {(band, id_) for id_ in (1, 2) for band in (-(2**63), 5, 2**63 - 1)}
+    get_engine.cache_clear()
+
+
+def test_event_keys_get_their_date_in_front_and_back(database_url: str) -> None:
+    """0003 rewrites each stored key into the one the store step now computes for the event."""
+    import datetime as dt
+    import hashlib
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from db.migrate import alembic_config
+    from flows._steps import _event_key
+    from pipeline.records import Actor, Event, EventType
+
+    day = dt.date(2022, 1, 21)
+    event = Event(type=EventType.DEMAND, source=Actor(name="Moscow", code="RUS", type="state"),
+                  target=Actor(name="NATO", code="NATO", type="organisation"),
+                  content="deny  Ukraine membership", sentence="s", start=0, end=1)
+    old_key = hashlib.sha256("\x1f".join(
+        ["DEMAND", "RUS", "NATO", "deny ukraine membership", day.isoformat()]).encode()).hexdigest()
+    config = alembic_config(database_url)
+    command.upgrade(config, "0002")
+    engine = get_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
+                          "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"),
+                     {"at": dt.datetime(2022, 1, 21, tzinfo=dt.timezone.utc)})
+        conn.execute(text("INSERT INTO events (id, event_key, type, cameo, source_code, source_name, target_code, "
+                          "target_name, content, event_date, article_id, first_seen) VALUES (1, :key, 'DEMAND', "
+                          "'10', 'RUS', 'Moscow', 'NATO', 'NATO', 'deny  Ukraine membership', :day, 1, :day)"),
+                     {"key": old_key, "day": day})
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        key = conn.scalar(text("SELECT event_key FROM events"))
+    assert key == _event_key(event, day) == f"2022-01-21/{old_key[:40]}"
+    command.downgrade(config, "0002")
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT event_key FROM events")) == old_key
+    get_engine.cache_clear()
