@@ -175,9 +175,8 @@ def _bulk_load(url: str, first: int, n: int, seed: int, per_day: int | None = No
     from db.models import (ArticleActorRow, ArticleBandRow, ArticleRow, EventRow, MentionRow,
                            TopicMatchRow)
     from db.session import get_engine
-    from flows._steps import _event_key
     from generate import generate_articles
-    from pipeline.dedup import band_bucket, fingerprint
+    from pipeline.dedup import band_bucket, event_key, fingerprint
 
     engine = get_engine(url)
     with engine.connect() as conn:
@@ -207,7 +206,7 @@ def _bulk_load(url: str, first: int, n: int, seed: int, per_day: int | None = No
             rows["actors"].extend({"article_id": article_id, "code": a.code, "name": a.name, "type": a.type}
                                   for a in extraction.actors)
             for event in extraction.events:
-                key = _event_key(event, article.published)
+                key = event_key(event, article.published)
                 if key in known_keys:  # the same event again: the store step adds a mention
                     rows["mentions"].append({
                         "event_id": known_keys[key], "article_id": article_id, "sentence": event.sentence,

@@ -7,7 +7,6 @@ steps can be called (and benchmarked) without an orchestrator.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,7 +22,8 @@ from db.session import open_session
 from pipeline.actors import load_actor_patterns
 from pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from pipeline.dedup import (
-    ArticleFingerprint, band_bucket, band_buckets_near, find_duplicates, fingerprint, match_events,
+    ArticleFingerprint, band_bucket, band_buckets_near, event_key, find_duplicates, fingerprint,
+    match_events,
 )
 from pipeline.errors import SourceError
 from pipeline.extract import build_nlp, extract_events, load_trigger_patterns
@@ -102,25 +102,6 @@ def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[E
     """Extract actors and events from a batch of articles."""
     _sentence_docs.clear()
     return list(extract_events(nlp, articles, batch_size=settings.batch_size, sentence_docs=_sentence_docs))
-
-
-#: Hex digits of the identity hash in an event key (160 bits, after the date).
-EVENT_KEY_DIGITS = 40
-
-
-def _event_key(event: Event, event_date: dt.date | None) -> str:
-    """The identity `save_events` inserts under: the same event on the same date, the same key."""
-    parts = [
-        event.type.value,
-        event.source.code or event.source.name if event.source else "",
-        event.target.code or event.target.name if event.target else "",
-        " ".join(event.content.lower().split()),
-        event_date.isoformat() if event_date else "",
-    ]
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:EVENT_KEY_DIGITS]
-    # dated first: the unique index keeps one day's keys together, so storing today's events
-    # writes to the index pages of recent days, not to pages spread over every day stored
-    return f"{event_date.isoformat() if event_date else '-'}/{digest}"
 
 
 def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> list[StoreOutcome]:
@@ -203,7 +184,7 @@ def _save_events(
     restated = match_events(events, event_date, candidates, window_days=window)
     fresh = [event for event, known in zip(events, restated) if known is None]
     saved = iter(db_store.save_events(
-        session, [(e, _event_key(e, event_date)) for e in fresh], article_id=article_id, event_date=event_date
+        session, [(e, event_key(e, event_date)) for e in fresh], article_id=article_id, event_date=event_date
     ))
     mentions: list[tuple[int, Event]] = []
     new_events: list[tuple[int, Event]] = []

@@ -41,6 +41,7 @@ __all__ = [
     "DUPLICATE_THRESHOLD",
     "DuplicateMatch",
     "EMPTY_SUBSTANCE_SCORE",
+    "EVENT_KEY_DIGITS",
     "HEAD_BONUS",
     "KnownEvent",
     "MIN_SHARED_CONCEPTS",
@@ -54,6 +55,7 @@ __all__ = [
     "band_buckets_near",
     "band_keys",
     "canonicalize_url",
+    "event_key",
     "event_substance",
     "find_duplicates",
     "fingerprint",
@@ -444,6 +446,29 @@ class KnownEvent:
     contents: tuple[str, ...]
     event_date: dt.date | None = None
     article: int | None = None
+
+
+#: Hex digits of the identity hash in an event key (160 bits, after the date).
+EVENT_KEY_DIGITS = 40
+
+
+def event_key(event: Event, event_date: dt.date | None) -> str:
+    """Return the key an event is stored under: the same event on the same date, the same key.
+
+    Exact identity only (type, source, target, normalised content, date): restatements in other
+    words are `match_events`' business. The key is the date, "/", and a hash of the rest.
+    """
+    parts = [
+        event.type.value,
+        event.source.code or event.source.name if event.source else "",
+        event.target.code or event.target.name if event.target else "",
+        " ".join(event.content.lower().split()),
+        event_date.isoformat() if event_date else "",
+    ]
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:EVENT_KEY_DIGITS]
+    # dated first: the unique index keeps one day's keys together, so storing today's events
+    # writes to the index pages of recent days, not to pages spread over every day stored
+    return f"{event_date.isoformat() if event_date else '-'}/{digest}"
 
 
 def actor_key(code: str | None, name: str | None) -> str | None:

@@ -15,6 +15,7 @@ from pipeline.dedup import (
     band_buckets_near,
     band_keys,
     canonicalize_url,
+    event_key,
     event_substance,
     find_duplicates,
     fingerprint,
@@ -308,6 +309,17 @@ def test_the_same_demand_a_week_later_is_a_new_event() -> None:
     assert match_event(event, DAY + dt.timedelta(days=2), STORED) == 2
     assert match_event(event, DAY + dt.timedelta(days=7), STORED) is None
     assert match_event(event, DAY + dt.timedelta(days=7), STORED, window_days=7) == 2
+
+
+def test_event_key_is_the_date_then_the_exact_identity() -> None:
+    event = _event("deny Ukraine membership")
+    key = event_key(event, DAY)
+    assert key.startswith("2021-12-17/") and len(key) <= 64  # fits events.event_key
+    assert event_key(_event("Deny  Ukraine\nmembership"), DAY) == key  # case and spacing only
+    assert event_key(event, DAY + dt.timedelta(days=1)) != key
+    assert event_key(_event("deny Ukraine membership", target=USA), DAY) != key
+    assert event_key(_event("deny Georgia membership"), DAY) != key
+    assert event_key(event, None).startswith("-/")
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,7 @@ def test_event_keys_get_their_date_in_front_and_back(database_url: str) -> None:
     from sqlalchemy import text
 
     from db.migrate import alembic_config
-    from flows._steps import _event_key
+    from pipeline.dedup import event_key
     from pipeline.records import Actor, Event, EventType
 
     day = dt.date(2022, 1, 21)
@@ -97,7 +97,7 @@ def test_event_keys_get_their_date_in_front_and_back(database_url: str) -> None:
     command.upgrade(config, "head")
     with engine.connect() as conn:
         key = conn.scalar(text("SELECT event_key FROM events"))
-    assert key == _event_key(event, day) == f"2022-01-21/{old_key[:40]}"
+    assert key == event_key(event, day) == f"2022-01-21/{old_key[:40]}"
     command.downgrade(config, "0002")
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT event_key FROM events")) == old_key

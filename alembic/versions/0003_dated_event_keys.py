@@ -22,7 +22,7 @@ down_revision: Union[str, None] = '0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-_DIGITS = 40  # flows._steps.EVENT_KEY_DIGITS when this was written
+_DIGITS = 40  # pipeline.dedup.EVENT_KEY_DIGITS when this was written
 
 
 def upgrade() -> None:
