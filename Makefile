@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SEED   := seeds/000_30228fdb78730024.txt
 export NEWSWATCH_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup run test check bench clean migration
+.PHONY: setup run test test-all check-wheel check bench clean migration
 
 setup: $(STAMP)
 
@@ -26,6 +26,15 @@ test: setup
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Everything CI runs: the default tests, the slow end-to-end ones, and the wheel check.
+test-all: setup
+	$(MAKE) test PYTEST_ARGS="-m 'slow or not slow' $(PYTEST_ARGS)"
+	$(MAKE) check-wheel
+
+# Build the wheel, install it outside the checkout with the machine's pip, ingest the seed.
+check-wheel:
+	PYTHON=$(PYTHON) bash scripts/check_wheel.sh
+
 check: setup
 	$(BIN)/python -m mypy
 	$(BIN)/cog --check docs/cli.md
@@ -34,7 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) newswatch.db .pytest_cache
+	rm -rf $(VENV) newswatch.db .pytest_cache build newswatch.egg-info
 
 # Regenerate the single initial migration from db/models.py (pre-release: one migration).
 migration: setup

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.records import Actor, Article, Event, EventType, Extraction
+from newswatch.pipeline.records import Actor, Article, Event, EventType, Extraction
 
 # (name, code, type, adjective); people act for the state or organisation of their code.
 STATES = [

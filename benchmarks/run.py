@@ -67,7 +67,7 @@ PER_DAY = 137
 
 def _settings(database_url: str) -> Any:
     """Point the settings of this process at `database_url` and return them."""
-    from pipeline.settings import get_settings
+    from newswatch.pipeline.settings import get_settings
 
     os.environ["NEWSWATCH_DATABASE_URL"] = database_url
     get_settings.cache_clear()
@@ -76,7 +76,7 @@ def _settings(database_url: str) -> Any:
 
 def _nlp(settings: Any) -> Any:
     """Return the flow's own cached pipeline, so the flow and the raw run share one model load."""
-    from flows.ingest import _nlp_for
+    from newswatch.flows.ingest import _nlp_for
 
     return _nlp_for(settings)
 
@@ -99,8 +99,8 @@ def _peak_rss_mb() -> dict[str, float]:
 
 def worker_throughput(args: argparse.Namespace) -> dict[str, Any]:
     """Time the ingest flow and raw `nlp.pipe` over the same article files, alternating."""
-    from flows import _steps
-    from flows.ingest import ingest
+    from newswatch.flows import _steps
+    from newswatch.flows.ingest import ingest
 
     work = Path(args.work)
     paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
@@ -147,7 +147,7 @@ def worker_throughput(args: argparse.Namespace) -> dict[str, Any]:
 
 def _store_all(generated: Any, nlp: Any, settings: Any, batch: int) -> int:
     """Store the generator's known extractions in batches; return how many were stored."""
-    from flows import _steps
+    from newswatch.flows import _steps
 
     chunk: list[Any] = []
     stored = 0
@@ -172,11 +172,11 @@ def _bulk_load(url: str, first: int, n: int, seed: int, per_day: int | None = No
     """
     from sqlalchemy import func, insert, select
 
-    from db.models import (ArticleActorRow, ArticleBandRow, ArticleRow, EventRow, MentionRow,
+    from newswatch.db.models import (ArticleActorRow, ArticleBandRow, ArticleRow, EventRow, MentionRow,
                            TopicMatchRow)
-    from db.session import get_engine
+    from newswatch.db.session import get_engine
     from generate import generate_articles
-    from pipeline.dedup import band_bucket, event_key, fingerprint
+    from newswatch.pipeline.dedup import band_bucket, event_key, fingerprint
 
     engine = get_engine(url)
     with engine.connect() as conn:
@@ -246,8 +246,8 @@ def _analyse_sentences(nlp: Any, extractions: list[Any]) -> None:
     the store step runs no model. The generator's extractions come without that, and the
     store step would tag each sentence itself: NLP inside a measurement that excludes it.
     """
-    from flows import _steps
-    from pipeline.topics import LEMMA_PIPES
+    from newswatch.flows import _steps
+    from newswatch.pipeline.topics import LEMMA_PIPES
 
     _steps._sentence_docs.clear()
     sentences = list(dict.fromkeys(e.sentence for x in extractions for e in x.events))
@@ -258,10 +258,10 @@ def _analyse_sentences(nlp: Any, extractions: list[Any]) -> None:
 
 def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     """Store fresh articles on a small and a big database, batches alternating; then query."""
-    from db.migrate import upgrade
-    from db.queries import EventFilters, list_events
-    from db.session import open_session
-    from flows import _steps
+    from newswatch.db.migrate import upgrade
+    from newswatch.db.queries import EventFilters, list_events
+    from newswatch.db.session import open_session
+    from newswatch.flows import _steps
     from generate import generate_articles
 
     work = Path(args.work)
@@ -327,7 +327,7 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
 
 def worker_ingest(args: argparse.Namespace) -> dict[str, Any]:
     """Ingest every article file in a folder with the flow; report peak memory."""
-    from flows.ingest import ingest_all
+    from newswatch.flows.ingest import ingest_all
 
     work = Path(args.work)
     paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import FeedEntryRow, FeedRow
-from db.upsert import insert_for
+from newswatch.db.models import FeedEntryRow, FeedRow
+from newswatch.db.upsert import insert_for
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -11,10 +12,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
-from db.session import get_engine, redact_url
-from pipeline.errors import StoreError
+from newswatch.db.session import get_engine, redact_url
+from newswatch.pipeline.errors import StoreError
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "alembic"
+#: The migration scripts: the repository's `alembic/`, installed as `newswatch/migrations/`.
+MIGRATIONS = Path(str(resources.files("newswatch") / "migrations"))
 #: PostgreSQL advisory lock key held while migrating ("nwmigrat" as an integer).
 MIGRATION_LOCK = 0x6E776D6967726174
 

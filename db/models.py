@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from pipeline.records import Actor, Article
+from newswatch.pipeline.records import Actor, Article
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

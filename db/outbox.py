@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.orm import Session
 
-from db.models import AlertRow
+from newswatch.db.models import AlertRow
 
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from db.models import (
+from newswatch.db.models import (
     AlertRow,
     ArticleActorRow,
     ArticleRow,
@@ -21,7 +21,7 @@ from db.models import (
     MentionRow,
     TopicMatchRow,
 )
-from pipeline.records import Actor
+from newswatch.pipeline.records import Actor
 
 # --------------------------------------------------------------------------------------------
 # Views returned to the CLI (SPEC.md JSON shapes)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.errors import StoreError
+from newswatch.pipeline.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: SQLite's page cache per connection (default 2 MB). A batch's inserts touch index pages all

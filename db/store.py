@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
-from db.models import (
+from newswatch.db.models import (
     AlertRow,
     ArticleActorRow,
     ArticleBandRow,
@@ -22,9 +22,9 @@ from db.models import (
     MentionRow,
     TopicMatchRow,
 )
-from db.upsert import dialect_of, insert_function, insert_ignoring
-from pipeline.dedup import ArticleFingerprint, KnownEvent, actor_key
-from pipeline.records import Actor, Event, EventType, TopicMatch
+from newswatch.db.upsert import dialect_of, insert_function, insert_ignoring
+from newswatch.pipeline.dedup import ArticleFingerprint, KnownEvent, actor_key
+from newswatch.pipeline.records import Actor, Event, EventType, TopicMatch
 
 # --------------------------------------------------------------------------------------------
 # Articles

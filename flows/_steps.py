@@ -16,21 +16,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from db import outbox
-from db import store as db_store
-from db.session import open_session
-from pipeline.actors import load_actor_patterns
-from pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
-from pipeline.dedup import (
+from newswatch.db import outbox
+from newswatch.db import store as db_store
+from newswatch.db.session import open_session
+from newswatch.pipeline.actors import load_actor_patterns
+from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
+from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, event_key, find_duplicates, fingerprint,
     match_events,
 )
-from pipeline.errors import SourceError
-from pipeline.extract import build_nlp, extract_events, load_trigger_patterns
-from pipeline.records import Article, Event, Extraction, TopicMatch
-from pipeline.settings import Settings, get_settings
-from pipeline.sources import is_url, make_client, read_article
-from pipeline.topics import Topic, load_topics, match_topics
+from newswatch.pipeline.errors import SourceError
+from newswatch.pipeline.extract import build_nlp, extract_events, load_trigger_patterns
+from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
+from newswatch.pipeline.settings import Settings, get_settings
+from newswatch.pipeline.sources import is_url, make_client, read_article
+from newswatch.pipeline.topics import Topic, load_topics, match_topics
 
 log = logging.getLogger("newswatch")
 
@@ -281,7 +281,7 @@ def delivery_counts(settings: Settings, since: dt.datetime) -> tuple[int, int]:
 
 def alert_rows(settings: Settings, since: dt.datetime) -> list[dict[str, Any]]:
     """Return the alerts raised since `since` as rows for the run's artifact (channels redacted)."""
-    from pipeline.alerts import describe_channel, split_message
+    from newswatch.pipeline.alerts import describe_channel, split_message
 
     with open_session(settings.database_url) as session:
         return [

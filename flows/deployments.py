@@ -21,8 +21,8 @@ import httpx
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.feeds import poll_all_feeds
-from pipeline.errors import NewswatchError
+from newswatch.flows.feeds import poll_all_feeds
+from newswatch.pipeline.errors import NewswatchError
 
 DEPLOYMENT_NAME = "poll-feeds"
 DEFAULT_INTERVAL = dt.timedelta(minutes=15)

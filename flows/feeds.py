@@ -19,12 +19,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from db import feed_state
-from db.session import open_session
-from pipeline.errors import FetchError, SourceError
-from pipeline.records import Article, FeedEntry, FeedFetch
-from pipeline.settings import Settings, get_settings
-from pipeline.sources import (
+from newswatch.db import feed_state
+from newswatch.db.session import open_session
+from newswatch.pipeline.errors import FetchError, SourceError
+from newswatch.pipeline.records import Article, FeedEntry, FeedFetch
+from newswatch.pipeline.settings import Settings, get_settings
+from newswatch.pipeline.sources import (
     entry_key,
     feed_backoff,
     fetch_feed,
@@ -169,7 +169,7 @@ def poll_all_feeds(feeds: list[str] | None = None) -> Any:
     `feeds` defaults to NEWSWATCH_FEEDS as read by the process running the flow (a worker's
     environment, under a work pool). Returns the ingest summary.
     """
-    from flows.ingest import ingest
+    from newswatch.flows.ingest import ingest
 
     urls = list(feeds or get_settings().feed_urls)
     if not urls:

@@ -16,13 +16,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from db import store
-from db.migrate import upgrade
-from db.session import open_session
-from flows import _steps
-from pipeline.errors import AlertError, NewswatchError
-from pipeline.records import Article, Extraction
-from pipeline.settings import Settings, get_settings
+from newswatch.db import store
+from newswatch.db.migrate import upgrade
+from newswatch.db.session import open_session
+from newswatch.flows import _steps
+from newswatch.pipeline.errors import AlertError, NewswatchError
+from newswatch.pipeline.records import Article, Extraction
+from newswatch.pipeline.settings import Settings, get_settings
 
 T = TypeVar("T")
 
@@ -150,8 +150,8 @@ def ingest(
         fresh, known = skip_known(quote(articles), settings.database_url)
         summary.articles_known += known
         if fresh:
-            extractions = extract_batch(quote(fresh), quote(settings))
-            for outcome in store_batch(quote(extractions), quote(settings)):
+            extractions = extract_batch(quote(fresh), quote(settings))  # type: ignore[call-overload]
+            for outcome in store_batch(quote(extractions), quote(settings)):  # type: ignore[call-overload]
                 summary.add(outcome)
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however
@@ -164,7 +164,7 @@ def ingest(
         process(loaded)
     feed_polls: list[Any] = []
     if feeds:
-        from flows.feeds import poll_feeds
+        from newswatch.flows.feeds import poll_feeds
 
         feed_articles, feed_failures, feed_polls = poll_feeds(
             feeds, settings, published=published, source=source
@@ -176,7 +176,7 @@ def ingest(
             process(articles)
     summary.articles_failed = len(summary.failures)
     if feed_polls:  # recorded only now that their entries are stored: a crash re-polls them
-        from flows.feeds import save_feed_polls
+        from newswatch.flows.feeds import save_feed_polls
 
         save_feed_polls(feed_polls, settings)
     delivery_started = dt.datetime.now(dt.timezone.utc)

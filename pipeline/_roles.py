@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from spacy.tokens import Doc, Span, Token
 
-from pipeline.records import Actor, Event, EventType
+from newswatch.pipeline.records import Actor, Event, EventType
 
 ActorOf = Callable[[Token], "Actor | None"]
 

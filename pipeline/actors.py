@@ -25,9 +25,9 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
-from pipeline.errors import PatternError
-from pipeline.jsonl import read_jsonl
-from pipeline.records import Actor
+from newswatch.pipeline.errors import PatternError
+from newswatch.pipeline.jsonl import read_jsonl
+from newswatch.pipeline.records import Actor
 
 __all__ = ["ActorRecognizer", "actor_of", "load_actor_patterns"]
 

@@ -21,8 +21,8 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from pipeline.errors import AlertError
-from pipeline.records import Actor, Alert, Article, Event, TopicMatch
+from newswatch.pipeline.errors import AlertError
+from newswatch.pipeline.records import Actor, Alert, Article, Event, TopicMatch
 
 #: The channel of alerts raised while no channel is configured: stored and printed only.
 NO_CHANNEL = ""

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from typing import Any
 
-from pipeline.records import Article
+from newswatch.pipeline.records import Article
 
 # Invisible characters that only get in the way of matching: BOM, zero-width space, word
 # joiner, soft hyphen, bidirectional embedding/override/isolate controls.

@@ -30,8 +30,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import snowballstemmer
 
-from pipeline.records import Article, Event, EventType
-from pipeline.settings import DATA_DIR
+from newswatch.pipeline.records import Article, Event, EventType
+from newswatch.pipeline.settings import DATA_DIR
 
 __all__ = [
     "ArticleFingerprint",

@@ -13,13 +13,13 @@ from spacy.matcher import DependencyMatcher
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-import pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
-from pipeline._chunks import split_text
-from pipeline._roles import Candidate, make_candidate, resolve_candidates
-from pipeline.actors import actor_of
-from pipeline.errors import PatternError
-from pipeline.jsonl import read_jsonl
-from pipeline.records import Actor, Article, Event, EventType, Extraction
+import newswatch.pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
+from newswatch.pipeline._chunks import split_text
+from newswatch.pipeline._roles import Candidate, make_candidate, resolve_candidates
+from newswatch.pipeline.actors import actor_of
+from newswatch.pipeline.errors import PatternError
+from newswatch.pipeline.jsonl import read_jsonl
+from newswatch.pipeline.records import Actor, Article, Event, EventType, Extraction
 
 __all__ = ["EventMatcher", "build_nlp", "extract_events", "load_trigger_patterns"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import PatternError
+from newswatch.pipeline.errors import PatternError
 
 
 def read_jsonl(path: Path, *, what: str, setting: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DATA_DIR = Path(str(resources.files("pipeline") / "data"))
+DATA_DIR = Path(str(resources.files("newswatch.pipeline") / "data"))
 
 
 class Settings(BaseSettings):

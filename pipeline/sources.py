@@ -27,9 +27,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from pipeline.clean import clean_article, clean_fragment
-from pipeline.errors import FeedParseError, FetchError, SourceError
-from pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed
+from newswatch.pipeline.clean import clean_article, clean_fragment
+from newswatch.pipeline.errors import FeedParseError, FetchError, SourceError
+from newswatch.pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed
 
 try:
     _VERSION = metadata.version("newswatch")

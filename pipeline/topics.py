@@ -28,8 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import TopicError
-from pipeline.records import Article, Event, EventType, Extraction, TopicMatch
+from newswatch.pipeline.errors import TopicError
+from newswatch.pipeline.records import Article, Event, EventType, Extraction, TopicMatch
 
 if TYPE_CHECKING:
     from spacy.language import Language

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from alembic import command
 
-from db.migrate import MIGRATIONS, alembic_config
-from db.session import get_engine
+from newswatch.db.migrate import MIGRATIONS, alembic_config
+from newswatch.db.session import get_engine
 
 target = MIGRATIONS / "versions" / "0001_initial.py"
 target.unlink(missing_ok=True)

@@ -277,7 +277,7 @@ def postgres_schema(server: str, application_name: str | None = None) -> Iterato
     try:
         yield url
     finally:
-        from db.session import get_engine
+        from newswatch.db.session import get_engine
 
         get_engine.cache_clear()
         with psycopg.connect(plain, autocommit=True) as conn:

@@ -55,7 +55,7 @@ def _fresh_postgres_schema(server: str) -> Iterator[str]:
     try:
         yield f"{server}?options=-csearch_path%3D{schema}"
     finally:
-        from db.session import get_engine
+        from newswatch.db.session import get_engine
 
         get_engine.cache_clear()
         with psycopg.connect(plain, autocommit=True) as conn:
@@ -75,7 +75,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def db(database_url: str) -> Iterator[str]:
     """A migrated database (URL) with the newswatch schema."""
-    from db.migrate import upgrade
+    from newswatch.db.migrate import upgrade
 
     upgrade(database_url)
     yield database_url
@@ -84,7 +84,7 @@ def db(database_url: str) -> Iterator[str]:
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
     """Point NEWSWATCH_DATABASE_URL at a fresh database and reset cached settings."""
-    from pipeline.settings import get_settings
+    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", database_url)
     monkeypatch.delenv("NEWSWATCH_NOTIFY", raising=False)
@@ -106,8 +106,8 @@ def prefect_harness() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def nlp():  # type: ignore[no-untyped-def]
     """The real packaged spaCy pipeline with the newswatch components, loaded once."""
-    from flows._steps import load_nlp
-    from pipeline.settings import Settings
+    from newswatch.flows._steps import load_nlp
+    from newswatch.pipeline.settings import Settings
 
     s = Settings()
     return load_nlp(s.spacy_model, str(s.actors), str(s.triggers))

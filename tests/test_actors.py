@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import spacy
 
-from pipeline.actors import actor_of, load_actor_patterns
-from pipeline.errors import PatternError
-from pipeline.records import Actor
+from newswatch.pipeline.actors import actor_of, load_actor_patterns
+from newswatch.pipeline.errors import PatternError
+from newswatch.pipeline.records import Actor
 
 ACTORS = Path(__file__).resolve().parent.parent / "pipeline" / "data" / "actors.jsonl"
 
@@ -19,7 +19,7 @@ ACTORS = Path(__file__).resolve().parent.parent / "pipeline" / "data" / "actors.
 @pytest.fixture(scope="session")
 def nlp_actors():  # type: ignore[no-untyped-def]
     """The packaged model with only the actor component added, loaded once per session."""
-    from pipeline.settings import Settings
+    from newswatch.pipeline.settings import Settings
 
     nlp = spacy.load(Settings().spacy_model)
     nlp.add_pipe("newswatch_actors").add_patterns(load_actor_patterns(ACTORS))
@@ -277,7 +277,7 @@ def test_actor_of_nothing(nlp_actors) -> None:
 
 
 def test_loading_the_dictionary_is_fast() -> None:
-    from pipeline.settings import Settings
+    from newswatch.pipeline.settings import Settings
 
     fresh = spacy.load(Settings().spacy_model)
     start = time.process_time()  # CPU time: other processes on a busy machine do not count

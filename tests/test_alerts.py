@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.alerts import (
+from newswatch.pipeline.alerts import (
     NO_CHANNEL,
     PendingAlert,
     alert_message,
@@ -25,8 +25,8 @@ from pipeline.alerts import (
     send_alerts,
     split_message,
 )
-from pipeline.errors import AlertError
-from pipeline.records import Actor, Article, Event, EventType, TopicMatch
+from newswatch.pipeline.errors import AlertError
+from newswatch.pipeline.records import Actor, Article, Event, EventType, TopicMatch
 
 RUS = Actor("Russia", "RUS", "state")
 NATO = Actor("NATO", "NATO", "organisation")
@@ -225,15 +225,15 @@ def test_a_notifier_that_raises_alert_error_fails_only_its_alert() -> None:
 
 
 def _settings(database_url: str, notify: str = "", **extra: Any):  # type: ignore[no-untyped-def]
-    from pipeline.settings import Settings
+    from newswatch.pipeline.settings import Settings
 
     return Settings(database_url=database_url, notify=notify, **extra)
 
 
 def _queue(database_url: str, channel: str, count: int = 1) -> list[int]:
     """Store one article with `count` events, each with a pending alert on `channel`."""
-    from db import store
-    from db.session import open_session
+    from newswatch.db import store
+    from newswatch.db.session import open_session
 
     ids = []
     with open_session(database_url) as session, session.begin():
@@ -255,8 +255,8 @@ def _queue(database_url: str, channel: str, count: int = 1) -> list[int]:
 
 
 def _statuses(database_url: str) -> list[tuple[str, int]]:
-    from db import queries
-    from db.session import open_session
+    from newswatch.db import queries
+    from newswatch.db.session import open_session
 
     with open_session(database_url) as session:
         return [(a.status, a.attempts) for a in queries.list_alerts(session)]
@@ -265,7 +265,7 @@ def _statuses(database_url: str) -> list[tuple[str, int]]:
 def test_a_channel_that_fails_then_recovers_gets_each_alert_exactly_once(
     db: str, receiver: Receiver
 ) -> None:
-    from flows._steps import deliver
+    from newswatch.flows._steps import deliver
 
     settings = _settings(db, receiver.url(), alert_max_attempts=2)
     _queue(db, receiver.url())
@@ -282,7 +282,7 @@ def test_a_channel_that_fails_then_recovers_gets_each_alert_exactly_once(
 
 
 def test_a_closed_port_keeps_alerts_pending_until_the_server_starts(db: str) -> None:
-    from flows._steps import deliver
+    from newswatch.flows._steps import deliver
 
     port = _free_port()
     channel = f"json://127.0.0.1:{port}/later"
@@ -301,8 +301,8 @@ def test_a_closed_port_keeps_alerts_pending_until_the_server_starts(db: str) -> 
 
 def test_an_attempt_is_claimed_once(db: str, receiver: Receiver) -> None:
     """Two runs that read the same pending alert cannot both send it."""
-    from db import outbox
-    from db.session import open_session
+    from newswatch.db import outbox
+    from newswatch.db.session import open_session
 
     (alert_id,) = _queue(db, receiver.url())
     with open_session(db) as session, session.begin():
@@ -315,7 +315,7 @@ def test_an_attempt_is_claimed_once(db: str, receiver: Receiver) -> None:
 
 
 def test_a_busy_run_sends_one_digest_per_channel(db: str, receiver: Receiver) -> None:
-    from flows._steps import deliver
+    from newswatch.flows._steps import deliver
 
     _queue(db, receiver.url(), count=3)
     assert deliver(_settings(db, receiver.url(), digest_threshold=2)) == (3, 0)
@@ -331,7 +331,7 @@ def test_a_busy_run_sends_one_digest_per_channel(db: str, receiver: Receiver) ->
 def _seed_article(url: str = "seed.txt", text: str | None = None) -> Article:
     from pathlib import Path
 
-    from pipeline.clean import clean_article
+    from newswatch.pipeline.clean import clean_article
 
     raw = (Path(__file__).resolve().parent.parent / "seeds" / "000_30228fdb78730024.txt").read_text()
     article = clean_article(raw, url=url, published=dt.date(2021, 12, 17), source=None)
@@ -342,15 +342,15 @@ def _seed_article(url: str = "seed.txt", text: str | None = None) -> Article:
 
 
 def _topics_alerted(database_url: str) -> list[str]:
-    from db import queries
-    from db.session import open_session
+    from newswatch.db import queries
+    from newswatch.db.session import open_session
 
     with open_session(database_url) as session:
         return [a.topic for a in queries.list_alerts(session)]
 
 
 def test_no_alert_for_a_rerun_a_copy_or_a_merged_event(db: str, nlp, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
-    from flows._steps import deliver, extract, store
+    from newswatch.flows._steps import deliver, extract, store
 
     settings = _settings(db, receiver.url(), digest_threshold=1000)
     seed = _seed_article()
@@ -379,8 +379,8 @@ def test_no_alert_for_a_rerun_a_copy_or_a_merged_event(db: str, nlp, receiver: R
 def test_ingest_flow_delivers_once_across_a_failing_then_recovering_channel(
     settings_env: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from flows.ingest import ingest
-    from pipeline.settings import get_settings
+    from newswatch.flows.ingest import ingest
+    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_NOTIFY", receiver.url("/flow"))
     monkeypatch.setenv("NEWSWATCH_ALERT_RETRIES", "1")
@@ -409,8 +409,8 @@ def test_ingest_flow_delivers_once_across_a_failing_then_recovering_channel(
 def test_alerts_command_redacts_channels_and_filters_by_status(settings_env: str) -> None:
     from typer.testing import CliRunner
 
-    from cli import app
-    from db.migrate import upgrade
+    from newswatch.cli import app
+    from newswatch.db.migrate import upgrade
 
     upgrade(settings_env)
     secret = "json://user:s3cretpw@127.0.0.1:9/hook?token=T0KEN12345"
@@ -432,7 +432,7 @@ def test_alerts_command_redacts_channels_and_filters_by_status(settings_env: str
 
 
 def test_a_channel_removed_from_the_settings_is_left_alone(db: str, receiver: Receiver) -> None:
-    from flows._steps import deliver
+    from newswatch.flows._steps import deliver
 
     _queue(db, "json://127.0.0.1:9/removed")
     assert deliver(_settings(db, receiver.url())) == (0, 0)

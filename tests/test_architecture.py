@@ -41,7 +41,7 @@ def test_package_imports_stay_in_their_layer(package: str) -> None:
 def test_read_commands_import_neither_prefect_nor_spacy(command: list[str], tmp_path: Path) -> None:
     """Read commands must start fast: importing Prefect alone costs about two seconds."""
     code = (
-        "import sys, cli\n"
+        "import sys\nfrom newswatch import cli\n"
         "try:\n"
         f"    cli.app({command!r})\n"
         "except SystemExit:\n"

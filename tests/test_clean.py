@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.clean import clean_article, clean_fragment, normalize_text, split_text_article
+from newswatch.pipeline.clean import clean_article, clean_fragment, normalize_text, split_text_article
 
 
 def test_text_article_headline_byline_body() -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.dedup import (
+from newswatch.pipeline.dedup import (
     BANDS,
     BUCKET_DAYS,
     SUBSTANCE_THRESHOLD,
@@ -24,7 +24,7 @@ from pipeline.dedup import (
     substance_similarity,
     text_hash,
 )
-from pipeline.records import Actor, Article, Event, EventType
+from newswatch.pipeline.records import Actor, Article, Event, EventType
 
 # --------------------------------------------------------------------------------------------
 # URLs
@@ -383,8 +383,8 @@ def _values(article: Article, fp, **extra: object) -> dict[str, object]:  # type
 
 
 def test_near_duplicate_candidates_come_from_the_band_index(db: str) -> None:
-    from db import queries, store
-    from db.session import open_session
+    from newswatch.db import queries, store
+    from newswatch.db.session import open_session
 
     wire, other = _article(WIRE, "wire.txt"), _article(SAME_TOPIC, "other.txt")
     wire_fp, other_fp = fingerprint(wire), fingerprint(other)
@@ -409,8 +409,8 @@ def test_near_duplicate_candidates_come_from_the_band_index(db: str) -> None:
 
 
 def test_near_duplicate_candidates_are_looked_for_in_nearby_weeks_only(db: str) -> None:
-    from db import store
-    from db.session import open_session
+    from newswatch.db import store
+    from newswatch.db.session import open_session
 
     wire = _article(WIRE, "wire.txt")
     wire_fp = fingerprint(wire)
@@ -434,9 +434,9 @@ def test_near_duplicate_candidates_are_looked_for_in_nearby_weeks_only(db: str) 
 def test_store_step_finds_an_edited_copy_within_the_near_duplicate_window(
     db: str, nlp, days_apart: int, window: int, copy: bool  # type: ignore[no-untyped-def]
 ) -> None:
-    from flows._steps import store
-    from pipeline.records import Extraction
-    from pipeline.settings import Settings
+    from newswatch.flows._steps import store
+    from newswatch.pipeline.records import Extraction
+    from newswatch.pipeline.settings import Settings
 
     settings = Settings(database_url=db, notify="", near_duplicate_days=window)
     wire = Article(url="wire.txt", title="headline", text=WIRE, published=DAY)
@@ -459,8 +459,8 @@ def test_band_buckets_near_hold_every_day_of_the_window_and_few_more(days: int) 
 def test_event_candidates_are_in_the_window_or_from_the_original(db: str) -> None:
     from sqlalchemy import text
 
-    from db import store
-    from db.session import open_session
+    from newswatch.db import store
+    from newswatch.db.session import open_session
 
     def stored(session, url: str, content: str, date: dt.date) -> tuple[int, int]:  # type: ignore[no-untyped-def]
         fp = fingerprint(_article(url * 3, url))
@@ -488,8 +488,8 @@ def test_dedup_lock_makes_a_second_store_wait(db: str) -> None:
     """Two processes must not both decide "new": the second waits until the first commits."""
     import threading
 
-    from db import store
-    from db.session import open_session
+    from newswatch.db import store
+    from newswatch.db.session import open_session
 
     done = threading.Event()
 
@@ -512,10 +512,10 @@ def test_articles_duplicates_lists_each_original_then_its_copies(db: str, monkey
 
     from typer.testing import CliRunner
 
-    import cli
-    from db import store
-    from db.session import open_session
-    from pipeline.settings import get_settings
+    from newswatch import cli
+    from newswatch.db import store
+    from newswatch.db.session import open_session
+    from newswatch.pipeline.settings import get_settings
 
     with open_session(db) as session, session.begin():
         wire = _article(WIRE, "wire.txt")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import typer
 
-import pipeline.errors
-from cli import app
+import newswatch.pipeline.errors
+from newswatch.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,8 +46,8 @@ def test_cli_reference_is_current() -> None:
 
 
 ERRORS = [
-    name for name, obj in inspect.getmembers(pipeline.errors, inspect.isclass)
-    if issubclass(obj, pipeline.errors.NewswatchError)
+    name for name, obj in inspect.getmembers(newswatch.pipeline.errors, inspect.isclass)
+    if issubclass(obj, newswatch.pipeline.errors.NewswatchError)
 ]
 
 
@@ -58,4 +58,4 @@ def test_every_error_is_documented(name: str) -> None:
 
 @pytest.mark.parametrize("name", ERRORS)
 def test_every_error_has_a_docstring(name: str) -> None:
-    assert getattr(pipeline.errors, name).__doc__
+    assert getattr(newswatch.pipeline.errors, name).__doc__

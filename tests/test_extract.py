@@ -11,9 +11,9 @@ from spacy.tokens import Doc
 import spacy
 from spacy.vocab import Vocab
 
-from pipeline.errors import PatternError
-from pipeline.extract import extract_events, load_trigger_patterns
-from pipeline.records import Article, Event, EventType
+from newswatch.pipeline.errors import PatternError
+from newswatch.pipeline.extract import extract_events, load_trigger_patterns
+from newswatch.pipeline.records import Article, Event, EventType
 
 TRIGGERS = Path(__file__).resolve().parent.parent / "pipeline" / "data" / "triggers.jsonl"
 

@@ -247,19 +247,19 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
     """
     from typer.testing import CliRunner
 
-    import db.session
-    from cli import app
-    from db.migrate import upgrade
-    from pipeline.settings import get_settings
+    import newswatch.db.session
+    from newswatch.cli import app
+    from newswatch.db.migrate import upgrade
+    from newswatch.pipeline.settings import get_settings
 
     path = tmp_path / "newswatch.db"
     url = f"sqlite:///{path}"
-    monkeypatch.setattr(db.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(newswatch.db.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
     monkeypatch.delenv("NEWSWATCH_NOTIFY", raising=False)
     get_settings.cache_clear()
-    db.session.get_engine.cache_clear()
-    db.session._sessionmaker.cache_clear()
+    newswatch.db.session.get_engine.cache_clear()
+    newswatch.db.session._sessionmaker.cache_clear()
     upgrade(url)
     lock = sqlite3.connect(path, timeout=60, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
@@ -271,8 +271,8 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
         lock.rollback()
         lock.close()
         get_settings.cache_clear()
-        db.session.get_engine.cache_clear()
-        db.session._sessionmaker.cache_clear()
+        newswatch.db.session.get_engine.cache_clear()
+        newswatch.db.session._sessionmaker.cache_clear()
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines()[-1] == (
         f"Error: database {url} failed: database is locked. "
@@ -334,7 +334,7 @@ def test_postgres_pool_replaces_connections_the_server_dropped(postgres_server: 
     """
     from sqlalchemy import text
 
-    from db.session import get_engine, open_session
+    from newswatch.db.session import get_engine, open_session
 
     with postgres_schema(postgres_server, "nw_preping") as url:
         with open_session(url) as session:

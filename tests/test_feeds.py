@@ -23,9 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import FeedParseError, FetchError
-from pipeline.records import Article, FeedEntry
-from pipeline.sources import (
+from newswatch.pipeline.errors import FeedParseError, FetchError
+from newswatch.pipeline.records import Article, FeedEntry
+from newswatch.pipeline.sources import (
     USER_AGENT,
     check_public_address,
     feed_backoff,
@@ -366,7 +366,7 @@ def test_cli_ingest_feed_twice_unchanged_feed_inserts_nothing(flow_db: str, serv
     """Issue 6, done when: the second poll sends the validators, gets 304 and inserts nothing."""
     from typer.testing import CliRunner
 
-    from cli import app
+    from newswatch.cli import app
 
     feed = Feed(rss(ITEM1, ITEM2))
     server.routes["/feed.xml"] = feed.route
@@ -389,7 +389,7 @@ def test_cli_ingest_feed_twice_unchanged_feed_inserts_nothing(flow_db: str, serv
 
 
 def test_new_entries_between_polls_skip_seen_ones_before_nlp(flow_db: str, server: LocalServer) -> None:
-    from flows.ingest import ingest
+    from newswatch.flows.ingest import ingest
 
     feed = Feed(rss(ITEM1))
     server.routes["/feed.xml"] = feed.route
@@ -407,7 +407,7 @@ def test_new_entries_between_polls_skip_seen_ones_before_nlp(flow_db: str, serve
 
 
 def test_failing_feed_is_reported_counted_and_backs_off(flow_db: str, server: LocalServer) -> None:
-    from flows.ingest import ingest
+    from newswatch.flows.ingest import ingest
 
     server.routes["/feed.xml"] = static("down", status=500)
     url = server.url("/feed.xml")
@@ -424,7 +424,7 @@ def test_failing_feed_is_reported_counted_and_backs_off(flow_db: str, server: Lo
 
 
 def test_malformed_feed_and_bad_entry_in_the_flow(flow_db: str, server: LocalServer) -> None:
-    from flows.ingest import ingest
+    from newswatch.flows.ingest import ingest
 
     broken = rss(ITEM1, "<item><guid>empty-1</guid></item>", ITEM2).replace(b"</channel></rss>", b"<item><title>Cut")
     server.routes["/feed.xml"] = static(broken, "application/rss+xml")
@@ -439,8 +439,8 @@ def test_malformed_feed_and_bad_entry_in_the_flow(flow_db: str, server: LocalSer
 def test_full_text_link_to_loopback_refused_in_the_flow(
     flow_db: str, server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.ingest import ingest
-    from pipeline.settings import get_settings
+    from newswatch.flows.ingest import ingest
+    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_FEED_FULL_TEXT", "true")
     get_settings.cache_clear()
@@ -543,8 +543,8 @@ def test_prefect_yaml_deployment_runs_on_a_process_worker(
 def test_network_failures_are_retried_once_http_errors_not(
     flow_db: str, server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.ingest import ingest
-    from pipeline.settings import get_settings
+    from newswatch.flows.ingest import ingest
+    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_FETCH_TIMEOUT", "1")
     get_settings.cache_clear()
@@ -565,7 +565,7 @@ def test_full_text_connects_to_the_address_it_checked(
     `news.example.test` does not resolve at all; the fetch succeeds only because the request is
     sent to the address the check returned (here the local server), with the original Host.
     """
-    import pipeline.sources as sources
+    import newswatch.pipeline.sources as sources
 
     port = server.httpd.server_address[1]
     monkeypatch.setattr(sources, "check_public_address", lambda url: "127.0.0.1")

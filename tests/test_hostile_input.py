@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from pipeline.clean import clean_article
-from pipeline.records import Actor, Article, Event, EventType
+from newswatch.pipeline.clean import clean_article
+from newswatch.pipeline.records import Actor, Article, Event, EventType
 from tests._faults import (
     SECRET,
     ingest_env,
@@ -68,7 +68,7 @@ def test_cleaned_articles_hold_no_control_characters(raw: str) -> None:
 @given(raw=HOSTILE_TEXT)
 def test_extraction_survives_hostile_text_and_offsets_hold(nlp: Any, raw: str) -> None:
     """Extraction never crashes, and every event's sentence is exactly its span of the text."""
-    from pipeline.extract import extract_events
+    from newswatch.pipeline.extract import extract_events
 
     article = clean_article("Headline\n" + raw, url="x.txt", published=None, source=None)
     for extraction in extract_events(nlp, [article]):
@@ -88,8 +88,8 @@ HOSTILE_FILE = (
 def test_a_file_with_nul_bytes_is_refused_as_binary(tmp_path: Path) -> None:
     """NUL bytes mean a binary file: refused with a clear error, never stored (PostgreSQL
     text cannot hold NUL). Feed text and HTML have their control characters removed instead."""
-    from pipeline.errors import SourceError
-    from pipeline.sources import read_article
+    from newswatch.pipeline.errors import SourceError
+    from newswatch.pipeline.sources import read_article
 
     path = tmp_path / "nul.txt"
     path.write_text(HOSTILE_FILE.replace("\x01", "\x00"), encoding="utf-8")
@@ -111,8 +111,8 @@ def test_control_characters_reach_neither_database_nor_json(
         result = run_ingest([str(path)], ingest_env(url, api_url=prefect_api_url))
         assert result.returncode == 0, result.stdout + result.stderr
         monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
-        from cli import app
-        from pipeline.settings import get_settings
+        from newswatch.cli import app
+        from newswatch.pipeline.settings import get_settings
 
         get_settings.cache_clear()
         try:
@@ -138,7 +138,7 @@ def test_control_characters_reach_neither_database_nor_json(
 def test_long_texts_split_into_pieces_that_cover_them_exactly(text: str, limit: int) -> None:
     """The pieces given to spaCy partition the text: none is longer than the limit, none is
     lost or repeated, and each offset is where its piece starts."""
-    from pipeline._chunks import split_text
+    from newswatch.pipeline._chunks import split_text
 
     pieces = list(split_text(text, limit))
     assert "".join(p for _, p in pieces) == text
@@ -148,7 +148,7 @@ def test_long_texts_split_into_pieces_that_cover_them_exactly(text: str, limit: 
 
 
 def test_long_texts_are_cut_at_paragraph_then_sentence_ends() -> None:
-    from pipeline._chunks import split_text
+    from newswatch.pipeline._chunks import split_text
 
     text = "One two. Three four.\nFive six seven. Eight."
     assert [p for _, p in split_text(text, 25)] == ["One two. Three four.\n", "Five six seven. Eight."]
@@ -158,7 +158,7 @@ def test_long_texts_are_cut_at_paragraph_then_sentence_ends() -> None:
 def test_article_longer_than_max_length_is_processed_in_chunks(nlp: Any) -> None:
     """An article over `nlp.max_length` is split at paragraph and sentence ends, not refused:
     events at its start and its very end are found, with offsets into the whole text."""
-    from pipeline.extract import extract_events
+    from newswatch.pipeline.extract import extract_events
 
     filler = "\n".join(
         f"Officials met in the capital on day {i} to discuss the harvest and the railway." for i in range(400)
@@ -203,8 +203,8 @@ def test_html_scripts_styles_and_handlers_are_not_article_text(nlp: Any, tmp_pat
 
     Regression: trafilatura kept the text of `<template>` elements (inert markup no browser
     shows), so a page could plant sentences in the article. They are removed first."""
-    from pipeline.extract import extract_events
-    from pipeline.sources import read_article
+    from newswatch.pipeline.extract import extract_events
+    from newswatch.pipeline.sources import read_article
 
     path = tmp_path / "page.html"
     path.write_text(HOSTILE_HTML, encoding="utf-8")
@@ -239,10 +239,10 @@ EVENT_FILTERS = ["--type", "--actor", "--topic", "--search"]
 @pytest.fixture
 def stored_events(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A database with two articles, two events, a topic and an alert; the CLI points at it."""
-    from db import store
-    from db.session import open_session
-    from pipeline.records import TopicMatch
-    from pipeline.settings import get_settings
+    from newswatch.db import store
+    from newswatch.db.session import open_session
+    from newswatch.pipeline.records import TopicMatch
+    from newswatch.pipeline.settings import get_settings
 
     rus, nato = Actor("Russia", "RUS", "state"), Actor("NATO", "NATO", "organisation")
     with open_session(db) as session, session.begin():
@@ -268,7 +268,7 @@ def stored_events(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _events(*args: str) -> list[dict[str, Any]]:
-    from cli import app
+    from newswatch.cli import app
 
     result = CliRunner().invoke(app, ["events", "--json", *args])
     assert result.exit_code == 0, result.output
@@ -302,7 +302,7 @@ def test_search_finds_a_literal_percent_sign(stored_events: str) -> None:
 ])
 def test_sql_in_checked_options_is_refused(stored_events: str, args: list[str]) -> None:
     """Dates and statuses are parsed before any query: the command refuses them (exit 2)."""
-    from cli import app
+    from newswatch.cli import app
 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -316,7 +316,7 @@ def test_event_filters_compile_to_bound_parameters(value: str) -> None:
     parameter (checked on the statement, for every text filter at once)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from db.queries import EventFilters, select_events
+    from newswatch.db.queries import EventFilters, select_events
 
     marker = "Zq9" + value
     stmt = select_events(EventFilters(type=marker, actor=marker, topic=marker, search=marker))
@@ -341,8 +341,8 @@ MARKUP_TITLE = '<img src=x onerror="alert(1)"> **Breaking** [click](http://evil.
 def test_alert_messages_escape_markup_from_the_article(channel: str, fmt: str) -> None:
     """An article's title and content reach a channel as text, never as live markup:
     HTML is escaped for HTML channels, Markdown for Markdown channels."""
-    from pipeline.alerts import alert_message, build_alerts, channel_format
-    from pipeline.records import TopicMatch
+    from newswatch.pipeline.alerts import alert_message, build_alerts, channel_format
+    from newswatch.pipeline.records import TopicMatch
 
     assert channel_format(channel) == fmt
     event = Event(EventType.DEMAND, Actor("Russia", "RUS", "state"), Actor("NATO", "NATO", "organisation"),
@@ -367,8 +367,8 @@ def test_alert_messages_escape_markup_from_the_article(channel: str, fmt: str) -
 
 def test_database_password_is_not_in_connection_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     """A database that cannot be reached is named in the error with its password hidden."""
-    from cli import app
-    from pipeline.settings import get_settings
+    from newswatch.cli import app
+    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"postgresql+psycopg://newswatch:{SECRET}@127.0.0.1:9/nw")
     get_settings.cache_clear()
@@ -386,8 +386,8 @@ def test_database_password_is_not_printed_by_db_upgrade(
     postgres_server: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`db upgrade` names the database it upgraded, password hidden (trust auth ignores it)."""
-    from cli import app
-    from pipeline.settings import get_settings
+    from newswatch.cli import app
+    from newswatch.pipeline.settings import get_settings
     from tests._faults import postgres_schema
 
     with postgres_schema(postgres_server) as url:
@@ -467,7 +467,7 @@ def test_failed_statements_do_not_carry_their_parameters(
     token. Protection: the engine is created with `hide_parameters=True`."""
     from sqlalchemy import text
 
-    from db.session import get_engine
+    from newswatch.db.session import get_engine
 
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'x.db'}"

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from db.migrate import upgrade
-from db.models import Base
-from db.session import get_engine
+from newswatch.db.migrate import upgrade
+from newswatch.db.models import Base
+from newswatch.db.session import get_engine
 
 
 def test_upgrade_creates_every_table(db: str) -> None:
@@ -37,8 +37,8 @@ def test_band_keys_move_under_their_articles_week(database_url: str) -> None:
     from alembic import command
     from sqlalchemy import text
 
-    from db.migrate import alembic_config
-    from pipeline.dedup import band_bucket
+    from newswatch.db.migrate import alembic_config
+    from newswatch.pipeline.dedup import band_bucket
 
     config = alembic_config(database_url)
     command.upgrade(config, "0001")
@@ -73,9 +73,9 @@ def test_event_keys_get_their_date_in_front_and_back(database_url: str) -> None:
     from alembic import command
     from sqlalchemy import text
 
-    from db.migrate import alembic_config
-    from pipeline.dedup import event_key
-    from pipeline.records import Actor, Event, EventType
+    from newswatch.db.migrate import alembic_config
+    from newswatch.pipeline.dedup import event_key
+    from newswatch.pipeline.records import Actor, Event, EventType
 
     day = dt.date(2022, 1, 21)
     event = Event(type=EventType.DEMAND, source=Actor(name="Moscow", code="RUS", type="state"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from db import outbox, queries, store
-from db.session import open_session
-from pipeline.records import Actor, Event, EventType
+from newswatch.db import outbox, queries, store
+from newswatch.db.session import open_session
+from newswatch.pipeline.records import Actor, Event, EventType
 
 RUS = Actor("Russia", "RUS", "state")
 NATO = Actor("NATO", "NATO", "organisation")
@@ -49,7 +49,7 @@ def test_events_with_mentions_topics_and_filters(db: str) -> None:
         e2, _ = store.save_event(session, _event("end drills"), event_key="k2", article_id=a1,
                                    event_date=dt.date(2021, 12, 10))
         store.save_topic_matches(session, e1, [])
-        from pipeline.records import TopicMatch
+        from newswatch.pipeline.records import TopicMatch
 
         store.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
         store.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",))])
@@ -131,7 +131,7 @@ def test_sqlite_connections_get_wal_a_busy_timeout_and_a_big_page_cache(tmp_path
     """Every pooled SQLite connection is set up for one writer and many readers at scale."""
     from sqlalchemy import text
 
-    from db.session import SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KB, get_engine
+    from newswatch.db.session import SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KB, get_engine
 
     with get_engine(f"sqlite:///{tmp_path / 'p.db'}").connect() as conn:
         pragmas = {name: conn.scalar(text(f"PRAGMA {name}"))

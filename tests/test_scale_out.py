@@ -110,7 +110,7 @@ def test_copies_stored_at_the_same_moment_agree_on_the_original(
     with postgres_schema(postgres_server) as shared:
         a_url, b_url = _tagged(shared, "nw_worker_a"), _tagged(shared, "nw_worker_b")
         worker_a = worker_b = None
-        from db.migrate import upgrade
+        from newswatch.db.migrate import upgrade
 
         upgrade(shared)
         try:

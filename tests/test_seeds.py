@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pycountry
 
-from pipeline.actors import load_actor_patterns
+from newswatch.pipeline.actors import load_actor_patterns
 
 REPO = Path(__file__).resolve().parent.parent
 ACTORS = REPO / "pipeline" / "data" / "actors.jsonl"
@@ -79,8 +79,8 @@ TRIGGERS = REPO / "pipeline" / "data" / "triggers.jsonl"
 def test_trigger_lines_load_with_unique_ids_and_valid_labels() -> None:
     import json
 
-    from pipeline.extract import load_trigger_patterns
-    from pipeline.records import EventType
+    from newswatch.pipeline.extract import load_trigger_patterns
+    from newswatch.pipeline.records import EventType
 
     lines = load_trigger_patterns(TRIGGERS)
     raw = [json.loads(line) for line in TRIGGERS.read_text().splitlines() if line.strip()]

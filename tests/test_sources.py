@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.errors import FetchError, SourceError
-from pipeline.sources import USER_AGENT, make_client, read_article
+from newswatch.pipeline.errors import FetchError, SourceError
+from newswatch.pipeline.sources import USER_AGENT, make_client, read_article
 from tests._http import LocalServer, Reply, static
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_30228fdb78730024.txt"

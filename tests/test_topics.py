@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import TopicError
-from pipeline.records import Actor, Article, Event, EventType, Extraction
-from pipeline.settings import DATA_DIR
-from pipeline.topics import load_topics, match_topics, preview_topics
+from newswatch.pipeline.errors import TopicError
+from newswatch.pipeline.records import Actor, Article, Event, EventType, Extraction
+from newswatch.pipeline.settings import DATA_DIR
+from newswatch.pipeline.topics import load_topics, match_topics, preview_topics
 
 PACKAGED = DATA_DIR / "topics.toml"
 TOPICS = load_topics(PACKAGED)
@@ -25,7 +25,7 @@ def lemma_nlp():  # type: ignore[no-untyped-def]
     """The packaged spaCy model; matching only uses its tagger and lemmatizer."""
     import spacy
 
-    from pipeline.settings import Settings
+    from newswatch.pipeline.settings import Settings
 
     return spacy.load(Settings().spacy_model)
 
@@ -88,7 +88,7 @@ def test_topic_file_examples(lemma_nlp, slug: str, text: str, expected: bool) ->
 def test_running_only_the_pattern_groups_a_sentence_has_words_for_finds_every_match(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
     """The word gate skips pattern groups, never a match: on every example sentence of the
     topic file, the gated groups give the same hits (exclusions included) as all groups."""
-    from pipeline.topics import _compile, _hits, _lemmatize
+    from newswatch.pipeline.topics import _compile, _hits, _lemmatize
 
     compiled = _compile(lemma_nlp, tuple(TOPICS))
     texts = [text for _, text, _ in EXAMPLES] + [
@@ -273,7 +273,7 @@ def test_every_bad_entry_is_reported_with_file_line_and_field(tmp_path: Path) ->
 
 
 def test_every_topic_field_is_documented() -> None:
-    from pipeline.topics import TOPIC_FIELDS
+    from newswatch.pipeline.topics import TOPIC_FIELDS
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "data-files.md").read_text()
     missing = [f for f in sorted(TOPIC_FIELDS) if f"| `{f}` |" not in text]
@@ -287,8 +287,8 @@ def test_every_topic_field_is_documented() -> None:
 def test_topics_command_lists_topics_and_their_file(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from cli import app
-    from pipeline.settings import get_settings
+    from newswatch.cli import app
+    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.delenv("NEWSWATCH_TOPICS", raising=False)
     get_settings.cache_clear()
@@ -301,7 +301,7 @@ def test_topics_command_lists_topics_and_their_file(monkeypatch: pytest.MonkeyPa
 def test_topics_check_reports_every_bad_entry_and_exits_1(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from cli import app
+    from newswatch.cli import app
 
     path = tmp_path / "t.toml"
     path.write_text('[[topic]]\nslug = "ok-topic"\nname = "n"\ndescription = "d"\npatterns = []\n')
@@ -315,7 +315,7 @@ def test_topics_check_reports_every_bad_entry_and_exits_1(tmp_path: Path) -> Non
 def test_topics_test_shows_the_words_that_matched() -> None:
     from typer.testing import CliRunner
 
-    from cli import app
+    from newswatch.cli import app
 
     result = CliRunner().invoke(app, ["topics", "test", "--json",
                                       "Turkey is holding up Sweden's accession to NATO."])
@@ -331,7 +331,7 @@ def test_topics_test_shows_the_words_that_matched() -> None:
 def test_topics_test_uses_the_title_as_context() -> None:
     from typer.testing import CliRunner
 
-    from cli import app
+    from newswatch.cli import app
 
     text = "Turkey is holding up Sweden's accession."
     alone = CliRunner().invoke(app, ["topics", "test", text])

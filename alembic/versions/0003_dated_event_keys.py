@@ -11,9 +11,10 @@ Revises: 0002
 Create Date: 2026-11-28 18:40:00
 """
 import hashlib
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 from alembic import op
+
 import sqlalchemy as sa
 
 
@@ -36,7 +37,7 @@ def upgrade() -> None:
     )
 
 
-def _old_key(row: sa.Row) -> str:
+def _old_key(row: sa.Row[Any]) -> str:
     """The key as the code before this revision computed it (a frozen copy of its rule)."""
     parts = [
         row.type,

@@ -14,8 +14,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from pipeline.errors import NewswatchError
-from pipeline.settings import get_settings
+from newswatch.pipeline.errors import NewswatchError
+from newswatch.pipeline.settings import get_settings
 
 app = typer.Typer(
     help="Watch the news for demands, rejections and threats; store them; alert on tracked topics.",
@@ -56,7 +56,7 @@ def _errors() -> Iterator[None]:
 
 
 def _session() -> Any:
-    from db.session import has_schema, open_session, redact_url
+    from newswatch.db.session import has_schema, open_session, redact_url
 
     url = get_settings().database_url
     if not has_schema(url):
@@ -136,7 +136,7 @@ def ingest(
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from flows.ingest import ingest_all
+        from newswatch.flows.ingest import ingest_all
 
         summary = ingest_all(inputs or [], feed or [], published=day, source=source)
     for failure in summary.failures:
@@ -171,7 +171,7 @@ def events(
 
     Example: newswatch events --actor RUS --topic nato-enlargement --json
     """
-    from db.queries import EventFilters, list_events
+    from newswatch.db.queries import EventFilters, list_events
 
     filters = EventFilters(
         type=type_, actor=actor, topic=topic, since=_parse_date(since), until=_parse_date(until),
@@ -220,7 +220,7 @@ def articles(
 
     Example: newswatch articles --duplicates
     """
-    from db.queries import list_articles, list_duplicate_groups
+    from newswatch.db.queries import list_articles, list_duplicate_groups
 
     with _errors(), _session() as session:
         if duplicates:
@@ -270,8 +270,8 @@ def alerts(
 
     Example: newswatch alerts --status pending
     """
-    from db.queries import list_alerts
-    from pipeline.alerts import describe_channel, redact_url, split_message
+    from newswatch.db.queries import list_alerts
+    from newswatch.pipeline.alerts import describe_channel, redact_url, split_message
 
     with _errors(), _session() as session:
         rows = list_alerts(session, status=status.value if status else None)
@@ -284,16 +284,15 @@ def alerts(
             }
             for a in rows
         ]
-        errors = {a.id: a.last_error for a in rows}
     if json_:
         _print_json(data)
         return
     _table(
         "alerts",
         ["id", "event", "topic", "channel", "status", "attempts", "created", "alert", "last error"],
-        [[d["id"], d["event_id"], d["topic"], describe_channel(d["channel"]), d["status"],
-          d["attempts"], d["created_at"], split_message(d["message"])[0],
-          errors[d["id"]] if d["status"] != "sent" else ""] for d in data],
+        [[a.id, a.event_id, a.topic, describe_channel(redact_url(a.channel)), a.status,
+          a.attempts, _iso(a.created_at), split_message(a.message)[0],
+          a.last_error if a.status != "sent" else ""] for a in rows],
     )
 
 
@@ -319,7 +318,7 @@ def topics(ctx: typer.Context, file: TopicsFileOption = None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from pipeline.topics import load_topics
+    from newswatch.pipeline.topics import load_topics
 
     path = file or get_settings().topics
     with _errors():
@@ -339,8 +338,8 @@ def topics_check(file: Annotated[Path | None, typer.Argument(help="the topics fi
 
     Example: newswatch topics check my-topics.toml
     """
-    from pipeline.errors import TopicError
-    from pipeline.topics import load_topics
+    from newswatch.pipeline.errors import TopicError
+    from newswatch.pipeline.topics import load_topics
 
     path = file or get_settings().topics
     try:
@@ -369,7 +368,7 @@ def topics_test(
 
     Example: newswatch topics test "Turkey is holding up Sweden's accession to NATO"
     """
-    from pipeline.topics import load_topics, preview_topics
+    from newswatch.pipeline.topics import load_topics, preview_topics
 
     settings = get_settings()
     with _errors():
@@ -409,7 +408,7 @@ def serve(
     feeds = list(feed or []) or get_settings().feed_urls
     if not feeds:
         raise typer.BadParameter("give --feed URL or set NEWSWATCH_FEEDS")
-    from flows.deployments import check_cron, serve_feeds
+    from newswatch.flows.deployments import check_cron, serve_feeds
 
     if cron and not check_cron(cron):
         raise typer.BadParameter(f"not a cron expression: {cron!r} (e.g. '*/15 * * * *')")
@@ -423,8 +422,8 @@ def db_upgrade() -> None:
 
     Example: newswatch db upgrade
     """
-    from db.migrate import upgrade
-    from db.session import redact_url
+    from newswatch.db.migrate import upgrade
+    from newswatch.db.session import redact_url
 
     url = get_settings().database_url
     with _errors():
