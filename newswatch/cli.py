@@ -92,6 +92,7 @@ _TEXT_COLUMNS = {"content", "alert", "message", "description", "title", "url", "
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     if not console.is_terminal:  # piped or in a log: don't squeeze the table into 80 columns
@@ -103,7 +104,9 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         else:
             table.add_column(column, no_wrap=True)
     for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        # Text cells are never parsed as Rich markup: "[UPDATE 2]" and "[/x]" in stored titles
+        # and contents are shown as they were written
+        table.add_row(*[Text("" if v is None else str(v)) for v in row])
     console.print(table)
 
 

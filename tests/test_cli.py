@@ -1,0 +1,47 @@
+"""The command line through Typer's CliRunner: output shows stored text verbatim."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from newswatch.cli import app
+from newswatch.db.migrate import upgrade
+from newswatch.db.models import ArticleRow
+
+MARKUP_TITLES = [
+    "[UPDATE 2] Russia demands guarantees",
+    "Talks resume [/corrected]",
+    "[bold]not bold[/bold] and [the] word",
+    "[link=https://evil.example]click[/link]",
+]
+
+
+@pytest.fixture
+def markup_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'markup.db'}"
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
+    upgrade(url)
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        for i, title in enumerate(MARKUP_TITLES):
+            session.add(ArticleRow(
+                url=f"file:///a{i}.txt", canonical_url=f"file:///a{i}.txt", title=title, text="body",
+                text_hash=f"{i:064d}", published=dt.date(2021, 12, 17), source="wire",
+            ))
+    engine.dispose()
+    return url
+
+
+def test_articles_table_shows_bracketed_titles_verbatim(markup_db: str) -> None:
+    """Bug: titles went through Rich markup, so "[UPDATE 2]" vanished and "[/corrected]"
+    raised MarkupError for the whole table."""
+    result = CliRunner().invoke(app, ["articles"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    for title in MARKUP_TITLES:
+        assert title in result.output
