@@ -45,3 +45,15 @@ def test_articles_table_shows_bracketed_titles_verbatim(markup_db: str) -> None:
     assert result.exit_code == 0, result.output
     for title in MARKUP_TITLES:
         assert title in result.output
+
+
+def test_version_and_short_help() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"newswatch {version('newswatch')}\n"
+    for args in (["-h"], ["events", "-h"], ["db", "upgrade", "-h"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, args
+        assert "Usage:" in result.output, args
