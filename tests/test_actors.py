@@ -11,9 +11,19 @@ import spacy
 
 from newswatch.pipeline.actors import actor_of, load_actor_patterns
 from newswatch.pipeline.errors import PatternError
+from newswatch.pipeline.extract import load_word_lists
 from newswatch.pipeline.records import Actor
 
-ACTORS = Path(__file__).resolve().parent.parent / "pipeline" / "data" / "actors.jsonl"
+DATA = Path(__file__).resolve().parent.parent / "pipeline" / "data"
+ACTORS = DATA / "actors.jsonl"
+WORDS = {name: sorted(words) for name, words in load_word_lists(DATA / "words.tsv").items()}
+
+
+def _add_actors(nlp):  # type: ignore[no-untyped-def]
+    """Add `newswatch_actors` with the packaged word lists and dictionary."""
+    component = nlp.add_pipe("newswatch_actors", config={"words": WORDS})
+    component.add_patterns(load_actor_patterns(ACTORS))
+    return component
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +32,7 @@ def nlp_actors():  # type: ignore[no-untyped-def]
     from newswatch.pipeline.settings import Settings
 
     nlp = spacy.load(Settings().spacy_model)
-    nlp.add_pipe("newswatch_actors").add_patterns(load_actor_patterns(ACTORS))
+    _add_actors(nlp)
     return nlp
 
 
@@ -282,7 +292,7 @@ def test_loading_the_dictionary_is_fast() -> None:
     fresh = spacy.load(Settings().spacy_model)
     start = time.process_time()  # CPU time: other processes on a busy machine do not count
     patterns = load_actor_patterns(ACTORS)
-    fresh.add_pipe("newswatch_actors").add_patterns(patterns)
+    fresh.add_pipe("newswatch_actors", config={"words": WORDS}).add_patterns(patterns)
     assert time.process_time() - start < 1.0
     assert len(patterns) > 2000
 
@@ -290,7 +300,7 @@ def test_loading_the_dictionary_is_fast() -> None:
 def test_component_without_a_parser_codes_from_the_dictionary_only() -> None:
     """Regression: on a Doc without a parse, actor_of walked missing dependencies and crashed."""
     blank = spacy.blank("en")
-    blank.add_pipe("newswatch_actors").add_patterns(load_actor_patterns(ACTORS))
+    _add_actors(blank)
     doc = blank("MOSCOW — President Vladimir Putin met Spokesman Ivan Petrov. The alliance spoke.")
     assert doc._.dateline == Actor("Russia", "RUS", "state")
     assert Actor("Vladimir Putin", "RUS", "person") in doc._.actors
