@@ -14,7 +14,9 @@ chosen by the nodes a pattern names:
 - a trigger with a `source` or `target` node: those tokens win.
 
 Sources that refer back ("he", "the documents", "the spokesman") are resolved against the
-actors named earlier in the document.
+actors named earlier in the document. The actor mentions are read from the Doc
+(`doc._.actor_index`, set by `newswatch_actors`), indexed by token position, so a lookup never
+scans the whole document; the word lists come in as `RoleWords` (from `words.tsv`).
 """
 
 from __future__ import annotations

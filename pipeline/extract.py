@@ -179,7 +179,7 @@ def build_nlp(
 
 def _config_words(kind: type[ActorWords] | type[RoleWords], lists: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     """The lists a component's `words` config takes, sorted (a missing list is left for it to name)."""
-    names = kind.__dataclass_fields__
+    names = {f.name for f in dataclasses.fields(kind)}
     return {name: sorted(words) for name, words in lists.items() if name in names}
 
 
