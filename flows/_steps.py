@@ -26,9 +26,9 @@ from newswatch.pipeline.dedup import (
     match_events,
 )
 from newswatch.pipeline.errors import SourceError
-from newswatch.pipeline.extract import build_nlp, extract_events, load_trigger_patterns
+from newswatch.pipeline.extract import build_nlp, extract_events, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
-from newswatch.pipeline.settings import Settings, get_settings
+from newswatch.pipeline.settings import DATA_DIR, Settings, get_settings
 from newswatch.pipeline.sources import is_url, make_client, read_article
 from newswatch.pipeline.topics import Topic, load_topics, match_topics
 
@@ -49,7 +49,8 @@ class StoreOutcome:
 
 def load_nlp(model: str, actors: str, triggers: str) -> Any:
     """Build the spaCy pipeline from the configured model and data files."""
-    return build_nlp(model, load_actor_patterns(Path(actors)), load_trigger_patterns(Path(triggers)))
+    return build_nlp(model, load_actor_patterns(Path(actors)), load_trigger_patterns(Path(triggers)),
+                     load_word_lists(DATA_DIR / "words.tsv"))
 
 
 @cache

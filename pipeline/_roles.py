@@ -14,16 +14,21 @@ chosen by the nodes a pattern names:
 - a trigger with a `source` or `target` node: those tokens win.
 
 Sources that refer back ("he", "the documents", "the spokesman") are resolved against the
-actors named earlier in the document.
+actors named earlier in the document. The actor mentions are read from the Doc
+(`doc._.actor_index`, set by `newswatch_actors`), indexed by token position, so a lookup never
+scans the whole document; the word lists come in as `RoleWords` (from `words.tsv`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 
 from spacy.tokens import Doc, Span, Token
 
+from newswatch.pipeline.actors import ActorIndex
+from newswatch.pipeline.errors import DataFileError
 from newswatch.pipeline.records import Actor, Event, EventType
 
 ActorOf = Callable[[Token], "Actor | None"]
@@ -31,40 +36,37 @@ ActorOf = Callable[[Token], "Actor | None"]
 _SUBJECTS = frozenset({"nsubj", "csubj"})
 _PASSIVE_SUBJECTS = frozenset({"nsubjpass", "csubjpass"})
 _OBJECTS = frozenset({"dobj", "dative", "obj", "iobj"})
-# Words that only point at an actor named elsewhere.
+# Words that only point at an actor named elsewhere (pronouns: grammar, not vocabulary).
 _PRONOUNS_PERSON = frozenset({"he", "she", "him", "her", "his"})
 _PRONOUNS_SPEAKER = frozenset({"i", "we", "us", "me", "our", "my"})
 _PRONOUNS_OTHER = frozenset({"it", "they", "them", "its", "their", "itself", "themselves"})
-# Nouns that stand for the actor who issued or spoke them ("the documents ... call for",
-# "the spokesman said"): grammar of reference, not a topic dictionary.
-_REFERRING_NOUNS = frozenset(
-    "document draft pact treaty proposal text statement declaration letter communique note "
-    "resolution spokesman spokeswoman spokesperson official officials ministry minister "
-    "government leader leadership president office agency side".split()
-)
-# Documents speak for whoever issued them, usually the side that made the last demand.
-_DOCUMENT_NOUNS = frozenset(
-    "document draft pact treaty proposal text statement declaration letter communique note "
-    "resolution plan paper memorandum".split()
-)
-# Governors that make an infinitive hypothetical or merely expected ("appear certain to be
-# rejected", "is expected to reject", "plans to demand").
-_HYPOTHETICAL_GOVERNORS = frozenset(
-    "appear seem certain likely unlikely expect plan intend hope set poised may might could "
-    "would possible probable bound want wish consider".split()
-)
 _HYPOTHETICAL_MODALS = frozenset({"would", "could", "might", "may"})
-# Collective actions whose purpose clause ("staged demonstrations to demand ...", "blocked
-# roads demanding ...") makes a demand a protest (CAMEO 14), not a statement (CAMEO 10).
-_PROTEST_WORDS = frozenset(
-    "demonstrate demonstration demonstrator protest protester protestor rally march strike "
-    "riot block blockade gather sit-in vigil boycott picket".split()
-)
 _CONDITION_MARKS = frozenset({"if", "unless"})
-# Failing to agree takes two: the target is the partner named with "with", or none.
-_RECIPROCAL_FAILURES = frozenset({"fail"})
 _EDGE_SKIP = frozenset({"mark", "punct", "cc", "prep", "advmod"})
 _SPLIT_DEPS = frozenset({"conj"})
+
+
+@dataclass(frozen=True, slots=True)
+class RoleWords:
+    """The word lists of role resolution, as loaded from `words.tsv` (one field a list)."""
+
+    referring_nouns: frozenset[str]  # stand for who issued or spoke them ("the spokesman said")
+    document_nouns: frozenset[str]  # documents speak for whoever issued them
+    hypothetical_governors: frozenset[str]  # "appear certain to", "is expected to", "plans to"
+    protest_words: frozenset[str]  # a purpose clause of these makes a demand a protest
+    reciprocal_failures: frozenset[str]  # failing to agree takes two: the partner is the target
+
+    @classmethod
+    def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> RoleWords:
+        """Pick this class's lists out of `lists` (as `load_word_lists` returns them).
+
+        Raises DataFileError naming the lists that are missing.
+        """
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in lists]
+        if missing:
+            raise DataFileError(f"word lists missing for newswatch_events: {', '.join(missing)}")
+        return cls(**{name: frozenset(w.lower() for w in lists[name]) for name in names})
 
 
 @dataclass
@@ -197,7 +199,7 @@ def make_candidate(pattern_id: str, label: EventType, names: Sequence[str], toke
     return Candidate(pattern_id, label, nodes, frame, trigger, predicate)
 
 
-def is_excluded(c: Candidate) -> bool:
+def is_excluded(c: Candidate, words: RoleWords) -> bool:
     """Negated, hypothetical and purpose-clause triggers are not events of their kind."""
     p = c.predicate
     if c.trigger.tag_ != "MD" and "neg" not in c.nodes and _is_negated(p):
@@ -210,15 +212,15 @@ def is_excluded(c: Candidate) -> bool:
         )
         if modals & _HYPOTHETICAL_MODALS and (conditional or "neg" not in c.nodes and p.head == p):
             return True
-        if p.dep_ in ("xcomp", "ccomp", "acomp") and p.head.lemma_.lower() in _HYPOTHETICAL_GOVERNORS:
+        if p.dep_ in ("xcomp", "ccomp", "acomp") and p.head.lemma_.lower() in words.hypothetical_governors:
             return True
         to = any(x.dep_ == "aux" and x.lower_ == "to" for x in p.children)
         if to and p.dep_ in ("advcl", "xcomp", "acl", "relcl") and c.type is not EventType.STATEMENT:
             head = p.head
             # "refused to", "threatened to", "decided to": the governor carries the event
-            if p.dep_ == "advcl" or head.lemma_.lower() in _PROTEST_WORDS or head.pos_ == "NOUN":
+            if p.dep_ == "advcl" or head.lemma_.lower() in words.protest_words or head.pos_ == "NOUN":
                 return True
-        if p.tag_ == "VBG" and p.dep_ in ("advcl", "acl", "pcomp", "xcomp") and _path_has(p, _PROTEST_WORDS):
+        if p.tag_ == "VBG" and p.dep_ in ("advcl", "acl", "pcomp", "xcomp") and _path_has(p, words.protest_words):
             return True
     return False
 
@@ -359,10 +361,12 @@ def _split(head: Token) -> list[Token]:
 class Resolver:
     """Resolve tokens to actors, using the actors named earlier in the document."""
 
-    def __init__(self, doc: Doc, actor_of: ActorOf) -> None:
+    def __init__(self, doc: Doc, actor_of: ActorOf, words: RoleWords) -> None:
         self.doc = doc
         self.actor_of = actor_of
-        self.spans: list[Span] = sorted(doc.spans["actors"], key=lambda s: s.start) if "actors" in doc.spans else []
+        self.words = words
+        index = doc._.actor_index if Doc.has_extension("actor_index") else None
+        self.index: ActorIndex | None = index if isinstance(index, ActorIndex) else None
         self.last_source: Actor | None = None
         self.last_demander: Actor | None = None
         dateline = getattr(doc._, "dateline", None) if Doc.has_extension("dateline") else None
@@ -370,22 +374,20 @@ class Resolver:
         first = next((t.i for t in doc if not t.is_space), 0)
         self.dateline_start = first if self.dateline is not None else -1
 
-    def _span_actor(self, span: Span) -> Actor | None:
-        actor = span._.actor if Span.has_extension("actor") else None
-        return actor if isinstance(actor, Actor) else None
-
     def names_actor(self, token: Token) -> bool:
         """Whether `token` lies inside an actor mention (not just a noun an actor modifies)."""
-        return any(span.start <= token.i < span.end for span in self.spans)
+        return self.index is not None and self.index.at(token.i) is not None
 
     def preceding(self, token: Token, person: bool | None, exclude: set[str | None]) -> Actor | None:
         """The nearest actor named before `token` (a person or not), skipping `exclude` codes."""
-        for span in reversed(self.spans):
-            if span.start >= token.i:
-                continue
+        index = self.index
+        if index is None:
+            return None
+        for k in range(bisect_left(index.starts, token.i) - 1, -1, -1):
+            span = index.spans[k]
             if span.sent.start != token.sent.start and span.start < token.sent.start - 400:
                 break
-            actor = self._span_actor(span)
+            actor = index.actor(k)
             if actor is None or actor.code in exclude and actor.code is not None:
                 continue
             if span.start == self.dateline_start:
@@ -427,11 +429,11 @@ class Resolver:
             if prep.lower_ in ("of", "from", "in"):
                 obj = _first_child(prep, ("pobj",))
                 inner = self.actor_of(obj) if obj is not None else None
-                if inner is not None and token.lemma_.lower() in _REFERRING_NOUNS:
+                if inner is not None and token.lemma_.lower() in self.words.referring_nouns:
                     return inner
-        if token.lemma_.lower() in _DOCUMENT_NOUNS:
+        if token.lemma_.lower() in self.words.document_nouns:
             return speaker or self.last_demander or self.last_source or self.preceding(token, False, exclude)
-        if token.lemma_.lower() in _REFERRING_NOUNS:
+        if token.lemma_.lower() in self.words.referring_nouns:
             return speaker or self.last_source or self.dateline
         return None
 
@@ -459,10 +461,13 @@ class Resolver:
         An actor of an excluded code (the source's own side) still counts unless it is a
         subject: "a curfew in Algiers", "Serbian authorities", but not "Russia would take ...".
         """
-        idset = set(ids)
-        for span in self.spans:
-            if span.start in idset and (skip is None or not span.start <= skip.i < span.end):
-                actor = self._span_actor(span)
+        index = self.index
+        if index is None:
+            return None
+        for k in sorted(k for i in set(ids) for k in index.by_start.get(i, ())):
+            span = index.spans[k]
+            if skip is None or not span.start <= skip.i < span.end:
+                actor = index.actor(k)
                 if actor is None or actor.code is None:
                     continue
                 if actor.code not in exclude or not strict and span.root.dep_ not in _SUBJECTS | _PASSIVE_SUBJECTS:
@@ -490,9 +495,12 @@ def _depth(token: Token) -> int:
     return sum(1 for _ in token.ancestors)
 
 
-def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf) -> list[Event]:
-    """Fill in roles, drop nested and unattributed candidates, and return the events."""
-    resolver = Resolver(doc, actor_of)
+def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf, words: RoleWords) -> list[Event]:
+    """Fill in roles, drop nested and unattributed candidates, and return the events.
+
+    `actor_of` codes a token; the actor mentions themselves are read from `doc._.actor_index`.
+    """
+    resolver = Resolver(doc, actor_of, words)
     for c in candidates:
         head = _content_head(c, actor_of)
         c.content_head = head
@@ -502,7 +510,7 @@ def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf)
         elif c.frame == "clause":
             c.content_tokens = frozenset(_clause_tokens(c.predicate, set()))
     for c in candidates:
-        if is_excluded(c):
+        if is_excluded(c, words):
             c.dropped = True
     events: list[Event] = []
     for sent in doc.sents:
@@ -624,7 +632,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
                 if who is not None and who.code is not None and who.code not in exclude:
                     c.target = who
                     break
-    if c.target is None and c.type is EventType.REJECT and c.trigger.lemma_ in _RECIPROCAL_FAILURES:
+    if c.target is None and c.type is EventType.REJECT and c.trigger.lemma_ in r.words.reciprocal_failures:
         # "failed to reach a deal with Kyiv": the partner; "Serbia and Kosovo failed to agree":
         # both sides failed, so no target (not the host city or the subject of the talks)
         partners = [t for t in c.trigger.subtree if t.dep_ == "pobj" and t.head.lower_ == "with"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +15,40 @@ from spacy.vocab import Vocab
 
 import newswatch.pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
 from newswatch.pipeline._chunks import split_text
-from newswatch.pipeline._roles import Candidate, make_candidate, resolve_candidates
-from newswatch.pipeline.actors import actor_of
-from newswatch.pipeline.errors import PatternError
+from newswatch.pipeline._roles import Candidate, RoleWords, make_candidate, resolve_candidates
+from newswatch.pipeline.actors import ActorWords, actor_of
+from newswatch.pipeline.errors import DataFileError, PatternError
 from newswatch.pipeline.jsonl import read_jsonl
 from newswatch.pipeline.records import Actor, Article, Event, EventType, Extraction
 
-__all__ = ["EventMatcher", "build_nlp", "extract_events", "load_trigger_patterns"]
+__all__ = ["EventMatcher", "build_nlp", "extract_events", "load_trigger_patterns", "load_word_lists"]
 
 if not Doc.has_extension("events"):
     Doc.set_extension("events", default=None)
 
 _PIPES_NEEDED = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "ner")
 _REQUIRED_FIELDS = ("id", "label", "pattern", "examples")
+
+
+def load_word_lists(path: Path) -> dict[str, frozenset[str]]:
+    """Read `words.tsv`: one `list<TAB>word` a line (blank lines and `#` comments skipped).
+
+    Returns each list's words, lower-cased, by list name. Raises DataFileError naming the file
+    and the line of the first bad line, or when the file cannot be read.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read the word lists ({exc.strerror})") from exc
+    lists: dict[str, set[str]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cells = line.split("\t")
+        if len(cells) != 2 or not cells[0].strip() or not cells[1].strip():
+            raise DataFileError(f"{path}:{number}: a line must be 'list<TAB>word'")
+        lists.setdefault(cells[0].strip(), set()).add(cells[1].strip().lower())
+    return {name: frozenset(words) for name, words in lists.items()}
 
 
 def _check_pattern(pattern: Any) -> str | None:
@@ -88,8 +109,9 @@ def load_trigger_patterns(path: Path) -> list[dict[str, Any]]:
 class EventMatcher:
     """The `newswatch_events` component: trigger patterns in, `doc._.events` out."""
 
-    def __init__(self, nlp: Language, name: str, validate: bool) -> None:
+    def __init__(self, nlp: Language, name: str, validate: bool, words: RoleWords) -> None:
         self.name = name
+        self.words = words
         self.matcher = DependencyMatcher(nlp.vocab, validate=validate)
         self.labels: dict[int, tuple[str, EventType, list[str], str | None]] = {}
 
@@ -107,7 +129,7 @@ class EventMatcher:
             pattern_id, label, names, frame = self.labels[key]
             candidates.append(make_candidate(pattern_id, label, names, token_ids, doc, frame))
         candidates.sort(key=lambda c: (c.trigger.i, c.pattern_id))
-        doc._.events = resolve_candidates(doc, candidates, actor_of)
+        doc._.events = resolve_candidates(doc, candidates, actor_of, self.words)
         return doc
 
 
@@ -122,19 +144,25 @@ def mark_paragraphs(doc: Doc) -> Doc:
 
 @Language.factory(
     "newswatch_events",
-    default_config={"validate": True},
-    requires=["token.dep", "token.lemma", "token.tag", "doc.sents"],
+    default_config={"validate": True, "words": {}},
+    requires=["token.dep", "token.lemma", "token.tag", "doc.sents", "doc._.actor_index"],
     assigns=["doc._.events"],
 )
-def make_event_matcher(nlp: Language, name: str, validate: bool) -> EventMatcher:
-    """Create the event component; patterns are added with `add_patterns`."""
-    return EventMatcher(nlp, name, validate)
+def make_event_matcher(nlp: Language, name: str, validate: bool, words: dict[str, list[str]]) -> EventMatcher:
+    """Create the event component from its word lists; patterns are added with `add_patterns`."""
+    return EventMatcher(nlp, name, validate, RoleWords.from_lists(words))
 
 
-def build_nlp(model: str, actor_patterns: list[dict[str, Any]], trigger_patterns: list[dict[str, Any]]) -> Language:
+def build_nlp(
+    model: str,
+    actor_patterns: list[dict[str, Any]],
+    trigger_patterns: list[dict[str, Any]],
+    word_lists: Mapping[str, Iterable[str]],
+) -> Language:
     """Load the spaCy model `model` and add the actor and event components.
 
-    Patterns come in as loaded by `load_actor_patterns` and `load_trigger_patterns`; this
+    Patterns come in as loaded by `load_actor_patterns` and `load_trigger_patterns`, the word
+    lists as loaded by `load_word_lists` (each component's config receives its lists); this
     function never reads files. Pipes the components do not need are disabled.
     """
     nlp = spacy.load(model)
@@ -142,11 +170,17 @@ def build_nlp(model: str, actor_patterns: list[dict[str, Any]], trigger_patterns
         if pipe not in _PIPES_NEEDED:
             nlp.disable_pipe(pipe)
     nlp.add_pipe("newswatch_paragraphs", before="parser")
-    actors: Any = nlp.add_pipe("newswatch_actors")
+    actors: Any = nlp.add_pipe("newswatch_actors", config={"words": _config_words(ActorWords, word_lists)})
     actors.add_patterns(actor_patterns)
-    events: Any = nlp.add_pipe("newswatch_events")
+    events: Any = nlp.add_pipe("newswatch_events", config={"words": _config_words(RoleWords, word_lists)})
     events.add_patterns(trigger_patterns)
     return nlp
+
+
+def _config_words(kind: type[ActorWords] | type[RoleWords], lists: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """The lists a component's `words` config takes, sorted (a missing list is left for it to name)."""
+    names = {f.name for f in dataclasses.fields(kind)}
+    return {name: sorted(words) for name, words in lists.items() if name in names}
 
 
 def _doc_actors(doc: Doc) -> tuple[Actor, ...]:

@@ -11,9 +11,19 @@ import spacy
 
 from newswatch.pipeline.actors import actor_of, load_actor_patterns
 from newswatch.pipeline.errors import PatternError
+from newswatch.pipeline.extract import load_word_lists
 from newswatch.pipeline.records import Actor
 
-ACTORS = Path(__file__).resolve().parent.parent / "pipeline" / "data" / "actors.jsonl"
+DATA = Path(__file__).resolve().parent.parent / "pipeline" / "data"
+ACTORS = DATA / "actors.jsonl"
+WORDS = {name: sorted(words) for name, words in load_word_lists(DATA / "words.tsv").items()}
+
+
+def _add_actors(nlp):  # type: ignore[no-untyped-def]
+    """Add `newswatch_actors` with the packaged word lists and dictionary."""
+    component = nlp.add_pipe("newswatch_actors", config={"words": WORDS})
+    component.add_patterns(load_actor_patterns(ACTORS))
+    return component
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +32,7 @@ def nlp_actors():  # type: ignore[no-untyped-def]
     from newswatch.pipeline.settings import Settings
 
     nlp = spacy.load(Settings().spacy_model)
-    nlp.add_pipe("newswatch_actors").add_patterns(load_actor_patterns(ACTORS))
+    _add_actors(nlp)
     return nlp
 
 
@@ -282,7 +292,7 @@ def test_loading_the_dictionary_is_fast() -> None:
     fresh = spacy.load(Settings().spacy_model)
     start = time.process_time()  # CPU time: other processes on a busy machine do not count
     patterns = load_actor_patterns(ACTORS)
-    fresh.add_pipe("newswatch_actors").add_patterns(patterns)
+    fresh.add_pipe("newswatch_actors", config={"words": WORDS}).add_patterns(patterns)
     assert time.process_time() - start < 1.0
     assert len(patterns) > 2000
 
@@ -290,7 +300,7 @@ def test_loading_the_dictionary_is_fast() -> None:
 def test_component_without_a_parser_codes_from_the_dictionary_only() -> None:
     """Regression: on a Doc without a parse, actor_of walked missing dependencies and crashed."""
     blank = spacy.blank("en")
-    blank.add_pipe("newswatch_actors").add_patterns(load_actor_patterns(ACTORS))
+    _add_actors(blank)
     doc = blank("MOSCOW — President Vladimir Putin met Spokesman Ivan Petrov. The alliance spoke.")
     assert doc._.dateline == Actor("Russia", "RUS", "state")
     assert Actor("Vladimir Putin", "RUS", "person") in doc._.actors
@@ -310,3 +320,143 @@ def test_bad_actor_line_names_file_line_and_field(tmp_path: Path) -> None:
         load_actor_patterns(path)
     with pytest.raises(PatternError, match="cannot read the actor dictionary"):
         load_actor_patterns(tmp_path / "missing.jsonl")
+
+
+# -- the SpanRuler, the index on the Doc, the word lists ----------------------------------------
+
+
+def test_dictionary_matches_are_spacys_span_ruler_with_actor_ids(nlp_actors) -> None:
+    """The aliases are matched by spaCy's SpanRuler; each match's id is the actor's id."""
+    from spacy.pipeline import SpanRuler
+
+    component = nlp_actors.get_pipe("newswatch_actors")
+    assert isinstance(component.ruler, SpanRuler)
+    assert {"RUS", "NATO", "vladimir-putin"} <= set(component.ruler.ids)
+    doc = nlp_actors("The Kremlin said Moscow would answer.")
+    matches = {s.text: s.id_ for s in component.ruler.match(doc)}
+    assert matches["The Kremlin"] == "RUS" and matches["Moscow"] == "RUS"
+    ents = {e.text: e.ent_id_ for e in doc.ents}
+    assert ents["The Kremlin"] == "RUS" and ents["Moscow"] == "RUS"
+    assert {s.id_ for s in doc.spans["actors"]} == {"RUS"}
+
+
+def test_no_module_keeps_a_registry_of_components() -> None:
+    """Regression: `actor_of` found its dictionary in a module-level registry keyed by
+    `id(nlp.vocab)`; now everything it reads is on the Doc, and no module holds mutable state."""
+    import ast
+
+    import newswatch.pipeline.actors as actors
+
+    assert not hasattr(actors, "_RECOGNIZERS")
+    mutable = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+    for name in ("actors.py", "_roles.py", "extract.py"):
+        tree = ast.parse((DATA.parent / name).read_text(encoding="utf-8"))
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                continue
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                value = node.value
+                assert not isinstance(value, mutable), f"{name}:{node.lineno}: module-level container"
+                if isinstance(value, ast.Call) and isinstance(value.func, (ast.Name, ast.Attribute)):
+                    called = value.func.id if isinstance(value.func, ast.Name) else value.func.attr
+                    assert called not in ("dict", "list", "set", "WeakValueDictionary", "defaultdict"), (
+                        f"{name}:{node.lineno}: module-level {called}()")
+
+
+def test_word_lists_are_data_not_literals() -> None:
+    """Vocabulary (titles, agent heads, referring nouns...) lives in words.tsv; only short
+    grammatical sets (pronouns, prepositions, dependency labels) stay in the code."""
+    import ast
+
+    for name in ("actors.py", "_roles.py", "extract.py"):
+        tree = ast.parse((DATA.parent / name).read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                words = [c.value for c in ast.walk(node.value)
+                         if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+                text = " ".join(words)
+                assert len(text.split()) <= 12, f"{name}:{node.lineno}: a word list in the code"
+
+
+def test_actor_of_reads_the_doc_only(nlp_actors) -> None:
+    """A Doc carries its mentions: a Doc the component has not processed codes nothing, and
+    two pipelines over one vocabulary do not see each other's dictionaries."""
+    doc = nlp_actors("Russia warned NATO. The alliance answered.")
+    assert doc._.actor_index is not None
+    assert actor_of(_head(doc, "The alliance")) == Actor("NATO", "NATO", "organisation")
+    bare = nlp_actors.make_doc("Russia warned NATO.")
+    assert actor_of(bare[0]) is None
+    other = spacy.blank("en", vocab=nlp_actors.vocab)
+    other.add_pipe("newswatch_actors", config={"words": WORDS}).add_patterns(
+        [{"label": "ORG", "pattern": "Acme", "id": "ACME", "code": "ACME", "name": "Acme", "type": "organisation"}])
+    assert actor_of(other("Acme spoke.")[0]) == Actor("Acme", "ACME", "organisation")
+    assert actor_of(nlp_actors("Acme spoke.")[0]) is None
+
+
+class _CountingSpans:
+    """A sequence of spans that counts how many spans are fetched from it."""
+
+    def __init__(self, spans) -> None:  # type: ignore[no-untyped-def]
+        self.spans = list(spans)
+        self.fetched = 0
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def __getitem__(self, k: int):  # type: ignore[no-untyped-def]
+        self.fetched += 1
+        return self.spans[k]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self.fetched += len(self.spans)
+        return iter(self.spans)
+
+
+def _span_fetches(nlp, copies: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from newswatch.pipeline._roles import Resolver, RoleWords
+
+    text = " ".join(["Russia's deputy foreign minister Sergei Ryabkov told NATO envoys in Kyiv that "
+                     "the alliance must stop. The Ukrainian government and Polish troops answered."] * copies)
+    doc = nlp(text)
+    counting = _CountingSpans(doc._.actor_index.spans)
+    doc._.actor_index = dataclasses.replace(doc._.actor_index, spans=counting)
+    for token in doc:
+        actor_of(token)
+    resolver = Resolver(doc, actor_of, RoleWords.from_lists(WORDS))
+    for token in doc:
+        resolver.names_actor(token)
+        resolver.first_in([token.i], set())
+        resolver.preceding(token, None, set())
+    return counting.fetched, len(doc)
+
+
+def test_actor_lookups_stay_linear_in_article_length(nlp_actors) -> None:
+    """Regression: `actor_of` copied and scanned every mention of the Doc on each call, so coding
+    every token of an article took time quadratic in its length. Lookups now go through the
+    token-position index: eight times the text fetches about eight times the spans."""
+    one, n_one = _span_fetches(nlp_actors, 1)
+    eight, n_eight = _span_fetches(nlp_actors, 8)
+    assert n_eight >= 8 * n_one - 8
+    assert one > 0
+    assert eight <= 8 * one * 1.25, (one, eight)
+
+
+def test_component_needs_its_word_lists() -> None:
+    from newswatch.pipeline.errors import DataFileError
+
+    with pytest.raises(DataFileError, match="word lists missing for newswatch_actors: titles"):
+        spacy.blank("en").add_pipe("newswatch_actors")
+
+
+def test_bad_word_list_line_names_file_and_line(tmp_path: Path) -> None:
+    from newswatch.pipeline.errors import DataFileError
+
+    path = tmp_path / "words.tsv"
+    path.write_text("# comment\ntitles\tpresident\ntitles president\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"words.tsv:3: a line must be 'list<TAB>word'"):
+        load_word_lists(path)
+    path.write_text("titles\tPresident\n\nspokes\taide\n", encoding="utf-8")
+    assert load_word_lists(path) == {"titles": frozenset({"president"}), "spokes": frozenset({"aide"})}

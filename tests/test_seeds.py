@@ -94,3 +94,19 @@ def test_trigger_lines_load_with_unique_ids_and_valid_labels() -> None:
         assert line["pattern"][0]["RIGHT_ID"] == "trigger", f"{line['id']}: the anchor comes first, named 'trigger'"
         assert 1 <= len(line["examples"]) <= 3, f"{line['id']}: one or two examples"
         assert line.get("frame") in (None, "clause"), f"{line['id']}: unknown frame {line.get('frame')!r}"
+
+
+def test_word_lists_are_exactly_those_the_components_take() -> None:
+    """Every list of words.tsv is read by a component, and every list a component reads is there."""
+    from dataclasses import fields
+
+    from newswatch.pipeline._roles import RoleWords
+    from newswatch.pipeline.actors import ActorWords
+    from newswatch.pipeline.extract import load_word_lists
+
+    lists = load_word_lists(REPO / "pipeline" / "data" / "words.tsv")
+    wanted = {f.name for f in fields(ActorWords)} | {f.name for f in fields(RoleWords)}
+    assert set(lists) == wanted
+    assert all(lists.values())
+    ActorWords.from_lists(lists)
+    RoleWords.from_lists(lists)
