@@ -22,7 +22,8 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
         load_word_list(tmp_path / "missing.txt")
 
 
-@pytest.mark.parametrize("name", ["byline_words.txt", "host_prefixes.txt", "tracking_params.txt"])
+@pytest.mark.parametrize("name", ["byline_words.txt", "host_prefixes.txt", "html_suffixes.txt",
+                                  "text_suffixes.txt", "tracking_params.txt"])
 def test_packaged_word_lists_load_without_duplicates(name: str) -> None:
     entries = load_word_list(DATA_DIR / name)
     assert entries and len(set(entries)) == len(entries)
