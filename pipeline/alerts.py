@@ -5,7 +5,8 @@ Apprise `body_format` (text, Markdown or HTML), escaping whatever came from the 
 `send_alerts` is the edge: one Apprise call per alert per channel (or one digest when a
 channel has more pending alerts than the threshold); it reports success or failure per alert
 and never raises for a channel that is down. Channel URLs carry secrets, so anything shown to
-people goes through `redact_url` first, and Apprise's own log lines are scrubbed.
+people goes through `redact_url` first (Apprise's privacy form of the URL, which each plugin
+knows how to write), and Apprise's own log lines are scrubbed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
-from urllib.parse import parse_qsl, quote, urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from newswatch.pipeline.errors import AlertError
 from newswatch.pipeline.records import Actor, Alert, Article, Event, TopicMatch
@@ -27,9 +28,7 @@ from newswatch.pipeline.records import Actor, Alert, Article, Event, TopicMatch
 #: The channel of alerts raised while no channel is configured: stored and printed only.
 NO_CHANNEL = ""
 TEXT, MARKDOWN, HTML = "text", "markdown", "html"
-_SECRET_KEYS = re.compile(r"pass|pwd|secret|token|key|auth|sig|session|cred|hook|bearer", re.I)
-_HOSTLIKE = re.compile(r"^(localhost|[\d.]+|\[[0-9a-f:]+\]|[\w-]+(\.[\w-]+)+)(:\d+)?$", re.I)
-_TOKENLIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[\w\-.~%]{8,}$|^[\w\-.~%]{20,}$")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
 
 log = logging.getLogger("newswatch.alerts")
@@ -55,63 +54,119 @@ class Delivery(NamedTuple):
 # Secrets
 
 
-def redact_url(url: str) -> str:
-    """Return a channel URL safe to print: passwords, tokens and token-like parts become ***.
+class _Silence(logging.Filter):
+    """Drop every record: Apprise logs the tokens of a URL it cannot load."""
 
-    `json://user:pw@host:8080/hook?token=x` -> `json://user:***@host:8080/hook?token=***`;
-    a host that is not a host name (Slack, Discord and Telegram put tokens there) is hidden too.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _load_channel(url: str) -> Any:
+    """Return the Apprise plugin for a channel URL, or None when Apprise cannot load it.
+
+    Apprise's warnings about a bad URL quote its tokens, so they are not logged here; the
+    delivery attempt reports the problem (scrubbed) when the channel is used.
+    """
+    import apprise
+
+    logger = logging.getLogger("apprise")
+    silence = _Silence()
+    logger.addFilter(silence)
+    try:
+        return apprise.Apprise.instantiate(url)
+    finally:
+        logger.removeFilter(silence)
+
+
+def _query(url: str) -> list[tuple[str, str]]:
+    """Return the raw (key, value) pairs of a URL's query, `+` and `%XX` left as written."""
+    query = url.partition("?")[2].partition("#")[0]
+    return [(key, value) for key, _, value in (p.partition("=") for p in query.split("&") if p)]
+
+
+@lru_cache(maxsize=256)
+def redact_url(url: str) -> str:
+    """Return a channel URL safe to print: Apprise's privacy form of it, per plugin.
+
+    `slack://TOKENA/TOKENB/TOKENC` -> `slack://T...A/T...B/T...C//`,
+    `json://user:pw@host/path` -> `json://user:****@host/path`. Of the query only the
+    parameters the URL itself gives are kept (not the defaults Apprise adds), and the values of
+    HTTP headers and payload fields (`+Authorization=...`, `:key=...`, `-key=...`), which
+    Apprise shows as given, become `***`. A URL Apprise cannot load shows only its scheme
+    (`foo://***`), and a text that is no URL at all shows as `***`.
     """
     if not url:
         return url
+    scheme, sep, _ = url.partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        return "***"
+    plugin = _load_channel(url)
+    if plugin is None:
+        return f"{scheme}://***"
+    private = str(plugin.url(privacy=True))
+    given = {unquote(key).lower() for key, _ in _query(url)}
+    kept = [
+        f"{key}={'***' if unquote(key)[:1] in '+-:' else value}" if value else key
+        for key, value in _query(private)
+        if unquote(key).lower() in given
+    ]
+    return private.partition("?")[0] + (f"?{'&'.join(kept)}" if kept else "")
+
+
+def _pieces(url: str) -> set[str]:
+    """Return the parts of a URL that may carry a secret, as written, decoded, split at spaces.
+
+    The parts are the user, password, host, path segments, query values and fragment.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
-        return "***"
-    if not parts.scheme or "://" not in url:
-        return "***"
-    netloc = parts.netloc
-    userinfo, _, hostport = netloc.rpartition("@")
-    if userinfo:
-        user, sep, _ = userinfo.partition(":")
-        user = "***" if _TOKENLIKE.match(user) else user
-        userinfo = f"{user}:***" if sep else user
-    if hostport and not _HOSTLIKE.match(hostport):
-        hostport = "***"
-    path = "/".join("***" if _TOKENLIKE.match(seg) else seg for seg in parts.path.split("/"))
-    query = "&".join(
-        f"{k}={'***' if _SECRET_KEYS.search(k) or _TOKENLIKE.match(v) else quote(v, safe='')}"
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    out = f"{parts.scheme}://{userinfo + '@' if userinfo else ''}{hostport}{path}"
-    return out + (f"?{query}" if query else "") + ("#***" if parts.fragment else "")
+        return {url}
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    raw = [user, password, hostport, *hostport.split(":"), *parts.path.split("/"), parts.fragment,
+           *(value for _, value in _query(url))]
+    found: set[str] = set()
+    for piece in raw:
+        for form in (piece, unquote(piece), unquote_plus(piece)):
+            found.update((form, form.lstrip("#")))
+            found.update(form.split())
+    return found
 
 
 def _secrets(url: str) -> list[str]:
-    """Return the substrings of a channel URL that `redact_url` hides (longest first)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    found = {parts.password or ""}
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    if hostport and not _HOSTLIKE.match(hostport):
-        found.add(hostport)
-    found.update(seg for seg in parts.path.split("/") if _TOKENLIKE.match(seg))
-    found.update(
-        v for k, v in parse_qsl(parts.query) if _SECRET_KEYS.search(k) or _TOKENLIKE.match(v)
-    )
-    if parts.fragment:
-        found.add(parts.fragment)
-    return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
+    """Return the parts of a channel URL that `redact_url` hides (longest first).
+
+    Parts shorter than three characters are left out: replacing them would garble any text.
+    """
+    shown = redact_url(url)
+    if shown == "***":  # no URL at all: only the whole text is known to be the secret
+        return [url] if len(url) >= 3 else []
+    hidden = _pieces(url) - _pieces(shown)
+    if shown.endswith("://***"):  # Apprise could not load it: all after the scheme is hidden
+        hidden.add(url.partition("://")[2])
+    return sorted((s for s in hidden if len(s) >= 3), key=len, reverse=True)
+
+
+def _replacements(urls: Sequence[str]) -> list[tuple[str, str]]:
+    """Return (secret, shown) pairs that remove the secrets of the channel URLs from a text."""
+    pairs: list[tuple[str, str]] = []
+    for url in urls:
+        if url:
+            pairs.append((url, redact_url(url)))
+            pairs.extend((secret, "***") for secret in _secrets(url))
+    return pairs
+
+
+def _apply(text: str, pairs: Sequence[tuple[str, str]]) -> str:
+    for secret, shown in pairs:
+        text = text.replace(secret, shown)
+    return text
 
 
 def scrub(text: str, urls: Sequence[str]) -> str:
     """Replace every secret of the given channel URLs in `text` with ***."""
-    for url in urls:
-        text = text.replace(url, redact_url(url))
-        for secret in _secrets(url):
-            text = text.replace(secret, "***")
-    return text
+    return _apply(text, _replacements(urls))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,7 +183,7 @@ def channel_format(channel: str) -> str:
         return TEXT
     import apprise
 
-    plugin = apprise.Apprise.instantiate(channel)
+    plugin = _load_channel(channel)
     if plugin is None:
         return TEXT
     preferred = plugin.notify_format
@@ -262,10 +317,12 @@ class _Scrubber(logging.Filter):
 
     def __init__(self, urls: Sequence[str]) -> None:
         super().__init__()
-        self.urls = list(urls)
+        # worked out before the filter is installed: redacting loads the URL with Apprise,
+        # which would log from inside the filter
+        self.pairs = _replacements(urls)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage(), self.urls)
+        record.msg = _apply(record.getMessage(), self.pairs)
         record.args = None
         return True
 

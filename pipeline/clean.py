@@ -1,21 +1,25 @@
 """Turning raw article text or HTML into a clean `Article` record.
 
 Text files follow SPEC.md: the first non-empty line is the headline, an optional `By ...`
-line follows, the rest is the body. HTML goes through trafilatura (main text, title, no
-boilerplate) with a plain lxml fallback. Either way the result is NFC Unicode without control
-characters, one paragraph per line, and runs of spaces collapsed, so character offsets that
-extraction computes on `Article.text` are stable.
+line follows, the rest is the body. HTML goes through trafilatura: the main text without
+boilerplate, and the page's metadata (title, publication date, canonical URL, author, site
+name). Either way the result is NFC Unicode without control characters, one paragraph per line,
+and runs of spaces collapsed, so character offsets that extraction computes on `Article.text`
+are stable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import unicodedata
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from newswatch.pipeline.records import Article
+from newswatch.pipeline.settings import DATA_DIR
+from newswatch.pipeline.wordlist import load_word_list
 
 # Invisible characters that only get in the way of matching: BOM, zero-width space, word
 # joiner, soft hyphen, bidirectional embedding/override/isolate controls.
@@ -26,29 +30,16 @@ _INVISIBLE = dict.fromkeys(
 _LINE_BREAKS = re.compile(r"\r\n|[\r\u2028\u2029\x0b\x0c\x85]")
 _SPACES = re.compile(r"[^\S\n]+")
 _BYLINE = re.compile(r"^By\s+(\S.{0,150})$")
-# Lower-case words a byline may hold ("By Jim Heintz and Vladimir Isachenkov, Associated Press").
-_BYLINE_WORDS = frozenset(
-    "and the of in for from with at staff writer writers reporter reporters correspondent "
-    "correspondents editor de da del der van von le la y".split()
-)
-# An ISO-like date at the start of a metadata value: 2021-12-17, 2021-12-17T10:00:00Z ...
-_ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*(Z|[+-]\d{2}:?\d{2})?)?")
+#: htmldate settings for the page date: no free-text search (a date an article mentions is not
+#: the day it was published), and the time kept with its zone so the date is taken in UTC.
+_DATE_CONFIG: dict[str, Any] = {"original_date": True, "extensive_search": False,
+                "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 
-_DATE_META = (
-    "article:published_time",
-    "og:article:published_time",
-    "datepublished",
-    "date",
-    "dc.date",
-    "dc.date.issued",
-    "dcterms.created",
-    "dcterms.issued",
-    "pubdate",
-    "publishdate",
-    "publish-date",
-    "sailthru.date",
-    "parsely-pub-date",
-)
+
+@cache
+def _byline_words(path: Path = DATA_DIR / "byline_words.txt") -> frozenset[str]:
+    """Return the lower-case words a byline may hold (`data/byline_words.txt`)."""
+    return frozenset(word.lower() for word in load_word_list(path))
 
 
 def normalize_text(raw: str) -> str:
@@ -86,143 +77,41 @@ def _byline(line: str) -> str | None:
     if not m:
         return None
     words = re.findall(r"[^\W\d_][\w'’.-]*", m.group(1))
-    if not words or any(w[0].islower() and w.lower() not in _BYLINE_WORDS for w in words):
+    if not words or any(w[0].islower() and w.lower() not in _byline_words() for w in words):
         return None
     return m.group(1).strip()
 
 
-def _parse_date(value: Any) -> dt.date | None:
-    """Read a date from a metadata value such as `2021-12-17T09:30:00+03:00` (as a UTC date)."""
-    if not isinstance(value, str):
-        return None
-    m = _ISO_DATE.match(value)
-    if not m:
-        return None
-    year, month, day, hour, minute, second, zone = m.groups()
-    try:
-        if hour is None or zone is None:
-            return dt.date(int(year), int(month), int(day))
-        zone = "+00:00" if zone == "Z" else zone
-        if ":" not in zone:
-            zone = zone[:3] + ":" + zone[3:]
-        stamp = dt.datetime.fromisoformat(
-            f"{year}-{month}-{day}T{hour}:{minute}:{second or '00'}{zone}"
-        )
-        return stamp.astimezone(dt.timezone.utc).date()
-    except ValueError:
-        return None
+def _utc_date(stamp: str | None) -> dt.date | None:
+    """Return the date of an htmldate stamp (`2021-12-17T23:30:00-0500`) in UTC.
 
-
-def _html_tree(html: str) -> Any:
-    import lxml.html
-
-    try:
-        return lxml.html.document_fromstring(html)
-    except Exception:  # lxml raises ParserError/ValueError on empty or odd documents
-        return None
-
-
-def _json_ld_dates(node: Any) -> list[Any]:
-    found: list[Any] = []
-    if isinstance(node, dict):
-        for key in ("datePublished", "dateCreated", "uploadDate"):
-            if key in node:
-                found.append(node[key])
-        for value in node.values():
-            found.extend(_json_ld_dates(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_json_ld_dates(item))
-    return found
-
-
-def _page_date(tree: Any) -> dt.date | None:
-    """Return the publication date declared in the page's metadata, if any.
-
-    Only declared metadata counts (meta tags, JSON-LD, `<time datetime>` marked as the
-    publication date): dates guessed from free text would date events wrongly.
+    A stamp without a zone (a bare date) keeps its own date.
     """
-    if tree is None:
+    if not stamp:
         return None
-    for meta in tree.iter("meta"):
-        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
-        if key in _DATE_META and (day := _parse_date(meta.get("content"))):
-            return day
-    for script in tree.iter("script"):
-        if (script.get("type") or "").lower() != "application/ld+json" or not script.text:
-            continue
-        try:
-            data = json.loads(script.text)
-        except ValueError:
-            continue
-        for value in _json_ld_dates(data):
-            if day := _parse_date(value):
-                return day
-    for node in tree.iter("time"):
-        if (node.get("itemprop") or "").lower() == "datepublished" or "pubdate" in node.attrib:
-            if day := _parse_date(node.get("datetime")):
-                return day
-    return None
-
-
-def _page_title(tree: Any) -> str:
-    if tree is None:
-        return ""
-    for meta in tree.iter("meta"):
-        if (meta.get("property") or "").lower() == "og:title" and meta.get("content"):
-            return str(meta.get("content"))
-    for tag in ("h1", "title"):
-        for node in tree.iter(tag):
-            text = node.text_content().strip()
-            if text:
-                return str(text)
-    return ""
-
-
-def _fallback_text(tree: Any) -> str:
-    """Extract paragraphs with plain lxml when trafilatura finds no main text."""
-    if tree is None:
-        return ""
-    from lxml.html.clean import Cleaner
-
-    cleaned = Cleaner(
-        scripts=True, javascript=True, style=True, comments=True, forms=True,
-        page_structure=False, links=False, meta=True, embedded=True, frames=True,
-    ).clean_html(tree)
-    for bad in cleaned.xpath("//nav|//header|//footer|//aside|//title|//noscript|//template"):
-        bad.drop_tree()
-    blocks = cleaned.xpath("//p|//li|//h2|//h3|//h4|//blockquote|//pre")
-    if blocks:
-        return "\n".join(" ".join(b.text_content().split()) for b in blocks)
-    return str(cleaned.text_content())
-
-
-_TEMPLATE = re.compile(r"<template\b[^>]*>.*?</template\s*>", re.IGNORECASE | re.DOTALL)
-
-
-def _drop_inert(html: str) -> str:
-    """Remove `<template>` elements: inert markup a browser never shows, so not article text
-    (trafilatura keeps their text)."""
-    return _TEMPLATE.sub(" ", html) if "<template" in html.lower() else html
-
-
-def _trafilatura(html: str, url: str) -> tuple[str, str]:
-    """Return (title, main text) as trafilatura sees them, or empty strings."""
     try:
-        import trafilatura
+        when = dt.datetime.fromisoformat(stamp)
+        return when.astimezone(dt.timezone.utc).date() if when.tzinfo else when.date()
+    except (ValueError, OverflowError):  # not a stamp, or a zone that leaves the calendar
+        return None
 
-        doc = trafilatura.bare_extraction(
-            html, url=url if url.startswith(("http://", "https://")) else None,
-            include_comments=False, include_tables=False, favor_precision=True,
-            with_metadata=True,
-        )
-    except Exception:  # trafilatura raises assorted parser errors on hostile markup
-        return "", ""
-    if doc is None:
-        return "", ""
-    title = getattr(doc, "title", None) or ""
-    text = getattr(doc, "text", None) or ""
-    return str(title), str(text)
+
+def _load_page(html: str) -> Any:
+    """Parse a page with trafilatura, or return None when it holds no HTML at all.
+
+    `<template>` elements are removed: inert markup a browser never shows, so not article
+    text (trafilatura keeps their text). A file holding only a fragment (`<p>...</p>` without
+    `<html>`) is read as the body of a page, since trafilatura expects whole documents.
+    """
+    import trafilatura
+
+    tree = trafilatura.load_html(html)
+    if tree is None and html.strip():
+        tree = trafilatura.load_html(f"<html><body>{html}</body></html>")
+    if tree is not None:
+        for node in tree.xpath("//template"):
+            node.drop_tree()
+    return tree
 
 
 _BLOCK_TAGS = frozenset(
@@ -294,32 +183,31 @@ def clean_article(
         return Article(url=url, title=title, text=body, published=published,
                        source=source, byline=byline, canonical_url=None)
 
-    tree = _html_tree(raw)
-    title, text = _trafilatura(_drop_inert(raw), url)
-    text = normalize_text(text)
-    if not text:
-        text = normalize_text(_fallback_text(_html_tree(raw)))
-    title = normalize_text(title).replace("\n", " ") or normalize_text(_page_title(tree)).replace("\n", " ")
+    import trafilatura
+
+    tree = _load_page(raw)
+    if tree is None:
+        return Article(url=url, title="", text="", published=published, source=source)
+    meta = trafilatura.extract_metadata(tree, date_config=_DATE_CONFIG)
+    text = normalize_text(trafilatura.extract(
+        tree, url=url if url.startswith(("http://", "https://")) else None,
+        include_comments=False, include_tables=False, favor_precision=True,
+    ) or "")
+    title = normalize_text(meta.title or "").replace("\n", " ")
     if text.startswith(title + "\n") and title:
         text = text[len(title) + 1:]
-    byline = None
+    byline = normalize_text(meta.author or "").replace("\n", " ") or None
     first, _, rest = text.partition("\n")
-    if rest and (byline := _byline(first)):
-        text = rest
+    if rest and (named := _byline(first)):
+        byline, text = byline or named, rest
     if not title and "\n" in text:
         title, _, text = text.partition("\n")
-    canonical = None
-    if tree is not None:
-        for link in tree.iter("link"):
-            if (link.get("rel") or "").lower() == "canonical" and link.get("href"):
-                canonical = str(link.get("href")).strip()
-                break
     return Article(
         url=url,
         title=title,
         text=text,
-        published=_page_date(tree) or published,
-        source=source,
+        published=_utc_date(meta.date) or published,
+        source=source or meta.sitename or None,
         byline=byline,
-        canonical_url=canonical,
+        canonical_url=meta.url or None,
     )

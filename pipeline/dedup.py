@@ -32,6 +32,7 @@ import snowballstemmer
 
 from newswatch.pipeline.records import Article, Event, EventType
 from newswatch.pipeline.settings import DATA_DIR
+from newswatch.pipeline.wordlist import load_word_list
 
 __all__ = [
     "ArticleFingerprint",
@@ -114,10 +115,7 @@ _SCHEME: Literal["affine32"] = "affine32"
 def _tracking_params(path: Path = DATA_DIR / "tracking_params.txt") -> tuple[frozenset[str], tuple[str, ...]]:
     exact: set[str] = set()
     prefixes: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        name = line.split("#", 1)[0].strip().lower()
-        if not name:
-            continue
+    for name in map(str.lower, load_word_list(path)):
         if name.endswith("*"):
             prefixes.append(name[:-1])
         else:
@@ -125,17 +123,20 @@ def _tracking_params(path: Path = DATA_DIR / "tracking_params.txt") -> tuple[fro
     return frozenset(exact), tuple(prefixes)
 
 
-_MOBILE_HOST = re.compile(r"^(?:www|m|mobile|amp)\.")
+_MOBILE_HOST = re.compile(
+    r"^(?:" + "|".join(map(re.escape, load_word_list(DATA_DIR / "host_prefixes.txt"))) + r")\."
+)
 _AMP_PATH = re.compile(r"(?:/amp/?$|/amp(?=/)|\.amp(?=\.html?$|$))")
 
 
 def canonicalize_url(url: str) -> str:
     """Return the canonical form of an article URL: the same page reached by any link.
 
-    Lowercases scheme and host, drops `www.`/`m.`/`mobile.`/`amp.` host prefixes, default ports,
-    fragments, tracking parameters (`data/tracking_params.txt`), AMP path variants (`/amp`,
-    `.amp.html`) and a trailing slash, and sorts the remaining query parameters. A local path
-    (not http/https) is returned with only its separators normalised.
+    Lowercases scheme and host, drops `www.`/`m.`/`mobile.`/`amp.` host prefixes
+    (`data/host_prefixes.txt`), default ports, fragments, tracking parameters
+    (`data/tracking_params.txt`), AMP path variants (`/amp`, `.amp.html`) and a trailing slash,
+    and sorts the remaining query parameters. A local path (not http/https) is returned with
+    only its separators normalised.
     """
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()

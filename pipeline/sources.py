@@ -20,6 +20,7 @@ import xml.sax
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.utils import formatdate
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ import httpx
 from newswatch.pipeline.clean import clean_article, clean_fragment
 from newswatch.pipeline.errors import FeedParseError, FetchError, SourceError
 from newswatch.pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed
+from newswatch.pipeline.settings import DATA_DIR
+from newswatch.pipeline.wordlist import load_word_list
 
 try:
     _VERSION = metadata.version("newswatch")
@@ -43,9 +46,6 @@ TIMEOUT_SECONDS = 10.0
 MAX_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
 
-_TEXT_SUFFIXES = {".txt", ".text", ".md"}
-_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
-_REDIRECTS = {301, 302, 303, 307, 308}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_CHARSET = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9_.:-]+)""")
 # A DOCTYPE with an internal subset (entity declarations) or an external DTD reference.
@@ -191,7 +191,7 @@ def fetch_url(
             request = client.build_request("GET", target, headers=hop_headers, extensions=extensions)
             response = client.send(request, stream=True)
             try:
-                if response.status_code in _REDIRECTS and "location" in response.headers:
+                if response.has_redirect_location:
                     current = urljoin(current, response.headers["location"])
                     continue
                 if response.status_code == 304:
@@ -256,11 +256,17 @@ def _looks_binary(data: bytes) -> bool:
     return controls > max(8, len(sample) // 20)
 
 
+@cache
+def _suffixes(path: Path) -> frozenset[str]:
+    """Return the file name suffixes of a suffix list (`data/html_suffixes.txt` ...), lower case."""
+    return frozenset(suffix.lower() for suffix in load_word_list(path))
+
+
 def _kind(path: Path, data: bytes) -> str:
     suffix = path.suffix.lower()
-    if suffix in _HTML_SUFFIXES:
+    if suffix in _suffixes(DATA_DIR / "html_suffixes.txt"):
         return "html"
-    if suffix in _TEXT_SUFFIXES:
+    if suffix in _suffixes(DATA_DIR / "text_suffixes.txt"):
         return "text"
     head = data[:1024].lstrip().lower()
     if head.startswith(b"<?xml") and (b"<rss" in data[:4096] or b"<feed" in data[:4096]):

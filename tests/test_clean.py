@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import unicodedata
+
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,6 +76,67 @@ def test_html_json_ld_date() -> None:
     html = """<html><head><script type="application/ld+json">{"@type": "NewsArticle",
     "datePublished": "2023-05-04T08:00:00Z"}</script></head><body><h1>T</h1><p>Body text.</p></body></html>"""
     assert clean_article(html, url="j.html", published=None, source=None, html=True).published == dt.date(2023, 5, 4)
+
+
+def test_html_time_element_marked_as_publication_date() -> None:
+    html = """<html><head><title>Talks</title></head><body><article><h1>Talks planned</h1>
+    <time datetime="2021-12-17T22:00:00-05:00" pubdate>Dec 17</time>
+    <p>Talks are set in Geneva, officials said on Monday.</p></article></body></html>"""
+    article = clean_article(html, url="t.html", published=dt.date(2000, 1, 1), source=None, html=True)
+    assert article.published == dt.date(2021, 12, 18)
+
+
+def test_html_date_mentioned_in_the_text_does_not_date_the_article() -> None:
+    """A date the story talks about is not the day it was published: `--published` stays."""
+    html = """<html><head><title>Talks</title></head><body><article><h1>Talks planned</h1>
+    <p>Talks are set for January 15, 2022 in Geneva, officials said on Monday.</p></article></body></html>"""
+    article = clean_article(html, url="t.html", published=dt.date(2021, 12, 20), source=None, html=True)
+    assert article.published == dt.date(2021, 12, 20)
+
+
+def test_html_author_and_site_name_from_page_metadata() -> None:
+    html = """<html><head><title>Kremlin warns | Example Times</title>
+    <meta name="author" content="Jane Reporter"><meta property="og:site_name" content="Example Times">
+    </head><body><article><h1>Kremlin warns NATO</h1><p>MOSCOW — The Kremlin warned NATO on Monday
+    against sending troops to Ukraine, officials said.</p></article></body></html>"""
+    article = clean_article(html, url="k.html", published=None, source=None, html=True)
+    assert (article.title, article.byline, article.source) == ("Kremlin warns NATO", "Jane Reporter", "Example Times")
+    assert article.text.startswith("MOSCOW — The Kremlin warned NATO")
+    # a source given by the user (--source, the feed's title) wins over the page's site name
+    assert clean_article(html, url="k.html", published=None, source="AP", html=True).source == "AP"
+
+
+def test_html_by_line_opening_the_text_is_the_byline() -> None:
+    """`Article.text` holds neither headline nor byline: a `By ...` paragraph the page does not
+    mark as its author still becomes the byline (names only, as in text files)."""
+    html = """<html><head><title>Kremlin warns</title></head><body><article><h1>Kremlin warns NATO</h1>
+    <p>By Jim Heintz and Vladimir Isachenkov</p>
+    <p>MOSCOW — The Kremlin warned NATO on Monday against sending troops, officials said.</p>
+    </article></body></html>"""
+    article = clean_article(html, url="b.html", published=None, source=None, html=True)
+    assert article.byline == "Jim Heintz and Vladimir Isachenkov"
+    assert article.text == "MOSCOW — The Kremlin warned NATO on Monday against sending troops, officials said."
+
+
+def test_html_title_is_one_line() -> None:
+    html = "<html><head><title>Line one\nline  two</title></head><body><p>Body text here.</p></body></html>"
+    article = clean_article(html, url="m.html", published=None, source=None, html=True)
+    assert (article.title, article.text) == ("Line one line two", "Body text here.")
+
+
+def test_html_file_holding_only_a_fragment() -> None:
+    """trafilatura refuses a document that is one bare block; it is read as a page's body."""
+    article = clean_article("<p>Only text here.</p>", url="f.html", published=None, source=None, html=True)
+    assert article.text == "Only text here."
+
+
+def test_a_missing_trafilatura_is_an_error_not_an_empty_article(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the trafilatura import sat inside the `except Exception` meant for parser
+    errors, so a broken install turned every HTML page into an empty or fallback article."""
+    monkeypatch.setitem(sys.modules, "trafilatura", None)
+    with pytest.raises(ImportError):
+        clean_article("<html><body><p>Text.</p></body></html>", url="i.html", published=None,
+                      source=None, html=True)
 
 
 def test_clean_fragment_drops_scripts_keeps_paragraphs() -> None:
