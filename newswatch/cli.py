@@ -311,7 +311,7 @@ def alerts(
     _table(
         "alerts",
         ["id", "event", "topic", "channel", "status", "attempts", "created", "alert", "last error"],
-        [[a.id, a.event_id, a.topic, describe_channel(redact_url(a.channel)), a.status,
+        [[a.id, a.event_id, a.topic, describe_channel(a.channel), a.status,
           a.attempts, _iso(a.created_at), split_message(a.message)[0],
           a.last_error if a.status != "sent" else ""] for a in rows],
     )
