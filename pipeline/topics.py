@@ -19,6 +19,7 @@ imported lazily so `newswatch topics` (which only loads the file) starts fast.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import tomllib
@@ -536,6 +537,28 @@ def match_topics(
             )
         )
     return results
+
+
+def tag_topics(
+    nlp: Language,
+    topics: Sequence[Topic],
+    analysed: Iterable[tuple[Extraction, Sequence[Span]]],
+) -> list[Extraction]:
+    """Tag every event of a batch of extractions with the topics it matches.
+
+    `analysed` pairs each Extraction with the analysed Spans of its event sentences, as
+    `extract.analyse_articles` yields them (an empty sequence is fine: those sentences are
+    tagged here). Returns the extractions with `topics` filled, one tuple of `TopicMatch`
+    per event; the Spans are not kept.
+    """
+    pairs = list(analysed)
+    spans = {span.text: span for _, sentences in pairs for span in sentences}
+    items = [(event, extraction) for extraction, _ in pairs for event in extraction.events]
+    matches = iter(match_topics(nlp, topics, items, spans))
+    return [
+        dataclasses.replace(extraction, topics=tuple(next(matches) for _ in extraction.events))
+        for extraction, _ in pairs
+    ]
 
 
 def preview_topics(
