@@ -13,8 +13,11 @@ keep it precise:
 - `exclusions` veto the matches they overlap; `event_types`, `require_actors` and
   `exclude_actors` filter events.
 
-Matching runs only the tagger, attribute ruler and lemmatizer of the loaded pipeline. spaCy is
-imported lazily so `newswatch topics` (which only loads the file) starts fast.
+`tag_topics` is the step between extraction and store: it reuses the sentences extraction
+analysed and returns the extractions with their `TopicMatch`es, so storing needs no model. Any
+other text runs only the tagger, attribute ruler and lemmatizer of the loaded pipeline. spaCy is
+imported lazily so `newswatch topics` (which only loads the file) starts fast; the file's shape
+is checked with pydantic models.
 """
 
 from __future__ import annotations

@@ -69,6 +69,20 @@ def test_packaged_topics_load_with_unique_slugs_and_nato_enlargement() -> None:
         assert topic.tests.match and topic.tests.no_match, f"{topic.slug} has no tests"
 
 
+def test_packaged_topics_name_actors_by_the_actor_dictionarys_ids() -> None:
+    """Topics and the actor dictionary stay in step: every organisation the topics file knows
+    is an organisation id of actors.jsonl, and every actor a topic names is a dictionary code."""
+    from newswatch.pipeline.actors import load_actor_patterns
+
+    entries = load_actor_patterns(DATA_DIR / "actors.jsonl")
+    organisations = {e["id"] for e in entries if e["type"] == "organisation"}
+    codes = {e.get("code") for e in entries}
+    known = {o.code for t in TOPICS for o in t.context.organisations}
+    assert known and known <= organisations, sorted(known - organisations)
+    named = {code for t in TOPICS for code in (*t.actors, *t.require_actors, *t.exclude_actors)}
+    assert named <= codes, sorted(named - codes)  # states (RUS) may be required or excluded too
+
+
 EXAMPLES = [
     (topic.slug, text, expected)
     for topic in TOPICS
