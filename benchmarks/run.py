@@ -154,10 +154,10 @@ def _store_all(generated: Any, nlp: Any, settings: Any, batch: int) -> int:
     for item in generated:
         chunk.append(item.extraction)
         if len(chunk) == batch:
-            stored += len(_steps.store(chunk, nlp, settings))
+            stored += len(_steps.store(_tag_topics(nlp, chunk, settings), settings))
             chunk = []
     if chunk:
-        stored += len(_steps.store(chunk, nlp, settings))
+        stored += len(_steps.store(_tag_topics(nlp, chunk, settings), settings))
     return stored
 
 
@@ -239,21 +239,16 @@ def _bulk_load(url: str, first: int, n: int, seed: int, per_day: int | None = No
                     conn.execute(insert(table), rows[key])
 
 
-def _analyse_sentences(nlp: Any, extractions: list[Any]) -> None:
-    """Tag the events' sentences as extraction does for the store step's topic matcher.
+def _tag_topics(nlp: Any, extractions: list[Any], settings: Any) -> list[Any]:
+    """Tag the generator's extractions with their topics, as the flow's extract step does.
 
-    In the flow, `extract` leaves every event sentence analysed (`_steps._sentence_docs`), so
-    the store step runs no model. The generator's extractions come without that, and the
-    store step would tag each sentence itself: NLP inside a measurement that excludes it.
+    The store step only persists the matches it is given, so tagging (NLP) happens before it
+    and stays outside a store measurement.
     """
     from newswatch.flows import _steps
-    from newswatch.pipeline.topics import LEMMA_PIPES
+    from newswatch.pipeline.topics import tag_topics
 
-    _steps._sentence_docs.clear()
-    sentences = list(dict.fromkeys(e.sentence for x in extractions for e in x.events))
-    disabled = [name for name in nlp.pipe_names if name not in LEMMA_PIPES]
-    for sentence, doc in zip(sentences, nlp.pipe(sentences, disable=disabled)):
-        _steps._sentence_docs[sentence] = doc
+    return tag_topics(nlp, _steps._topics(str(settings.topics)), [(x, ()) for x in extractions])
 
 
 def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
@@ -288,17 +283,16 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     warmup = list(generate_articles(batch, seed=14, per_day=per_day))
     settings = _settings(f"sqlite:///{work / 'warmup.db'}")
     upgrade(settings.database_url)
-    _analyse_sentences(nlp, [g.extraction for g in warmup])
-    _steps.store([g.extraction for g in warmup], nlp, settings)
+    _steps.store(_tag_topics(nlp, [g.extraction for g in warmup], settings), settings)
     small_ms: list[float] = []
     big_ms: list[float] = []
     for i in range(0, args.probe, batch):
         for url, probe, out in ((small_url, small_probes, small_ms), (big_url, big_probes, big_ms)):
             chunk = [g.extraction for g in probe[i:i + batch]]
             settings = _settings(url)
-            _analyse_sentences(nlp, chunk)  # NLP excluded: done before the clock starts
+            chunk = _tag_topics(nlp, chunk, settings)  # NLP excluded: done before the clock starts
             start = time.perf_counter()
-            _steps.store(chunk, nlp, settings)
+            _steps.store(chunk, settings)
             out.append((time.perf_counter() - start) * 1000 / len(chunk))
 
     settings = _settings(big_url)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -26,11 +25,11 @@ from newswatch.pipeline.dedup import (
     match_events,
 )
 from newswatch.pipeline.errors import SourceError
-from newswatch.pipeline.extract import build_nlp, extract_events, load_trigger_patterns, load_word_lists
+from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
 from newswatch.pipeline.settings import DATA_DIR, Settings, get_settings
 from newswatch.pipeline.sources import is_url, make_client, read_article
-from newswatch.pipeline.topics import Topic, load_topics, match_topics
+from newswatch.pipeline.topics import Topic, load_topics, tag_topics
 
 log = logging.getLogger("newswatch")
 
@@ -80,33 +79,22 @@ def load_articles(
     return articles, failures
 
 
-class _SentenceDocs(OrderedDict[str, Any]):
-    """The analysed sentences (Spans) of the last extracted batch, for topic matching to reuse.
-
-    Cleared by each `extract` (a Span keeps its article's Doc alive) and bounded (oldest
-    dropped first), so memory stays flat; a miss only means the topic matcher tags that
-    sentence itself.
-    """
-
-    limit = 1024  # about two batches of event sentences
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        if len(self) > self.limit:
-            self.popitem(last=False)
-
-
-_sentence_docs = _SentenceDocs()
-
-
 def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[Extraction]:
-    """Extract actors and events from a batch of articles."""
-    _sentence_docs.clear()
-    return list(extract_events(nlp, articles, batch_size=settings.batch_size, sentence_docs=_sentence_docs))
+    """Extract actors and events from a batch of articles and tag the events' topics.
+
+    Topics are tagged here, while the analysed sentences are at hand: the store step gets
+    finished records and needs no model.
+    """
+    analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
+    return tag_topics(nlp, _topics(str(settings.topics)), analysed)
 
 
-def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> list[StoreOutcome]:
-    """Store a batch of articles with their events, topics and alerts in one transaction.
+def store(extractions: Sequence[Extraction], settings: Settings) -> list[StoreOutcome]:
+    """Store a batch of tagged articles with their events, topic matches and alerts in one
+    transaction.
+
+    The extractions come from `extract` with their topic matches (`Extraction.topics`); this
+    step only persists them and queues the alerts they raise.
 
     Fingerprints are computed before the dedup lock is taken; under it, each article is
     checked against what is stored, including the batch's earlier articles.
@@ -115,7 +103,7 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
         return []
     topics = _topics(str(settings.topics))
     context = _StoreContext(
-        nlp=nlp, settings=settings, topics=topics, topic_channels=_topic_channels(topics),
+        settings=settings, topic_channels=_topic_channels(topics),
         today=dt.datetime.now(dt.timezone.utc).date(),
     )
     prints = [fingerprint(extraction.article) for extraction in extractions]
@@ -127,9 +115,7 @@ def store(extractions: Sequence[Extraction], nlp: Any, settings: Settings) -> li
 
 @dataclass(frozen=True)
 class _StoreContext:
-    nlp: Any
     settings: Settings
-    topics: tuple[Topic, ...]
     topic_channels: dict[str, tuple[str, ...]]
     today: dt.date
 
@@ -161,9 +147,9 @@ def _store_article(
         db_store.save_bands(session, article_id, fp, band_bucket(event_date))
     db_store.save_actors(session, article_id, extraction.actors)
     new_events, merged = _save_events(session, extraction, article_id, event_date, original, context.settings)
-    matches = match_topics(context.nlp, context.topics, [(e, extraction) for _, e in new_events], _sentence_docs)
     alerts_raised = 0
-    for (event_id, event), event_matches in zip(new_events, matches):
+    for event_id, event in new_events:
+        event_matches = extraction.topics_of(event)
         db_store.save_topic_matches(session, event_id, event_matches)
         if original is None:  # a copy's events raise no alert: its original's did
             alerts_raised += _queue_alerts(session, event_id, event, event_matches, article, event_date, context)

@@ -1,4 +1,4 @@
-"""The ingest flow: load -> extract -> dedup and store -> match topics -> alert."""
+"""The ingest flow: load -> extract and tag topics -> dedup and store -> alert."""
 
 from __future__ import annotations
 
@@ -97,14 +97,14 @@ def skip_known(articles: Sequence[Article], database_url: str) -> tuple[list[Art
 
 @task(cache_policy=NO_CACHE)
 def extract_batch(articles: Sequence[Article], settings: Settings) -> list[Extraction]:
-    """Run the spaCy pipeline over one batch of articles."""
+    """Run the spaCy pipeline over one batch of articles and tag the events' topics."""
     return _steps.extract(_nlp_for(settings), articles, settings)
 
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
 def store_batch(extractions: Sequence[Extraction], settings: Settings) -> list[_steps.StoreOutcome]:
-    """Dedup, store, tag topics and queue alerts: one transaction per batch."""
-    return _steps.store(extractions, _nlp_for(settings), settings)
+    """Dedup, store the tagged events and queue alerts: one transaction per batch (no model)."""
+    return _steps.store(extractions, settings)
 
 
 @task(cache_policy=NO_CACHE)

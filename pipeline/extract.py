@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,10 @@ from newswatch.pipeline.errors import DataFileError, PatternError
 from newswatch.pipeline.jsonl import read_jsonl
 from newswatch.pipeline.records import Actor, Article, Event, EventType, Extraction
 
-__all__ = ["EventMatcher", "build_nlp", "extract_events", "load_trigger_patterns", "load_word_lists"]
+__all__ = [
+    "EventMatcher", "analyse_articles", "build_nlp", "extract_events", "load_trigger_patterns",
+    "load_word_lists",
+]
 
 if not Doc.has_extension("events"):
     Doc.set_extension("events", default=None)
@@ -188,20 +191,25 @@ def _doc_actors(doc: Doc) -> tuple[Actor, ...]:
     return tuple(found or ())
 
 
-def extract_events(
-    nlp: Language,
-    articles: Iterable[Article],
-    batch_size: int = 32,
-    sentence_docs: MutableMapping[str, Span] | None = None,
-) -> Iterator[Extraction]:
+def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int = 32) -> Iterator[Extraction]:
     """Run the pipeline over `articles` in batches; yield one Extraction per article.
 
     Actors count from the headline and the body; events come from the body only (a headline
     compresses and repeats it), except for an article that is nothing but its headline.
     Event offsets are those of the sentence in `Article.text` (in the title for such an article).
-    When `sentence_docs` is given, each event sentence's analysed Span is put there under its
-    text, so topic matching can reuse the tags and lemmas instead of running the model again
-    (the Spans keep their article's Doc alive: clear the mapping once it has been used).
+    """
+    for extraction, _ in analyse_articles(nlp, articles, batch_size):
+        yield extraction
+
+
+def analyse_articles(
+    nlp: Language, articles: Iterable[Article], batch_size: int = 32
+) -> Iterator[tuple[Extraction, tuple[Span, ...]]]:
+    """Yield what `extract_events` yields, each Extraction with its event sentences' Spans.
+
+    The Spans carry the pipeline's tags and lemmas, so topic tagging (`tag_topics`) reuses
+    them instead of running the model again; each keeps its article's Doc alive, so pass them
+    on and drop them.
     """
 
     def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
@@ -211,29 +219,30 @@ def extract_events(
 
     title_doc: Doc | None = None
     events: list[Event] = []
+    sentences: list[Span] = []
     actors: dict[Actor, None] = {}
     for doc, (article, part, offset, last) in nlp.pipe(texts(articles), batch_size=batch_size, as_tuples=True):
         if part == "title":
-            title_doc, events = doc, []
+            title_doc, events, sentences = doc, [], []
             actors = dict.fromkeys(_doc_actors(doc))
             continue
         events.extend(_shift(event, offset) for event in doc._.events or ())
-        if sentence_docs is not None:
-            _keep_sentence_docs(doc, sentence_docs)
+        sentences.extend(_event_sentences(doc))
         actors.update(dict.fromkeys(_doc_actors(doc)))
         if not last:
             continue
         if not article.text.strip() and title_doc is not None:
             events = list(title_doc._.events or ())
-        yield Extraction(article=article, actors=tuple(actors), events=tuple(events))
+            sentences = list(_event_sentences(title_doc))
+        yield Extraction(article=article, actors=tuple(actors), events=tuple(events)), tuple(sentences)
         title_doc = None
 
 
-def _keep_sentence_docs(doc: Doc, into: MutableMapping[str, Span]) -> None:
+def _event_sentences(doc: Doc) -> Iterator[Span]:
     for event in doc._.events or ():
         span = doc.char_span(event.start, event.end)
         if span is not None and span.text == event.sentence:
-            into[event.sentence] = span  # copied (as_doc) only if a topic may match it
+            yield span
 
 
 # A text over spaCy's max_length (error E088) is processed in pieces (pipeline/_chunks.py);

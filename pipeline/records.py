@@ -85,11 +85,23 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
-    """What extraction found in one article."""
+    """What extraction found in one article, and the topics its events match.
+
+    `topics` holds one tuple of `TopicMatch` per event, in the order of `events`; it is empty
+    until topic tagging (`pipeline/topics.py` `tag_topics`) has run.
+    """
 
     article: Article
     actors: tuple[Actor, ...] = ()
     events: tuple[Event, ...] = ()
+    topics: tuple[tuple[TopicMatch, ...], ...] = ()
+
+    def topics_of(self, event: Event) -> tuple[TopicMatch, ...]:
+        """Return the topic matches of one of the extraction's events (none before tagging)."""
+        for candidate, matches in zip(self.events, self.topics):
+            if candidate == event:
+                return matches
+        return ()
 
 
 @dataclass(frozen=True, slots=True)

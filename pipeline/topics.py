@@ -13,12 +13,16 @@ keep it precise:
 - `exclusions` veto the matches they overlap; `event_types`, `require_actors` and
   `exclude_actors` filter events.
 
-Matching runs only the tagger, attribute ruler and lemmatizer of the loaded pipeline. spaCy is
-imported lazily so `newswatch topics` (which only loads the file) starts fast.
+`tag_topics` is the step between extraction and store: it reuses the sentences extraction
+analysed and returns the extractions with their `TopicMatch`es, so storing needs no model. Any
+other text runs only the tagger, attribute ruler and lemmatizer of the loaded pipeline. spaCy is
+imported lazily so `newswatch topics` (which only loads the file) starts fast; the file's shape
+is checked with pydantic models.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import tomllib
@@ -26,7 +30,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
+    ValidationInfo, field_validator,
+)
 
 from newswatch.pipeline.errors import TopicError
 from newswatch.pipeline.records import Article, Event, EventType, Extraction, TopicMatch
@@ -116,7 +125,8 @@ class Topic:
 def load_topics(path: Path) -> list[Topic]:
     """Read a topics file into `Topic` records, checking every entry before reporting.
 
-    Raises `TopicError` listing each problem as `file:line: topic 'slug': problem`.
+    The file's shape is checked by the pydantic models below. Raises `TopicError` listing
+    each problem as `file:line: topic 'slug': field: problem`.
     """
     path = Path(path)
     try:
@@ -134,152 +144,184 @@ def load_topics(path: Path) -> list[Topic]:
     header_lines = [
         n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[topic]]")
     ]
-    context = _load_context(data, path, problems)
-    entries = data.get("topic", [])
+    try:
+        shared = _FileModel.model_validate(data)
+    except ValidationError as exc:
+        problems += [f"{path}:1: {problem}" for problem in _problems(exc)]
+        shared = _FileModel()
+    context = shared.context()
+    entries = data.get("topic")
     if not isinstance(entries, list) or not entries:
         problems.append(f"{path}:1: no [[topic]] entries")
         entries = []
     topics: list[Topic] = []
     seen: dict[str, int] = {}
-    known_orgs = {o.code for o in context.organisations}
+    known = {"organisations": frozenset(o.code for o in context.organisations)}
     for index, entry in enumerate(entries):
         line = header_lines[index] if index < len(header_lines) else 1
-        topic = _load_topic(entry, index, line, path, context, known_orgs, problems)
-        if topic is None:
+        slug = entry.get("slug") if isinstance(entry, dict) else None
+        where = f"{path}:{line}: " + (f"topic '{slug}'" if isinstance(slug, str) else f"topic {index + 1}")
+        try:
+            model = _TopicModel.model_validate(entry, context=known)
+        except ValidationError as exc:
+            problems += [f"{where}: {problem}" for problem in _problems(exc)]
             continue
-        if topic.slug in seen:
-            problems.append(
-                f"{path}:{line}: topic '{topic.slug}': slug already used at line {seen[topic.slug]}"
-            )
+        if model.slug in seen:
+            problems.append(f"{where}: slug already used at line {seen[model.slug]}")
             continue
-        seen[topic.slug] = line
-        topics.append(topic)
+        seen[model.slug] = line
+        topics.append(model.topic(context, path, line))
     if problems:
         raise TopicError("invalid topics file:\n" + "\n".join(problems))
     return topics
 
 
-def _strings(value: Any) -> tuple[str, ...] | None:
+def _problems(exc: ValidationError) -> list[str]:
+    """One line per pydantic error: the field path and what is wrong with it."""
+    lines: list[tuple[int, str]] = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            fields = ", ".join(sorted(TOPIC_FIELDS)) if len(error["loc"]) == 1 else ""
+            lines.append((0, f"unknown field '{loc}'" + (f" (fields: {fields})" if fields else "")))
+        elif error["type"] == "model_type":
+            lines.append((1, f"{loc or 'entry'}: not a table"))
+        elif error["type"] == "value_error":
+            lines.append((1, str(error["ctx"]["error"])))  # our own message names the field
+        else:
+            lines.append((1, f"'{loc}': {error['msg'].lower()}"))
+    return [line for _, line in sorted(lines, key=lambda item: item[0])]
+
+
+# ---------------------------------------------------------------------------------------------
+# The shape of a topics file (pydantic models; `load_topics` turns them into the records above)
+
+
+def _as_list(value: Any) -> Any:
+    """Read a TOML list (or a single string) as the tuple the record keeps."""
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
-        return tuple(v.strip() for v in value)
-    return None
+    return tuple(value) if isinstance(value, list) else value
 
 
-def _load_context(data: Mapping[str, Any], path: Path, problems: list[str]) -> MatchContext:
-    organisations = []
-    for code, entry in sorted(dict(data.get("organisations", {})).items()):
-        names = _strings(entry.get("names")) if isinstance(entry, dict) else None
-        refs = _strings(entry.get("references", [])) if isinstance(entry, dict) else None
-        if not names or refs is None:
-            problems.append(
-                f"{path}:1: organisations.{code}: 'names' must be a non-empty list of strings "
-                "and 'references' a list of strings"
-            )
-            continue
-        organisations.append(
-            Organisation(code=code, names=names, references=tuple(r.lower() for r in refs))
+_Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+_Words = Annotated[tuple[_Word, ...], BeforeValidator(_as_list)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _OrganisationModel(_Model):
+    names: Annotated[_Words, Field(min_length=1)]
+    references: _Words = ()
+
+
+class _NegationModel(_Model):
+    cues: _Words = Negation().cues
+    verbs: _Words = Negation().verbs
+    window: Annotated[int, Field(gt=0)] = Negation().window
+
+
+class _TestsModel(_Model):
+    match: _Words = ()
+    no_match: _Words = ()
+
+
+class _FileModel(BaseModel):
+    """The file's shared tables; each `[[topic]]` is checked on its own (`_TopicModel`), so
+    its problems carry its line and slug."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    organisations: dict[str, _OrganisationModel] = {}
+    negation: _NegationModel = _NegationModel()
+
+    def context(self) -> MatchContext:
+        negation = self.negation
+        return MatchContext(
+            organisations=tuple(
+                Organisation(code=code, names=org.names,
+                             references=tuple(r.lower() for r in org.references))
+                for code, org in sorted(self.organisations.items())
+            ),
+            negation=Negation(cues=tuple(c.lower() for c in negation.cues),
+                              verbs=tuple(v.lower() for v in negation.verbs),
+                              window=negation.window),
         )
-    negation = Negation()
-    raw = data.get("negation")
-    if raw is not None:
-        cues = _strings(raw.get("cues", list(negation.cues))) if isinstance(raw, dict) else None
-        verbs = _strings(raw.get("verbs", list(negation.verbs))) if isinstance(raw, dict) else None
-        window = raw.get("window", negation.window) if isinstance(raw, dict) else None
-        if cues is None or verbs is None or not isinstance(window, int) or window < 1:
-            problems.append(
-                f"{path}:1: [negation]: 'cues' and 'verbs' must be lists of words and "
-                "'window' a positive integer"
-            )
-        else:
-            negation = Negation(
-                cues=tuple(c.lower() for c in cues), verbs=tuple(v.lower() for v in verbs),
-                window=window,
-            )
-    return MatchContext(organisations=tuple(organisations), negation=negation)
 
 
-def _load_topic(
-    entry: Any,
-    index: int,
-    line: int,
-    path: Path,
-    context: MatchContext,
-    known_orgs: set[str],
-    problems: list[str],
-) -> Topic | None:
-    if not isinstance(entry, dict):
-        problems.append(f"{path}:{line}: topic {index + 1}: not a table")
-        return None
-    slug = entry.get("slug")
-    label = f"topic '{slug}'" if isinstance(slug, str) else f"topic {index + 1}"
-    where = f"{path}:{line}: {label}"
-    before = len(problems)
+class _TopicModel(_Model):
+    """One `[[topic]]`; fields are checked in this order, so later checks see earlier fields."""
 
-    def bad(message: str) -> None:
-        problems.append(f"{where}: {message}")
+    slug: str
+    name: _Word
+    description: _Word
+    actors: _Words = ()
+    require_actors: _Words = ()
+    exclude_actors: _Words = ()
+    event_types: _Words = ()
+    patterns: _Words = ()
+    exclusions: _Words = ()
+    channels: _Words = ()
+    tests: _TestsModel = _TestsModel()
 
-    for key in sorted(set(entry) - TOPIC_FIELDS):
-        bad(f"unknown field '{key}' (fields: {', '.join(sorted(TOPIC_FIELDS))})")
-    if not isinstance(slug, str) or not _SLUG.match(slug):
-        bad("'slug' must be lowercase words joined by hyphens, like 'nato-enlargement'")
-    for key in ("name", "description"):
-        if not isinstance(entry.get(key), str) or not entry[key].strip():
-            bad(f"'{key}' must be a non-empty string")
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("'slug' must be lowercase words joined by hyphens, like 'nato-enlargement'")
+        return value
 
-    lists: dict[str, tuple[str, ...]] = {}
-    for key in ("patterns", "actors", "require_actors", "exclude_actors", "event_types",
-                "exclusions", "channels"):
-        value = _strings(entry.get(key, []))
-        if value is None:
-            bad(f"'{key}' must be a list of non-empty strings")
-            value = ()
-        lists[key] = value
-    if not lists["patterns"]:
-        bad("'patterns' must list at least one pattern")
-    for code in lists["actors"]:
-        if code not in known_orgs:
-            bad(f"actor '{code}' has no [organisations.{code}] entry giving its names")
-    types: list[EventType] = []
-    for name in lists["event_types"]:
-        try:
-            types.append(EventType(name.upper()))
-        except ValueError:
-            bad(f"event type '{name}' is not one of {', '.join(t.value for t in EventType)}")
-    for key in ("patterns", "exclusions"):
-        for pattern in lists[key]:
-            problem = _check_pattern(pattern, has_actors=bool(lists["actors"]))
-            if problem:
-                bad(f"{key[:-1]} {pattern!r}: {problem}")
-    raw_tests = entry.get("tests", {})
-    tests = TopicTests()
-    if not isinstance(raw_tests, dict):
-        bad("'tests' must be a table with 'match' and 'no_match' lists")
-    else:
-        match, no_match = _strings(raw_tests.get("match", [])), _strings(raw_tests.get("no_match", []))
-        if match is None or no_match is None or set(raw_tests) - {"match", "no_match"}:
-            bad("'tests' takes 'match' and 'no_match', each a list of texts")
-        else:
-            tests = TopicTests(match=match, no_match=no_match)
-    if len(problems) > before:
-        return None
-    return Topic(
-        slug=str(slug),
-        name=entry["name"].strip(),
-        description=" ".join(entry["description"].split()),
-        patterns=lists["patterns"],
-        actors=lists["actors"],
-        require_actors=lists["require_actors"],
-        exclude_actors=lists["exclude_actors"],
-        event_types=tuple(types),
-        exclusions=lists["exclusions"],
-        channels=lists["channels"],
-        tests=tests,
-        context=context,
-        source=path,
-        line=line,
-    )
+    @field_validator("actors")
+    @classmethod
+    def _actors(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        known = (info.context or {}).get("organisations", frozenset())
+        unknown = [code for code in value if code not in known]
+        if unknown:
+            raise ValueError("; ".join(
+                f"actor '{code}' has no [organisations.{code}] entry giving its names"
+                for code in unknown
+            ))
+        return value
+
+    @field_validator("event_types")
+    @classmethod
+    def _event_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = {t.value for t in EventType}
+        bad = [name for name in value if name.upper() not in names]
+        if bad:
+            raise ValueError("; ".join(
+                f"event type '{name}' is not one of {', '.join(t.value for t in EventType)}"
+                for name in bad
+            ))
+        return tuple(name.upper() for name in value)
+
+    @field_validator("patterns", "exclusions")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if info.field_name == "patterns" and not value:
+            raise ValueError("'patterns' must list at least one pattern")
+        has_actors = bool(info.data.get("actors")) or "actors" not in info.data
+        what = "pattern" if info.field_name == "patterns" else "exclusion"
+        found = [
+            f"{what} {pattern!r}: {problem}" for pattern in value
+            if (problem := _check_pattern(pattern, has_actors=has_actors))
+        ]
+        if found:
+            raise ValueError("; ".join(found))
+        return value
+
+    def topic(self, context: MatchContext, path: Path, line: int) -> Topic:
+        return Topic(
+            slug=self.slug, name=self.name, description=" ".join(self.description.split()),
+            patterns=self.patterns, actors=self.actors, require_actors=self.require_actors,
+            exclude_actors=self.exclude_actors,
+            event_types=tuple(EventType(name) for name in self.event_types),
+            exclusions=self.exclusions, channels=self.channels,
+            tests=TopicTests(match=self.tests.match, no_match=self.tests.no_match),
+            context=context, source=path, line=line,
+        )
 
 
 def _check_pattern(pattern: str, *, has_actors: bool) -> str | None:
@@ -536,6 +578,28 @@ def match_topics(
             )
         )
     return results
+
+
+def tag_topics(
+    nlp: Language,
+    topics: Sequence[Topic],
+    analysed: Iterable[tuple[Extraction, Sequence[Span]]],
+) -> list[Extraction]:
+    """Tag every event of a batch of extractions with the topics it matches.
+
+    `analysed` pairs each Extraction with the analysed Spans of its event sentences, as
+    `extract.analyse_articles` yields them (an empty sequence is fine: those sentences are
+    tagged here). Returns the extractions with `topics` filled, one tuple of `TopicMatch`
+    per event; the Spans are not kept.
+    """
+    pairs = list(analysed)
+    spans = {span.text: span for _, sentences in pairs for span in sentences}
+    items = [(event, extraction) for extraction, _ in pairs for event in extraction.events]
+    matches = iter(match_topics(nlp, topics, items, spans))
+    return [
+        dataclasses.replace(extraction, topics=tuple(next(matches) for _ in extraction.events))
+        for extraction, _ in pairs
+    ]
 
 
 def preview_topics(

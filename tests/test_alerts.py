@@ -386,22 +386,22 @@ def test_no_alert_for_a_rerun_a_copy_or_a_merged_event(db: str, nlp, receiver: R
 
     settings = _settings(db, receiver.url(), digest_threshold=1000)
     seed = _seed_article()
-    (outcome,) = store(extract(nlp, [seed], settings), nlp, settings)
+    (outcome,) = store(extract(nlp, [seed], settings), settings)
     assert outcome.alerts_raised >= 1 and "nato-enlargement" in _topics_alerted(db)
     raised = len(_topics_alerted(db))
     assert deliver(settings) == (raised, 0)
     assert len(receiver.received) == raised
 
     # the same input again: nothing new to store, nothing to send
-    (again,) = store(extract(nlp, [seed], settings), nlp, settings)
+    (again,) = store(extract(nlp, [seed], settings), settings)
     assert again.known and again.alerts_raised == 0
     # a syndicated copy under another URL: a duplicate, whose events raise no alert
-    (copy,) = store(extract(nlp, [_seed_article("copy.txt")], settings), nlp, settings)
+    (copy,) = store(extract(nlp, [_seed_article("copy.txt")], settings), settings)
     assert copy.duplicate and copy.alerts_raised == 0
     # a follow-up restating the seed's first demand: the event merges and raises no alert
     first = seed.text.split("\n")[0]
     follow = _seed_article("follow.txt", first + "\nThe weather in Moscow stayed cold all week.")
-    (merged,) = store(extract(nlp, [follow], settings), nlp, settings)
+    (merged,) = store(extract(nlp, [follow], settings), settings)
     assert not merged.duplicate and merged.events_merged >= 1 and merged.alerts_raised == 0
     assert deliver(settings) == (0, 0)
     assert len(_topics_alerted(db)) == raised and len(receiver.received) == raised

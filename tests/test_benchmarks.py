@@ -100,7 +100,7 @@ def test_quick_benchmark_reports_every_key() -> None:
 _BIG_TABLES = ("articles", "article_bands", "article_actors", "events", "mentions", "topic_matches", "alerts")
 
 
-def test_every_query_of_the_store_step_is_an_index_search(nlp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_every_query_of_the_store_step_is_an_index_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What keeps lookups flat as the database grows: SQLite's plan for every SELECT the store
     step runs (URLs, duplicate and event candidates, upsert fallbacks) searches an index and
     never scans a table or a whole index."""
@@ -130,8 +130,8 @@ def test_every_query_of_the_store_step_is_an_index_search(nlp, tmp_path: Path, m
     event.listen(engine, "before_cursor_execute", record)
     try:
         settings = get_settings()
-        _steps.store([g.extraction for g in generated[:6]], nlp, settings)
-        _steps.store([g.extraction for g in generated[6:]] + [copy], nlp, settings)
+        _steps.store([g.extraction for g in generated[:6]], settings)
+        _steps.store([g.extraction for g in generated[6:]] + [copy], settings)
     finally:
         event.remove(engine, "before_cursor_execute", record)
         get_settings.cache_clear()

@@ -432,7 +432,7 @@ def test_near_duplicate_candidates_are_looked_for_in_nearby_weeks_only(db: str) 
 
 @pytest.mark.parametrize(("days_apart", "window", "copy"), [(5, 7, True), (40, 7, False), (40, 60, True)])
 def test_store_step_finds_an_edited_copy_within_the_near_duplicate_window(
-    db: str, nlp, days_apart: int, window: int, copy: bool  # type: ignore[no-untyped-def]
+    db: str, days_apart: int, window: int, copy: bool
 ) -> None:
     from newswatch.flows._steps import store
     from newswatch.pipeline.records import Extraction
@@ -442,7 +442,7 @@ def test_store_step_finds_an_edited_copy_within_the_near_duplicate_window(
     wire = Article(url="wire.txt", title="headline", text=WIRE, published=DAY)
     edited = Article(url="copy.txt", title="headline", text=SYNDICATED, published=DAY + dt.timedelta(days=days_apart))
     exact = Article(url="exact.txt", title="headline", text=WIRE, published=DAY + dt.timedelta(days=days_apart))
-    outcomes = store([Extraction(article=a, actors=(), events=()) for a in (wire, edited, exact)], nlp, settings)
+    outcomes = store([Extraction(article=a, actors=(), events=()) for a in (wire, edited, exact)], settings)
     assert [o.duplicate for o in outcomes] == [False, copy, True]  # an exact copy at any distance
 
 

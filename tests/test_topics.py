@@ -69,6 +69,20 @@ def test_packaged_topics_load_with_unique_slugs_and_nato_enlargement() -> None:
         assert topic.tests.match and topic.tests.no_match, f"{topic.slug} has no tests"
 
 
+def test_packaged_topics_name_actors_by_the_actor_dictionarys_ids() -> None:
+    """Topics and the actor dictionary stay in step: every organisation the topics file knows
+    is an organisation id of actors.jsonl, and every actor a topic names is a dictionary code."""
+    from newswatch.pipeline.actors import load_actor_patterns
+
+    entries = load_actor_patterns(DATA_DIR / "actors.jsonl")
+    organisations = {e["id"] for e in entries if e["type"] == "organisation"}
+    codes = {e.get("code") for e in entries}
+    known = {o.code for t in TOPICS for o in t.context.organisations}
+    assert known and known <= organisations, sorted(known - organisations)
+    named = {code for t in TOPICS for code in (*t.actors, *t.require_actors, *t.exclude_actors)}
+    assert named <= codes, sorted(named - codes)  # states (RUS) may be required or excluded too
+
+
 EXAMPLES = [
     (topic.slug, text, expected)
     for topic in TOPICS
@@ -338,3 +352,81 @@ def test_topics_test_uses_the_title_as_context() -> None:
     assert "nato-enlargement                 no match" in alone.output
     titled = CliRunner().invoke(app, ["topics", "test", "--title", "Sweden's NATO bid", text])
     assert "nato-enlargement                 match: accession" in titled.output
+
+
+# ---------------------------------------------------------------------------------------------
+# The one-way step: extraction -> topics -> store
+
+
+def test_tag_topics_fills_one_tuple_of_matches_per_event(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+    from newswatch.pipeline.topics import tag_topics
+
+    membership = _event("Russia demanded that NATO deny membership to Ukraine.", source=RUS,
+                        target=NATO)
+    weather = _event("Russia demanded that the weather stay cold.", source=RUS)
+    (a, b), extraction = _in_article("Russia demands", "", membership, weather)
+    empty = Extraction(article=Article("u2", "t", "x"))
+    tagged, untouched = tag_topics(lemma_nlp, TOPICS, [(extraction, ()), (empty, ())])
+    assert tagged.events == extraction.events and len(tagged.topics) == 2
+    assert "nato-enlargement" in {m.topic for m in tagged.topics_of(a)}
+    assert tagged.topics_of(b) == ()
+    assert untouched.topics == ()
+
+
+def test_the_store_step_persists_given_matches_without_a_model(db: str) -> None:
+    """The store step takes tagged extractions and no nlp: it runs no matching of its own."""
+    import inspect
+
+    from newswatch.db.queries import EventFilters, list_events
+    from newswatch.db.session import open_session
+    from newswatch.flows._steps import store
+    from newswatch.pipeline.records import TopicMatch
+    from newswatch.pipeline.settings import Settings
+
+    assert "nlp" not in inspect.signature(store).parameters
+    event = _event("Russia demanded that NATO deny membership to Ukraine.", source=RUS, target=NATO)
+    (placed,), extraction = _in_article("Russia demands", "", event)
+    given = TopicMatch("sanctions", ("a word the matcher would never find",))
+    tagged = Extraction(article=extraction.article, events=(placed,), topics=((given,),))
+    (outcome,) = store([tagged], Settings(database_url=db, notify=""))
+    assert outcome.events_new == 1 and outcome.alerts_raised == 1
+    with open_session(db) as session:
+        (stored,) = list_events(session, EventFilters())
+    assert stored.topics == ["sanctions"]  # what it was given, not what matching would find
+
+
+def test_nothing_on_the_store_path_reaches_spacy_or_the_matcher() -> None:
+    """The store step and the helpers it calls name no model, matcher or spaCy module."""
+    import ast
+
+    import newswatch.flows._steps as steps
+
+    tree = ast.parse(Path(steps.__file__).read_text())
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    imported: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+        elif isinstance(node, ast.Import):
+            imported.update({a.asname or a.name: a.name for a in node.names})
+    reached, todo = set(), ["store"]
+    names: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        for node in ast.walk(functions[name]):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+                if node.id in functions:
+                    todo.append(node.id)
+            elif isinstance(node, ast.ImportFrom | ast.Import):
+                names.update(a.name for a in node.names)
+                names.add(getattr(node, "module", None) or "")
+    assert {"store", "_store_article", "_save_events", "_queue_alerts"} <= reached
+    modules = {imported.get(n, "") for n in names}
+    bad = {m for m in modules if m.split(".")[0] == "spacy"
+           or m.startswith(("newswatch.pipeline.extract", "newswatch.pipeline.actors"))
+           or m in ("newswatch.pipeline.topics.match_topics", "newswatch.pipeline.topics.tag_topics")}
+    assert not bad and "nlp" not in names and "spacy" not in names, (bad, reached)
