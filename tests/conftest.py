@@ -55,9 +55,6 @@ def _fresh_postgres_schema(server: str) -> Iterator[str]:
     try:
         yield f"{server}?options=-csearch_path%3D{schema}"
     finally:
-        from newswatch.db.session import get_engine
-
-        get_engine.cache_clear()
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
@@ -82,16 +79,13 @@ def db(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
-    """Point NEWSWATCH_DATABASE_URL at a fresh database and reset cached settings."""
-    from newswatch.pipeline.settings import get_settings
+def settings_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    """Point NEWSWATCH_DATABASE_URL at a fresh database (read by each command and flow run)."""
 
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", database_url)
     monkeypatch.delenv("NEWSWATCH_NOTIFY", raising=False)
     monkeypatch.delenv("NEWSWATCH_FEEDS", raising=False)
-    get_settings.cache_clear()
-    yield database_url
-    get_settings.cache_clear()
+    return database_url
 
 
 @pytest.fixture(scope="session")

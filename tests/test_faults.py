@@ -250,16 +250,12 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
     import newswatch.db.session
     from newswatch.cli import app
     from newswatch.db.migrate import upgrade
-    from newswatch.pipeline.settings import get_settings
 
     path = tmp_path / "newswatch.db"
     url = f"sqlite:///{path}"
     monkeypatch.setattr(newswatch.db.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
     monkeypatch.delenv("NEWSWATCH_NOTIFY", raising=False)
-    get_settings.cache_clear()
-    newswatch.db.session.get_engine.cache_clear()
-    newswatch.db.session._sessionmaker.cache_clear()
     upgrade(url)
     lock = sqlite3.connect(path, timeout=60, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
@@ -270,9 +266,6 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
     finally:
         lock.rollback()
         lock.close()
-        get_settings.cache_clear()
-        newswatch.db.session.get_engine.cache_clear()
-        newswatch.db.session._sessionmaker.cache_clear()
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines()[-1] == (
         f"Error: database {url} failed: database is locked. "
@@ -334,14 +327,13 @@ def test_postgres_pool_replaces_connections_the_server_dropped(postgres_server: 
     """
     from sqlalchemy import text
 
-    from newswatch.db.session import get_engine, open_session
+    from newswatch.db.session import connect, open_session
 
-    with postgres_schema(postgres_server, "nw_preping") as url:
-        with open_session(url) as session:
+    with postgres_schema(postgres_server, "nw_preping") as url, connect(url) as engine:
+        with open_session(engine) as session:
             first = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with _pg(url) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-        with open_session(url) as session:
+        with open_session(engine) as session:
             second = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         assert second != first
-        get_engine(url).dispose()
