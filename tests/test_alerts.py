@@ -375,6 +375,7 @@ def test_no_alert_for_a_rerun_a_copy_or_a_merged_event(db: str, nlp, receiver: R
     assert len(_topics_alerted(db)) == raised and len(receiver.received) == raised
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_ingest_flow_delivers_once_across_a_failing_then_recovering_channel(
     settings_env: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path

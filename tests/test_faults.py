@@ -138,6 +138,7 @@ def write_lock(backend: str, url: str, app: str) -> Iterator[int | None]:
 # kill -9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kill_9_mid_batch_then_rerun_equals_a_clean_run(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, corpus: list[str],
@@ -170,6 +171,7 @@ def test_kill_9_mid_batch_then_rerun_equals_a_clean_run(
         hook.stop()
 
 
+@pytest.mark.slow
 def test_kill_9_while_an_alert_is_in_flight_resends_only_that_one(
     request: pytest.FixtureRequest, tmp_path: Path, corpus: list[str],
     clean_run: CleanRun, prefect_api_url: str,
@@ -206,6 +208,7 @@ def test_kill_9_while_an_alert_is_in_flight_resends_only_that_one(
 # A locked SQLite database
 
 
+@pytest.mark.slow
 def test_sqlite_locked_by_another_writer_waits_and_completes(
     tmp_path: Path, corpus: list[str], clean_run: CleanRun, prefect_api_url: str,
 ) -> None:
@@ -235,6 +238,7 @@ def test_sqlite_locked_by_another_writer_waits_and_completes(
         hook.stop()
 
 
+@pytest.mark.slow
 def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
     tmp_path: Path, corpus: list[str], clean_run: CleanRun, prefect_harness: None,
     monkeypatch: pytest.MonkeyPatch, prefect_api_url: str,
@@ -287,6 +291,7 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
 # PostgreSQL connections killed
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_connection_killed_mid_run_is_retried(
     postgres_server: str, corpus: list[str], clean_run: CleanRun, prefect_api_url: str,

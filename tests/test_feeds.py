@@ -493,6 +493,7 @@ def test_full_text_link_to_loopback_refused_in_the_flow(
     assert _rows(flow_db, "SELECT text FROM articles") == [("Russia demanded that NATO deny membership to Ukraine.",)]
 
 
+@pytest.mark.slow
 def test_two_polls_of_one_feed_at_once(tmp_path: Path, server: LocalServer, prefect_api_url: str) -> None:
     """Two `newswatch ingest --feed` processes racing on one feed store each entry once."""
     from tests._faults import ingest_env
@@ -516,6 +517,7 @@ def test_two_polls_of_one_feed_at_once(tmp_path: Path, server: LocalServer, pref
 # ---- newswatch serve -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_polls_on_its_interval(tmp_path: Path, server: LocalServer) -> None:
     """The README's `newswatch serve` works as written: it polls again and again.
 
@@ -549,6 +551,7 @@ def test_serve_polls_on_its_interval(tmp_path: Path, server: LocalServer) -> Non
     assert rows == [("https://news.example.org/story/1",)]
 
 
+@pytest.mark.slow
 def test_prefect_yaml_deployment_runs_on_a_process_worker(
     tmp_path: Path, server: LocalServer, prefect_api_url: str
 ) -> None:

@@ -387,6 +387,7 @@ def test_database_password_is_not_printed_by_db_upgrade(
 # More inputs than one flow run's parameters can hold
 
 
+@pytest.mark.slow
 def test_more_inputs_than_prefect_accepts_in_one_run_are_all_handled(tmp_path: Path, prefect_api_url: str) -> None:
     """Prefect's server refuses flow-run parameters over 512 kB (about 7,000 paths): one command
     over more runs the flow several times and still reports every input once."""
@@ -405,6 +406,7 @@ def test_more_inputs_than_prefect_accepts_in_one_run_are_all_handled(tmp_path: P
     assert sorted(errors) == sorted(f"Error: {p}: no such file; check the path" for p in missing)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_secrets_never_reach_output_logs_or_the_prefect_server(
     postgres_server: str, tmp_path: Path, prefect_api_url: str,
