@@ -1,5 +1,4 @@
-"""The flows: ingest (load -> extract -> dedup and store -> match topics -> alert), and the
-feed poll `newswatch serve` schedules.
+"""The ingest flow: load -> extract -> dedup and store -> match topics -> alert.
 
 A flow run reads the settings, opens one engine, builds the spaCy pipeline at first use, and
 passes them to its tasks; the engine is disposed when the run ends.
@@ -210,20 +209,6 @@ def _ingest(
     logger.info("ingest summary: %s", summary.rows())
     create_table_artifact(key="ingest-summary", table=summary.rows(), description="newswatch ingest run")
     return summary
-
-
-@flow(name="newswatch-poll-feeds", log_prints=True)
-def poll_all_feeds(feeds: list[str] | None = None) -> IngestSummary | None:
-    """Poll feeds and ingest their new entries: the flow `newswatch serve` schedules.
-
-    `feeds` defaults to NEWSWATCH_FEEDS as read by the process running the flow (a worker's
-    environment, under a work pool). Returns the ingest summary.
-    """
-    urls = list(feeds or get_settings().feed_urls)
-    if not urls:
-        get_run_logger().warning("no feeds to poll: give --feed URL to serve or set NEWSWATCH_FEEDS")
-        return None
-    return ingest(inputs=[], feeds=urls)
 
 
 # Prefect's server refuses flow-run parameters over 512 kB (HTTP 422): about 7,000 file paths.
