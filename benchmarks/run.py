@@ -70,15 +70,14 @@ def _settings(database_url: str) -> Any:
     from newswatch.pipeline.settings import get_settings
 
     os.environ["NEWSWATCH_DATABASE_URL"] = database_url
-    get_settings.cache_clear()
     return get_settings()
 
 
 def _nlp(settings: Any) -> Any:
-    """Return the flow's own cached pipeline, so the flow and the raw run share one model load."""
-    from newswatch.flows.ingest import _nlp_for
+    """Build the spaCy pipeline the flow builds (each flow run builds its own, about a second)."""
+    from newswatch.flows._steps import load_nlp
 
-    return _nlp_for(settings)
+    return load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
 
 
 def _n_process(settings: Any) -> int:
@@ -107,7 +106,7 @@ def worker_throughput(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(f"sqlite:///{work / 'warmup.db'}")
     nlp = _nlp(settings)
     n_process = _n_process(settings)
-    articles, failures = _steps.load_articles(paths, published=None, source=None)
+    articles, failures = _steps.load_articles(paths, settings, published=None, source=None)
     assert not failures, failures[:3]
     # The texts the flow gives the model: each article's headline and its body.
     texts = [t for a in articles for t in (a.title, a.text)]
@@ -174,11 +173,11 @@ def _bulk_load(url: str, first: int, n: int, seed: int, per_day: int | None = No
 
     from newswatch.db.models import (ArticleActorRow, ArticleBandRow, ArticleRow, EventRow, MentionRow,
                            TopicMatchRow)
-    from newswatch.db.session import get_engine
+    from newswatch.db.session import make_engine
     from generate import generate_articles
     from newswatch.pipeline.dedup import band_bucket, event_key, fingerprint
 
-    engine = get_engine(url)
+    engine = make_engine(url)
     with engine.connect() as conn:
         article_id = conn.scalar(select(func.coalesce(func.max(ArticleRow.id), 0)))
         event_id = conn.scalar(select(func.coalesce(func.max(EventRow.id), 0)))
@@ -237,6 +236,7 @@ def _bulk_load(url: str, first: int, n: int, seed: int, per_day: int | None = No
                                ("mentions", MentionRow), ("topics", TopicMatchRow)):
                 if rows[key]:
                     conn.execute(insert(table), rows[key])
+    engine.dispose()
 
 
 def _tag_topics(nlp: Any, extractions: list[Any], settings: Any) -> list[Any]:

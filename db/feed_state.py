@@ -1,4 +1,9 @@
-"""Feed state: conditional-GET validators, health and backoff, and the entries already ingested."""
+"""Feed state: conditional-GET validators, health and backoff, and the entries already ingested.
+
+The `save_*`, `get_*` and `list_*` functions take an open session and never commit. The three
+at the end (`register_feed`, `lookup_seen_entries`, `record_poll`) are what a feed poll does
+with the database: each takes the run's engine and is one short transaction of its own.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from newswatch.db.models import FeedEntryRow, FeedRow
+from newswatch.db.session import open_session
 from newswatch.db.upsert import insert_for
+from newswatch.pipeline.feeds import FeedPoll, backoff_until
 
 
 @dataclass(frozen=True)
@@ -131,3 +138,34 @@ def save_feed_backoff(session: Session, feed_id: int, until: dt.datetime | None)
     """Hold scheduled polls of a failing feed until `until` (None: poll on schedule)."""
     session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(next_poll_after=until))
 
+
+# --------------------------------------------------------------------------------------------
+# One poll's transactions (each takes the run's engine)
+
+
+def register_feed(engine: Engine, url: str) -> FeedState:
+    """Register the feed at `url` unless known, commit, and return its state."""
+    with open_session(engine) as session, session.begin():
+        return save_feed(session, url)
+
+
+def lookup_seen_entries(
+    engine: Engine, feed_id: int, entry_keys: Iterable[str], link_keys: Iterable[str]
+) -> tuple[set[str], set[str]]:
+    """Return which of the entry keys and link keys this feed already ingested (a read)."""
+    with open_session(engine) as session:
+        return list_seen_entries(session, feed_id, entry_keys, link_keys)
+
+
+def record_poll(engine: Engine, poll: FeedPoll, *, backoff_seconds: int) -> None:
+    """Record a poll once its articles are stored: validators, seen entries, health, backoff."""
+    with open_session(engine) as session, session.begin():
+        if poll.ok:
+            save_seen_entries(session, poll.feed_id, poll.entries)
+            save_feed_success(
+                session, poll.feed_id, polled_at=poll.polled_at, status=poll.status,
+                title=poll.title, etag=poll.etag, last_modified=poll.last_modified,
+            )
+        else:
+            errors = save_feed_error(session, poll.feed_id, polled_at=poll.polled_at, status=poll.status)
+            save_feed_backoff(session, poll.feed_id, backoff_until(poll.polled_at, errors, backoff_seconds))

@@ -9,10 +9,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
-from newswatch.db.session import get_engine, redact_url
+from newswatch.db.session import engine_for
 from newswatch.pipeline.errors import StoreError
 
 #: The migration scripts: the repository's `alembic/`, installed as `newswatch/migrations/`.
@@ -34,18 +34,24 @@ def _at_head(connection: Connection, config: Config) -> bool:
     return current == set(ScriptDirectory.from_config(config).get_heads())
 
 
-def upgrade(url: str) -> None:
-    """Bring the database at `url` to the newest schema (idempotent).
+def upgrade(bind: Engine | str) -> None:
+    """Bring the database to the newest schema (idempotent).
 
-    A database already at the newest schema is only read: no lock is taken, so a run starting
-    while another writes is not held up here.
+    `bind` is the run's engine, or a URL (a one-off engine, disposed at the end). A database
+    already at the newest schema is only read: no lock is taken, so a run starting while
+    another writes is not held up here.
     """
-    config = alembic_config(url)
+    with engine_for(bind) as engine:
+        _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> None:
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
-        with get_engine(url).connect() as connection:
+        with engine.connect() as connection:
             if _at_head(connection, config):
                 return
-        with get_engine(url).begin() as connection:
+        with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # two ingests starting at once on a fresh database must not both create the
                 # tables: the second waits here, then finds the schema at head
@@ -58,6 +64,6 @@ def upgrade(url: str) -> None:
             command.upgrade(config, "head")
     except OperationalError as exc:
         raise StoreError(
-            f"cannot migrate database {redact_url(url)}: {exc.orig or exc}. "
-            "Check NEWSWATCH_DATABASE_URL and that the database is reachable."
+            f"cannot migrate database {engine.url.render_as_string(hide_password=True)}: "
+            f"{exc.orig or exc}. Check NEWSWATCH_DATABASE_URL and that the database is reachable."
         ) from exc

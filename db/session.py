@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from newswatch.pipeline.errors import StoreError
 
@@ -39,9 +38,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@cache
-def get_engine(url: str) -> Engine:
-    """Return one engine per URL for this process.
+def make_engine(url: str) -> Engine:
+    """Create an engine on `url`; the caller disposes it (`connect` does both).
 
     SQLite gets WAL and a busy timeout so a second writer waits instead of failing;
     PostgreSQL connections are checked before use so a restarted server is survived.
@@ -58,32 +56,56 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-@cache
-def _sessionmaker(url: str) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(url), expire_on_commit=False)
+@contextmanager
+def connect(url: str) -> Iterator[Engine]:
+    """Create the engine of one command or flow run; dispose it when the run ends.
+
+    Disposing closes every pooled connection: a finished run leaves none open on the server.
+    """
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager
-def open_session(url: str) -> Iterator[Session]:
-    """Open a session on `url`; the caller commits inside `with session.begin()`.
+def engine_for(bind: Engine | str) -> Iterator[Engine]:
+    """Yield `bind` when it is an engine; for a URL, a one-off engine disposed on exit."""
+    if isinstance(bind, Engine):
+        yield bind
+    else:
+        with connect(bind) as engine:
+            yield engine
 
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def open_session(bind: Engine | str) -> Iterator[Session]:
+    """Open a session on the run's engine; the caller commits inside `with session.begin()`.
+
+    Given a URL instead (a test, a script), the session gets a one-off engine, disposed with it.
     Connection failures become a StoreError naming the (redacted) URL.
     """
-    session = _sessionmaker(url)()
-    try:
-        yield session
-    except OperationalError as exc:
-        raise StoreError(
-            f"database {redact_url(url)} failed: {exc.orig or exc}. "
-            "Check NEWSWATCH_DATABASE_URL and that the database is reachable and not locked."
-        ) from exc
-    finally:
-        session.close()
+    with engine_for(bind) as engine:
+        session = Session(engine, expire_on_commit=False)
+        try:
+            yield session
+        except OperationalError as exc:
+            raise StoreError(
+                f"database {_shown(engine)} failed: {exc.orig or exc}. "
+                "Check NEWSWATCH_DATABASE_URL and that the database is reachable and not locked."
+            ) from exc
+        finally:
+            session.close()
 
 
-def has_schema(url: str) -> bool:
-    """Tell whether the newswatch tables exist at `url` (read commands check before querying)."""
+def has_schema(engine: Engine) -> bool:
+    """Tell whether the newswatch tables exist (read commands check before querying)."""
     try:
-        return inspect(get_engine(url)).has_table("events")
+        return inspect(engine).has_table("events")
     except OperationalError as exc:
-        raise StoreError(f"database {redact_url(url)} cannot be opened: {exc.orig or exc}") from exc
+        raise StoreError(f"database {_shown(engine)} cannot be opened: {exc.orig or exc}") from exc

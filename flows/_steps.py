@@ -17,7 +17,9 @@ from typing import Any
 
 from newswatch.db import outbox
 from newswatch.db import store as db_store
-from newswatch.db.session import open_session
+from sqlalchemy import Engine
+
+from newswatch.db.session import connect, open_session
 from newswatch.pipeline.actors import load_actor_patterns
 from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from newswatch.pipeline.dedup import (
@@ -27,7 +29,7 @@ from newswatch.pipeline.dedup import (
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
-from newswatch.pipeline.settings import DATA_DIR, Settings, get_settings
+from newswatch.pipeline.settings import DATA_DIR, Settings
 from newswatch.pipeline.sources import is_url, make_client, read_article
 from newswatch.pipeline.topics import Topic, load_topics, tag_topics
 
@@ -58,13 +60,12 @@ def _topics(path: str) -> tuple[Topic, ...]:
 
 
 def load_articles(
-    inputs: Sequence[str], *, published: dt.date | None, source: str | None
+    inputs: Sequence[str], settings: Settings, *, published: dt.date | None, source: str | None
 ) -> tuple[list[Article], list[str]]:
     """Read files and URLs; return the articles and one message per input that failed.
 
     Each message already names its input (`SourceError` messages start with it).
     """
-    settings = get_settings()
     articles: list[Article] = []
     failures: list[str] = []
     # one HTTP client per batch, and none for a batch of files (building one costs ~10 ms)
@@ -79,6 +80,14 @@ def load_articles(
     return articles, failures
 
 
+def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Article], int]:
+    """Drop articles whose URL is already stored; return the others and how many were dropped."""
+    with open_session(engine) as session:
+        known = db_store.list_known_urls(session, [a.url for a in articles])
+    fresh = [a for a in articles if a.url not in known]
+    return fresh, len(articles) - len(fresh)
+
+
 def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[Extraction]:
     """Extract actors and events from a batch of articles and tag the events' topics.
 
@@ -89,7 +98,9 @@ def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[E
     return tag_topics(nlp, _topics(str(settings.topics)), analysed)
 
 
-def store(extractions: Sequence[Extraction], settings: Settings) -> list[StoreOutcome]:
+def store(
+    extractions: Sequence[Extraction], settings: Settings, engine: Engine | None = None
+) -> list[StoreOutcome]:
     """Store a batch of tagged articles with their events, topic matches and alerts in one
     transaction.
 
@@ -97,7 +108,8 @@ def store(extractions: Sequence[Extraction], settings: Settings) -> list[StoreOu
     step only persists them and queues the alerts they raise.
 
     Fingerprints are computed before the dedup lock is taken; under it, each article is
-    checked against what is stored, including the batch's earlier articles.
+    checked against what is stored, including the batch's earlier articles. `engine` is the
+    run's; without one, the batch gets a one-off engine on `settings.database_url`.
     """
     if not extractions:
         return []
@@ -107,7 +119,7 @@ def store(extractions: Sequence[Extraction], settings: Settings) -> list[StoreOu
         today=dt.datetime.now(dt.timezone.utc).date(),
     )
     prints = [fingerprint(extraction.article) for extraction in extractions]
-    with open_session(settings.database_url) as session, session.begin():
+    with open_session(engine or settings.database_url) as session, session.begin():
         # dedup: decide "copy of" and "restates" under the lock, then write (see lock_dedup)
         db_store.lock_dedup(session)
         return [_store_article(session, extraction, fp, context) for extraction, fp in zip(extractions, prints)]
@@ -205,21 +217,29 @@ def _topic_channels(topics: Sequence[Topic]) -> dict[str, tuple[str, ...]]:
     return {t.slug: t.channels for t in topics if t.channels}
 
 
-def deliver(settings: Settings) -> tuple[int, int]:
+def deliver(settings: Settings, engine: Engine | None = None) -> tuple[int, int]:
     """Deliver undelivered alerts (this run's and any a down channel left behind).
 
     Each call is claimed (its attempt counted) and its outcome recorded in one transaction per
     alert (or per digest), so a retry, a later run or a concurrent worker never sends a
     delivered alert again.
     Only channels configured now (NEWSWATCH_NOTIFY and topic `channels`) are tried. Returns
-    (sent, failed) for this attempt.
+    (sent, failed) for this attempt. `engine` is the run's; without one, a one-off engine on
+    `settings.database_url` serves the call.
     """
     channels = list(settings.notify_urls)
     for topic_channels in _topic_channels(_topics(str(settings.topics))).values():
         channels.extend(topic_channels)
     if not channels:
         return 0, 0
-    with open_session(settings.database_url) as session:
+    if engine is None:
+        with connect(settings.database_url) as own:
+            return _deliver(settings, own, channels)
+    return _deliver(settings, engine, channels)
+
+
+def _deliver(settings: Settings, engine: Engine, channels: list[str]) -> tuple[int, int]:
+    with open_session(engine) as session:
         undelivered = outbox.list_undelivered_alerts(session, channels=channels)
     sent = failed = 0
     for group in _delivery_groups(undelivered, settings.digest_threshold):
@@ -227,7 +247,7 @@ def deliver(settings: Settings) -> tuple[int, int]:
         # held while the message is in flight, so another worker's claim of the same alert
         # waits, then finds the attempt counted and skips it; a crash rolls the claim back and
         # the alert stays undelivered.
-        with open_session(settings.database_url) as session, session.begin():
+        with open_session(engine) as session, session.begin():
             claimed = [
                 PendingAlert(alert.id, alert.channel, alert.message)
                 for alert in group if outbox.claim_alert(session, alert.id, alert.attempts)
@@ -260,17 +280,17 @@ def _delivery_groups(
     return groups
 
 
-def delivery_counts(settings: Settings, since: dt.datetime) -> tuple[int, int]:
+def delivery_counts(engine: Engine, since: dt.datetime) -> tuple[int, int]:
     """Return (alerts delivered since `since`, alerts still waiting for a channel)."""
-    with open_session(settings.database_url) as session:
+    with open_session(engine) as session:
         return outbox.count_delivery(session, since)
 
 
-def alert_rows(settings: Settings, since: dt.datetime) -> list[dict[str, Any]]:
+def alert_rows(engine: Engine, since: dt.datetime) -> list[dict[str, Any]]:
     """Return the alerts raised since `since` as rows for the run's artifact (channels redacted)."""
     from newswatch.pipeline.alerts import describe_channel, split_message
 
-    with open_session(settings.database_url) as session:
+    with open_session(engine) as session:
         return [
             {"id": a.id, "event": a.event_id, "topic": a.topic,
              "channel": describe_channel(a.channel), "status": a.status,

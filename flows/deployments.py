@@ -21,7 +21,7 @@ import httpx
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from newswatch.flows.feeds import poll_all_feeds
+from newswatch.flows.poll import poll_all_feeds
 from newswatch.pipeline.errors import NewswatchError
 
 DEPLOYMENT_NAME = "poll-feeds"

@@ -1,4 +1,8 @@
-"""The ingest flow: load -> extract and tag topics -> dedup and store -> alert."""
+"""The ingest flow: load -> extract and tag topics -> dedup and store -> alert.
+
+A flow run reads the settings, opens one engine, builds the spaCy pipeline at first use, and
+passes them to its tasks; the engine is disposed when the run ends.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -15,11 +18,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
+from sqlalchemy import Engine
 
-from newswatch.db import store
 from newswatch.db.migrate import upgrade
-from newswatch.db.session import open_session
+from newswatch.db.session import connect
 from newswatch.flows import _steps
+from newswatch.flows.feeds import poll_feeds, save_feed_polls
 from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings
@@ -68,52 +72,58 @@ class IngestSummary:
         ]
 
 
-@cache
-def _nlp(model: str, actors: str, triggers: str) -> Any:
-    """Load the spaCy pipeline once per process (a model load takes about a second)."""
-    return _steps.load_nlp(model, actors, triggers)
+class NlpLoader:
+    """The spaCy pipeline of one flow run, built at its first use (about a second) and kept.
 
+    A run whose articles are all stored already never builds it.
+    """
 
-def _nlp_for(settings: Settings) -> Any:
-    return _nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._nlp: Any = None
+
+    def get(self) -> Any:
+        if self._nlp is None:
+            s = self._settings
+            self._nlp = _steps.load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
+        return self._nlp
 
 
 @task(retries=2, retry_delay_seconds=[1, 4], cache_policy=NO_CACHE)
 def load_articles(
-    inputs: Sequence[str], published: dt.date | None, source: str | None
+    inputs: Sequence[str], published: dt.date | None, source: str | None, settings: Settings
 ) -> tuple[list[Article], list[str]]:
     """Read a batch of files and URLs; a failing input is reported, not raised."""
-    return _steps.load_articles(inputs, published=published, source=source)
+    return _steps.load_articles(inputs, settings, published=published, source=source)
 
 
 @task(cache_policy=NO_CACHE)
-def skip_known(articles: Sequence[Article], database_url: str) -> tuple[list[Article], int]:
+def skip_known(articles: Sequence[Article], engine: Engine) -> tuple[list[Article], int]:
     """Drop articles whose URL is already stored, before any NLP."""
-    with open_session(database_url) as session:
-        known = store.list_known_urls(session, [a.url for a in articles])
-    fresh = [a for a in articles if a.url not in known]
-    return fresh, len(articles) - len(fresh)
+    return _steps.skip_known(engine, articles)
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batch(articles: Sequence[Article], settings: Settings) -> list[Extraction]:
+def extract_batch(articles: Sequence[Article], settings: Settings, nlp: Any) -> list[Extraction]:
     """Run the spaCy pipeline over one batch of articles and tag the events' topics."""
-    return _steps.extract(_nlp_for(settings), articles, settings)
+    return _steps.extract(nlp, articles, settings)
 
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
-def store_batch(extractions: Sequence[Extraction], settings: Settings) -> list[_steps.StoreOutcome]:
+def store_batch(
+    extractions: Sequence[Extraction], settings: Settings, engine: Engine
+) -> list[_steps.StoreOutcome]:
     """Dedup, store the tagged events and queue alerts: one transaction per batch (no model)."""
-    return _steps.store(extractions, settings)
+    return _steps.store(extractions, settings, engine)
 
 
 @task(cache_policy=NO_CACHE)
-def deliver_alerts(settings: Settings) -> tuple[int, int]:
+def deliver_alerts(settings: Settings, engine: Engine) -> tuple[int, int]:
     """Deliver undelivered alerts; raise while a channel fails, so the task retries with backoff.
 
     Retries re-send only what is still undelivered (see `_steps.deliver`).
     """
-    sent, failed = _steps.deliver(settings)
+    sent, failed = _steps.deliver(settings, engine)
     if failed:
         raise AlertError(f"{failed} alert(s) could not be delivered; they stay queued for the next run")
     return sent, failed
@@ -138,36 +148,43 @@ def ingest(
     source: str | None = None,
 ) -> IngestSummary:
     """Ingest article files, URLs and feeds into the event database and raise alerts."""
-    logger = get_run_logger()
     settings = get_settings()
+    with connect(settings.database_url) as engine:
+        return _ingest(settings, engine, inputs or [], feeds or [], published, source)
+
+
+def _ingest(
+    settings: Settings, engine: Engine, inputs: list[str], feeds: list[str],
+    published: dt.date | None, source: str | None,
+) -> IngestSummary:
+    logger = get_run_logger()
     run_started = dt.datetime.now(dt.timezone.utc)
-    upgrade(settings.database_url)
+    upgrade(engine)
+    nlp = NlpLoader(settings)
     summary = IngestSummary()
 
     def process(articles: list[Article]) -> None:
         # quote(): Prefect would otherwise walk every article, event and setting of a batch
         # looking for futures to resolve (about 3 ms per article); these are plain values.
-        fresh, known = skip_known(quote(articles), settings.database_url)
+        fresh, known = skip_known(quote(articles), quote(engine))  # type: ignore[call-overload]
         summary.articles_known += known
         if fresh:
-            extractions = extract_batch(quote(fresh), quote(settings))  # type: ignore[call-overload]
-            for outcome in store_batch(quote(extractions), quote(settings)):  # type: ignore[call-overload]
+            extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()))  # type: ignore[call-overload]
+            for outcome in store_batch(quote(extractions), quote(settings), quote(engine)):  # type: ignore[call-overload]
                 summary.add(outcome)
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however
     # many inputs a run has (benchmarks/run.py measures it).
-    for batch in _batches(inputs or [], settings.batch_size):
-        loaded, failures = load_articles(batch, published, source)
+    for batch in _batches(inputs, settings.batch_size):
+        loaded, failures = load_articles(batch, published, source, quote(settings))  # type: ignore[call-overload]
         for failure in failures:
             logger.error(failure)
         summary.failures.extend(failures)
         process(loaded)
     feed_polls: list[Any] = []
     if feeds:
-        from newswatch.flows.feeds import poll_feeds
-
         feed_articles, feed_failures, feed_polls = poll_feeds(
-            feeds, settings, published=published, source=source
+            feeds, settings, engine, published=published, source=source
         )
         for failure in feed_failures:
             logger.error(failure)
@@ -176,19 +193,17 @@ def ingest(
             process(articles)
     summary.articles_failed = len(summary.failures)
     if feed_polls:  # recorded only now that their entries are stored: a crash re-polls them
-        from newswatch.flows.feeds import save_feed_polls
-
-        save_feed_polls(feed_polls, settings)
+        save_feed_polls(feed_polls, settings, engine)
     delivery_started = dt.datetime.now(dt.timezone.utc)
     try:
         deliver_alerts.with_options(
             retries=settings.alert_retries, retry_delay_seconds=_backoff(settings)
-        )(settings)
+        )(settings, quote(engine))  # type: ignore[call-overload]
     except NewswatchError as exc:
         logger.warning("alert delivery: %s", exc)
-    summary.alerts_sent, summary.alerts_failed = _steps.delivery_counts(settings, delivery_started)
+    summary.alerts_sent, summary.alerts_failed = _steps.delivery_counts(engine, delivery_started)
     create_table_artifact(
-        key="ingest-alerts", table=_steps.alert_rows(settings, run_started) or [{"alerts": "none"}],
+        key="ingest-alerts", table=_steps.alert_rows(engine, run_started) or [{"alerts": "none"}],
         description="alerts raised by this newswatch ingest run",
     )
     logger.info("ingest summary: %s", summary.rows())

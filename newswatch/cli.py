@@ -73,16 +73,20 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _session() -> Any:
-    from newswatch.db.session import has_schema, open_session, redact_url
+@contextmanager
+def _session() -> Iterator[Any]:
+    """Open the configured database for one command; its engine is disposed when it ends."""
+    from newswatch.db.session import connect, has_schema, open_session, redact_url
 
     url = get_settings().database_url
-    if not has_schema(url):
-        raise NewswatchError(
-            f"no newswatch database at {redact_url(url)}. "
-            "Run 'newswatch db upgrade' (or ingest something) first."
-        )
-    return open_session(url)
+    with connect(url) as engine:
+        if not has_schema(engine):
+            raise NewswatchError(
+                f"no newswatch database at {redact_url(url)}. "
+                "Run 'newswatch db upgrade' (or ingest something) first."
+            )
+        with open_session(engine) as session:
+            yield session
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -444,11 +448,11 @@ def db_upgrade() -> None:
     Example: newswatch db upgrade
     """
     from newswatch.db.migrate import upgrade
-    from newswatch.db.session import redact_url
+    from newswatch.db.session import connect, redact_url
 
     url = get_settings().database_url
-    with _errors():
-        upgrade(url)
+    with _errors(), connect(url) as engine:
+        upgrade(engine)
     typer.echo(f"database {redact_url(url)} is up to date")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -50,7 +49,10 @@ class Settings(BaseSettings):
         return [u.strip() for u in self.feeds.split(",") if u.strip()]
 
 
-@cache
 def get_settings() -> Settings:
-    """Return the settings of this process (read once)."""
+    """Read the settings from the environment and `.env` now.
+
+    Called where a command or a flow run starts; the value is passed on from there, so a run
+    sees one set of settings and the next run sees any change.
+    """
     return Settings()

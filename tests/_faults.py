@@ -255,7 +255,7 @@ def wait_for(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[s
 
 
 def plain_engine(url: str) -> sa.Engine:
-    """An engine of the test's own (not newswatch's cached one), for looking and locking."""
+    """An engine of the test's own (no pool), for looking and locking."""
     if url.startswith("sqlite"):
         return sa.create_engine(url, connect_args={"timeout": 60}, poolclass=sa.pool.NullPool)
     return sa.create_engine(url, poolclass=sa.pool.NullPool)
@@ -277,9 +277,6 @@ def postgres_schema(server: str, application_name: str | None = None) -> Iterato
     try:
         yield url
     finally:
-        from newswatch.db.session import get_engine
-
-        get_engine.cache_clear()
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,11 @@ _PREFECT_HOME = tempfile.mkdtemp(prefix="newswatch-prefect-")
 os.environ.setdefault("PREFECT_HOME", _PREFECT_HOME)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Every PostgreSQL connection this test run opens (and its `newswatch` subprocesses, which
+# inherit the environment) carries this name, unless a test names its own: the connection
+# check below counts them, and other test runs on the same server do not disturb the count.
+TEST_RUN_APP = f"newswatch-tests-{os.getpid()}"
+os.environ["PGAPPNAME"] = TEST_RUN_APP
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = REPO / "seeds" / "000_30228fdb78730024.txt"
@@ -55,9 +61,6 @@ def _fresh_postgres_schema(server: str) -> Iterator[str]:
     try:
         yield f"{server}?options=-csearch_path%3D{schema}"
     finally:
-        from newswatch.db.session import get_engine
-
-        get_engine.cache_clear()
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
@@ -82,16 +85,50 @@ def db(database_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
-    """Point NEWSWATCH_DATABASE_URL at a fresh database and reset cached settings."""
-    from newswatch.pipeline.settings import get_settings
+def settings_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    """Point NEWSWATCH_DATABASE_URL at a fresh database (read by each command and flow run)."""
 
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", database_url)
     monkeypatch.delenv("NEWSWATCH_NOTIFY", raising=False)
     monkeypatch.delenv("NEWSWATCH_FEEDS", raising=False)
-    get_settings.cache_clear()
-    yield database_url
-    get_settings.cache_clear()
+    return database_url
+
+
+def _test_run_connections(conn: object) -> int:
+    """This test run's connections to the test database, the counting one left out."""
+    row = conn.execute(  # type: ignore[attr-defined]
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = %s AND pid <> pg_backend_pid()",
+        (TEST_RUN_APP,),
+    ).fetchone()
+    return int(row[0])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def postgres_connections_are_closed() -> Iterator[None]:
+    """Fail the run if its database tests leave PostgreSQL connections open.
+
+    Regression: every engine was cached per URL for the life of the process, and every test
+    schema is a new URL, so one pytest process held 70+ idle connections and a fresh clone's
+    `make test` failed with "too many clients already". Engines now belong to one command or
+    flow run and are disposed when it ends. Counted before the first test and after the last
+    one (session fixtures such as the Prefect harness are torn down first).
+    """
+    if not _postgres_available():
+        yield
+        return
+    import psycopg
+
+    plain = POSTGRES_URL.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain, autocommit=True, application_name="newswatch-connection-check") as conn:
+        before = _test_run_connections(conn)
+        yield
+        deadline = time.monotonic() + 10  # a backend whose client just exited may linger a moment
+        while (after := _test_run_connections(conn)) > before and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if after > before:
+        pytest.fail(f"the test run left {after - before} PostgreSQL connection(s) open "
+                    f"({before} before the first test, {after} after the last)")
 
 
 @pytest.fixture(scope="session")

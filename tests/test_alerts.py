@@ -407,18 +407,17 @@ def test_no_alert_for_a_rerun_a_copy_or_a_merged_event(db: str, nlp, receiver: R
     assert len(_topics_alerted(db)) == raised and len(receiver.received) == raised
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 def test_ingest_flow_delivers_once_across_a_failing_then_recovering_channel(
     settings_env: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     from newswatch.flows.ingest import ingest
-    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_NOTIFY", receiver.url("/flow"))
     monkeypatch.setenv("NEWSWATCH_ALERT_RETRIES", "1")
     monkeypatch.setenv("NEWSWATCH_ALERT_RETRY_DELAY", "0.1")
     monkeypatch.setenv("NEWSWATCH_DIGEST_THRESHOLD", "1000")
-    get_settings.cache_clear()
     seed = str(Path(__file__).resolve().parent.parent / "seeds" / "000_30228fdb78730024.txt")
 
     receiver.fail_with = 500

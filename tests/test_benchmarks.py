@@ -100,20 +100,19 @@ def test_quick_benchmark_reports_every_key() -> None:
 _BIG_TABLES = ("articles", "article_bands", "article_actors", "events", "mentions", "topic_matches", "alerts")
 
 
-def test_every_query_of_the_store_step_is_an_index_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_query_of_the_store_step_is_an_index_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """What keeps lookups flat as the database grows: SQLite's plan for every SELECT the store
     step runs (URLs, duplicate and event candidates, upsert fallbacks) searches an index and
     never scans a table or a whole index."""
     from sqlalchemy import event
 
     from newswatch.db.migrate import upgrade
-    from newswatch.db.session import get_engine
+    from newswatch.db.session import make_engine
     from newswatch.flows import _steps
     from newswatch.pipeline.settings import get_settings
 
     url = f"sqlite:///{tmp_path / 'plans.db'}"
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
-    get_settings.cache_clear()
     upgrade(url)
     generated = list(generate_articles(12, seed=21))
     copy = generated[0].extraction  # stored twice under another URL: the copy path runs too
@@ -126,15 +125,15 @@ def test_every_query_of_the_store_step_is_an_index_search(tmp_path: Path, monkey
         if statement.lstrip().upper().startswith("SELECT") and not executemany:
             selects.append((statement, parameters))
 
-    engine = get_engine(url)
+    engine = make_engine(url)
+    request.addfinalizer(engine.dispose)
     event.listen(engine, "before_cursor_execute", record)
     try:
         settings = get_settings()
-        _steps.store([g.extraction for g in generated[:6]], settings)
-        _steps.store([g.extraction for g in generated[6:]] + [copy], settings)
+        _steps.store([g.extraction for g in generated[:6]], settings, engine)
+        _steps.store([g.extraction for g in generated[6:]] + [copy], settings, engine)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-        get_settings.cache_clear()
     assert len(selects) >= 12 * 2  # duplicate and event candidates for every article at least
     with engine.connect() as conn:
         for statement, parameters in selects:

@@ -22,6 +22,8 @@ from tests._faults import (
     write_articles,
 )
 
+pytestmark = pytest.mark.slow  # four pairs of `newswatch ingest` subprocesses
+
 
 def _without_order(snap: dict[str, list]) -> dict[str, list]:
     """Drop alert texts: they name the article that first reported the event (a fair race)."""

@@ -515,7 +515,6 @@ def test_articles_duplicates_lists_each_original_then_its_copies(db: str, monkey
     from newswatch import cli
     from newswatch.db import store
     from newswatch.db.session import open_session
-    from newswatch.pipeline.settings import get_settings
 
     with open_session(db) as session, session.begin():
         wire = _article(WIRE, "wire.txt")
@@ -525,11 +524,7 @@ def test_articles_duplicates_lists_each_original_then_its_copies(db: str, monkey
         copy = _article(SYNDICATED, "copy.txt")
         store.save_article(session, _values(copy, fingerprint(copy), duplicate_of_id=wire_id))
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", db)
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(cli.app, ["articles", "--duplicates", "--json"])
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(cli.app, ["articles", "--duplicates", "--json"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert [(r["url"], r["duplicate_of"]) for r in rows] == [("wire.txt", None), ("copy.txt", "wire.txt")]

@@ -138,6 +138,7 @@ def write_lock(backend: str, url: str, app: str) -> Iterator[int | None]:
 # kill -9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kill_9_mid_batch_then_rerun_equals_a_clean_run(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, corpus: list[str],
@@ -170,6 +171,7 @@ def test_kill_9_mid_batch_then_rerun_equals_a_clean_run(
         hook.stop()
 
 
+@pytest.mark.slow
 def test_kill_9_while_an_alert_is_in_flight_resends_only_that_one(
     request: pytest.FixtureRequest, tmp_path: Path, corpus: list[str],
     clean_run: CleanRun, prefect_api_url: str,
@@ -206,6 +208,7 @@ def test_kill_9_while_an_alert_is_in_flight_resends_only_that_one(
 # A locked SQLite database
 
 
+@pytest.mark.slow
 def test_sqlite_locked_by_another_writer_waits_and_completes(
     tmp_path: Path, corpus: list[str], clean_run: CleanRun, prefect_api_url: str,
 ) -> None:
@@ -235,6 +238,7 @@ def test_sqlite_locked_by_another_writer_waits_and_completes(
         hook.stop()
 
 
+@pytest.mark.slow
 def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
     tmp_path: Path, corpus: list[str], clean_run: CleanRun, prefect_harness: None,
     monkeypatch: pytest.MonkeyPatch, prefect_api_url: str,
@@ -250,16 +254,12 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
     import newswatch.db.session
     from newswatch.cli import app
     from newswatch.db.migrate import upgrade
-    from newswatch.pipeline.settings import get_settings
 
     path = tmp_path / "newswatch.db"
     url = f"sqlite:///{path}"
     monkeypatch.setattr(newswatch.db.session, "SQLITE_BUSY_TIMEOUT_MS", 200)
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
     monkeypatch.delenv("NEWSWATCH_NOTIFY", raising=False)
-    get_settings.cache_clear()
-    newswatch.db.session.get_engine.cache_clear()
-    newswatch.db.session._sessionmaker.cache_clear()
     upgrade(url)
     lock = sqlite3.connect(path, timeout=60, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
@@ -270,9 +270,6 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
     finally:
         lock.rollback()
         lock.close()
-        get_settings.cache_clear()
-        newswatch.db.session.get_engine.cache_clear()
-        newswatch.db.session._sessionmaker.cache_clear()
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines()[-1] == (
         f"Error: database {url} failed: database is locked. "
@@ -294,6 +291,7 @@ def test_sqlite_locked_for_too_long_fails_clearly_without_damage(
 # PostgreSQL connections killed
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_connection_killed_mid_run_is_retried(
     postgres_server: str, corpus: list[str], clean_run: CleanRun, prefect_api_url: str,
@@ -334,14 +332,13 @@ def test_postgres_pool_replaces_connections_the_server_dropped(postgres_server: 
     """
     from sqlalchemy import text
 
-    from newswatch.db.session import get_engine, open_session
+    from newswatch.db.session import connect, open_session
 
-    with postgres_schema(postgres_server, "nw_preping") as url:
-        with open_session(url) as session:
+    with postgres_schema(postgres_server, "nw_preping") as url, connect(url) as engine:
+        with open_session(engine) as session:
             first = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with _pg(url) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-        with open_session(url) as session:
+        with open_session(engine) as session:
             second = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
         assert second != first
-        get_engine(url).dispose()

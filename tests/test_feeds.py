@@ -326,6 +326,47 @@ def test_backoff_grows_and_is_capped() -> None:
     assert feed_backoff(40, 300) == dt.timedelta(days=1)
 
 
+# ---- feed-entry decisions (pipeline/feeds.py) ----------------------------------------------
+
+
+def test_new_entries_are_those_unseen_by_id_and_by_link_and_not_repeated() -> None:
+    from newswatch.pipeline.feeds import lookup_keys, select_new_entries
+    from newswatch.pipeline.sources import entry_key
+
+    seen_by_id = FeedEntry("a", "https://x.org/1", Article("https://x.org/1", "T", "x"))
+    seen_by_link = FeedEntry("b", "https://x.org/2", Article("https://x.org/2", "T", "x"))
+    new = FeedEntry("c", "https://x.org/3", Article("https://x.org/3", "T", "x"))
+    repeat = FeedEntry("c", "https://x.org/3b", Article("https://x.org/3b", "T", "x"))
+    no_link = FeedEntry("d", None, Article("urn:d", "T", "x"))
+    entries = [seen_by_id, seen_by_link, new, repeat, no_link]
+    keys, links = lookup_keys(entries)
+    assert keys == [entry_key(e.entry_id) for e in entries] and len(links) == 4
+    fresh = select_new_entries(entries, {entry_key("a")}, {entry_key("https://x.org/2")})
+    assert fresh == [new, no_link]
+
+
+def test_undated_entries_get_the_given_date_and_dated_ones_keep_theirs() -> None:
+    from newswatch.pipeline.feeds import date_articles
+
+    dated = FeedEntry("a", None, Article("u1", "T", "x", published=dt.date(2022, 5, 16)))
+    undated = FeedEntry("b", None, Article("u2", "T", "x"))
+    articles = date_articles([dated, undated], dt.date(2021, 12, 17))
+    assert [a.published for a in articles] == [dt.date(2022, 5, 16), dt.date(2021, 12, 17)]
+
+
+def test_only_a_scheduled_poll_waits_for_a_backing_off_feed() -> None:
+    from newswatch.pipeline.feeds import backoff_until, is_backing_off
+
+    now = dt.datetime(2022, 1, 1, 12, tzinfo=dt.timezone.utc)
+    later_naive = dt.datetime(2022, 1, 1, 13)  # as SQLite hands it back (UTC, no zone)
+    assert is_backing_off(later_naive, now, scheduled=True)
+    assert not is_backing_off(later_naive, now, scheduled=False)
+    assert not is_backing_off(dt.datetime(2022, 1, 1, 11), now, scheduled=True)
+    assert not is_backing_off(None, now, scheduled=True)
+    assert backoff_until(now, 1, 300) is None
+    assert backoff_until(now, 3, 300) == now + dt.timedelta(seconds=600)
+
+
 # ---- polling through the ingest flow -------------------------------------------------------
 
 
@@ -440,10 +481,8 @@ def test_full_text_link_to_loopback_refused_in_the_flow(
     flow_db: str, server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from newswatch.flows.ingest import ingest
-    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_FEED_FULL_TEXT", "true")
-    get_settings.cache_clear()
     server.routes["/article"] = static("<html><body><article><p>" + "Secret internal page. " * 40 + "</p></article></body></html>")
     item = f"""<item><title>Russia demands guarantees</title><link>{server.url('/article')}</link>
 <guid>inner-1</guid><description>Russia demanded that NATO deny membership to Ukraine.</description></item>"""
@@ -454,6 +493,7 @@ def test_full_text_link_to_loopback_refused_in_the_flow(
     assert _rows(flow_db, "SELECT text FROM articles") == [("Russia demanded that NATO deny membership to Ukraine.",)]
 
 
+@pytest.mark.slow
 def test_two_polls_of_one_feed_at_once(tmp_path: Path, server: LocalServer, prefect_api_url: str) -> None:
     """Two `newswatch ingest --feed` processes racing on one feed store each entry once."""
     from tests._faults import ingest_env
@@ -477,6 +517,7 @@ def test_two_polls_of_one_feed_at_once(tmp_path: Path, server: LocalServer, pref
 # ---- newswatch serve -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_serve_polls_on_its_interval(tmp_path: Path, server: LocalServer) -> None:
     """The README's `newswatch serve` works as written: it polls again and again.
 
@@ -510,6 +551,7 @@ def test_serve_polls_on_its_interval(tmp_path: Path, server: LocalServer) -> Non
     assert rows == [("https://news.example.org/story/1",)]
 
 
+@pytest.mark.slow
 def test_prefect_yaml_deployment_runs_on_a_process_worker(
     tmp_path: Path, server: LocalServer, prefect_api_url: str
 ) -> None:
@@ -544,10 +586,8 @@ def test_network_failures_are_retried_once_http_errors_not(
     flow_db: str, server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from newswatch.flows.ingest import ingest
-    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_FETCH_TIMEOUT", "1")
-    get_settings.cache_clear()
     server.routes["/slow.xml"] = lambda _r: Reply(200, rss(ITEM1), {"Content-Type": "application/rss+xml"}, delay=3)
     server.routes["/gone.xml"] = static("gone", status=404)
     summary = ingest(feeds=[server.url("/slow.xml"), server.url("/gone.xml")])

@@ -112,14 +112,9 @@ def test_control_characters_reach_neither_database_nor_json(
         assert result.returncode == 0, result.stdout + result.stderr
         monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
         from newswatch.cli import app
-        from newswatch.pipeline.settings import get_settings
 
-        get_settings.cache_clear()
-        try:
-            listed = CliRunner().invoke(app, ["articles", "--json"])
-            events = CliRunner().invoke(app, ["events", "--json"])
-        finally:
-            get_settings.cache_clear()
+        listed = CliRunner().invoke(app, ["articles", "--json"])
+        events = CliRunner().invoke(app, ["events", "--json"])
     assert listed.exit_code == 0 and events.exit_code == 0, listed.output + events.output
     [row] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row["title"] == "Russia demands[2J NATO close its door"  # ESC gone, the rest is text
@@ -242,7 +237,6 @@ def stored_events(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
     from newswatch.db import store
     from newswatch.db.session import open_session
     from newswatch.pipeline.records import TopicMatch
-    from newswatch.pipeline.settings import get_settings
 
     rus, nato = Actor("Russia", "RUS", "state"), Actor("NATO", "NATO", "organisation")
     with open_session(db) as session, session.begin():
@@ -262,9 +256,7 @@ def stored_events(db: str, monkeypatch: pytest.MonkeyPatch) -> str:
         store.save_alert(session, event_id=ids[0], topic="nato-enlargement", channel="json://h/x",
                            message="m", status="pending")
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", db)
-    get_settings.cache_clear()
     yield db
-    get_settings.cache_clear()
 
 
 def _events(*args: str) -> list[dict[str, Any]]:
@@ -368,14 +360,9 @@ def test_alert_messages_escape_markup_from_the_article(channel: str, fmt: str) -
 def test_database_password_is_not_in_connection_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     """A database that cannot be reached is named in the error with its password hidden."""
     from newswatch.cli import app
-    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"postgresql+psycopg://newswatch:{SECRET}@127.0.0.1:9/nw")
-    get_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["events"])
-    finally:
-        get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["events"])
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "postgresql+psycopg://newswatch:***@127.0.0.1:9/nw" in result.stderr
     assert SECRET not in result.output
@@ -387,16 +374,11 @@ def test_database_password_is_not_printed_by_db_upgrade(
 ) -> None:
     """`db upgrade` names the database it upgraded, password hidden (trust auth ignores it)."""
     from newswatch.cli import app
-    from newswatch.pipeline.settings import get_settings
     from tests._faults import postgres_schema
 
     with postgres_schema(postgres_server) as url:
         monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url.replace("postgres@", f"postgres:{SECRET}@"))
-        get_settings.cache_clear()
-        try:
-            result = CliRunner().invoke(app, ["db", "upgrade"])
-        finally:
-            get_settings.cache_clear()
+        result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "postgres:***@" in result.stdout and SECRET not in result.output
 
@@ -405,6 +387,7 @@ def test_database_password_is_not_printed_by_db_upgrade(
 # More inputs than one flow run's parameters can hold
 
 
+@pytest.mark.slow
 def test_more_inputs_than_prefect_accepts_in_one_run_are_all_handled(tmp_path: Path, prefect_api_url: str) -> None:
     """Prefect's server refuses flow-run parameters over 512 kB (about 7,000 paths): one command
     over more runs the flow several times and still reports every input once."""
@@ -423,6 +406,7 @@ def test_more_inputs_than_prefect_accepts_in_one_run_are_all_handled(tmp_path: P
     assert sorted(errors) == sorted(f"Error: {p}: no such file; check the path" for p in missing)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_secrets_never_reach_output_logs_or_the_prefect_server(
     postgres_server: str, tmp_path: Path, prefect_api_url: str,
@@ -467,7 +451,7 @@ def test_failed_statements_do_not_carry_their_parameters(
     token. Protection: the engine is created with `hide_parameters=True`."""
     from sqlalchemy import text
 
-    from newswatch.db.session import get_engine
+    from newswatch.db.session import connect
 
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'x.db'}"
@@ -477,6 +461,6 @@ def test_failed_statements_do_not_carry_their_parameters(
         stack = postgres_schema(request.getfixturevalue("postgres_server"))
         url = stack.__enter__()
         request.addfinalizer(lambda: stack.__exit__(None, None, None))
-    with pytest.raises(Exception) as caught, get_engine(url).connect() as conn:
+    with connect(url) as engine, pytest.raises(Exception) as caught, engine.connect() as conn:
         conn.execute(text("INSERT INTO no_such_table (channel) VALUES (:c)"), {"c": f"json://u:{SECRET}@h/"})
     assert "no_such_table" in str(caught.value) and SECRET not in str(caught.value)

@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 
 from newswatch.db.migrate import upgrade
 from newswatch.db.models import Base
-from newswatch.db.session import get_engine
+from newswatch.db.session import connect
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """The test's engine on the (unmigrated) database, disposed at the end."""
+    with connect(database_url) as engine:
+        yield engine
 
 
 def test_upgrade_creates_every_table(db: str) -> None:
-    tables = set(inspect(get_engine(db)).get_table_names())
+    with connect(db) as engine:
+        tables = set(inspect(engine).get_table_names())
     assert set(Base.metadata.tables) <= tables
     assert "alembic_version" in tables
 
 
 def test_models_and_migrations_do_not_drift(db: str) -> None:
-    with get_engine(db).connect() as connection:
+    with connect(db) as engine, engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 
 def test_upgrade_twice_is_a_no_op(db: str) -> None:
-    upgrade(db)
-    upgrade(db)
-    assert "events" in inspect(get_engine(db)).get_table_names()
+    with connect(db) as engine:
+        upgrade(engine)
+        upgrade(engine)
+        assert "events" in inspect(engine).get_table_names()
 
 
-def test_band_keys_move_under_their_articles_week(database_url: str) -> None:
+def test_band_keys_move_under_their_articles_week(database_url: str, engine: Engine) -> None:
     """0002 keeps every stored band key, filed under the week of its article's date."""
     import datetime as dt
 
@@ -43,7 +55,6 @@ def test_band_keys_move_under_their_articles_week(database_url: str) -> None:
     config = alembic_config(database_url)
     command.upgrade(config, "0001")
     published, ingested = dt.date(2022, 3, 9), dt.datetime(2023, 5, 1, 23, 30, tzinfo=dt.timezone.utc)
-    engine = get_engine(database_url)
     with engine.begin() as conn:
         for id_, day in ((1, published), (2, None)):
             conn.execute(
@@ -62,10 +73,9 @@ def test_band_keys_move_under_their_articles_week(database_url: str) -> None:
     with engine.connect() as conn:
         rows = set(conn.execute(text("SELECT band, article_id FROM article_bands")))
     assert rows == {(band, id_) for id_ in (1, 2) for band in (-(2**63), 5, 2**63 - 1)}
-    get_engine.cache_clear()
 
 
-def test_event_keys_get_their_date_in_front_and_back(database_url: str) -> None:
+def test_event_keys_get_their_date_in_front_and_back(database_url: str, engine: Engine) -> None:
     """0003 rewrites each stored key into the one the store step now computes for the event."""
     import datetime as dt
     import hashlib
@@ -85,7 +95,6 @@ def test_event_keys_get_their_date_in_front_and_back(database_url: str) -> None:
         ["DEMAND", "RUS", "NATO", "deny ukraine membership", day.isoformat()]).encode()).hexdigest()
     config = alembic_config(database_url)
     command.upgrade(config, "0002")
-    engine = get_engine(database_url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
                           "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"),
@@ -101,4 +110,3 @@ def test_event_keys_get_their_date_in_front_and_back(database_url: str) -> None:
     command.downgrade(config, "0002")
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT event_key FROM events")) == old_key
-    get_engine.cache_clear()

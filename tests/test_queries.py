@@ -131,9 +131,9 @@ def test_sqlite_connections_get_wal_a_busy_timeout_and_a_big_page_cache(tmp_path
     """Every pooled SQLite connection is set up for one writer and many readers at scale."""
     from sqlalchemy import text
 
-    from newswatch.db.session import SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KB, get_engine
+    from newswatch.db.session import SQLITE_BUSY_TIMEOUT_MS, SQLITE_CACHE_KB, connect
 
-    with get_engine(f"sqlite:///{tmp_path / 'p.db'}").connect() as conn:
+    with connect(f"sqlite:///{tmp_path / 'p.db'}") as engine, engine.connect() as conn:
         pragmas = {name: conn.scalar(text(f"PRAGMA {name}"))
                    for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous", "cache_size")}
     assert pragmas == {"journal_mode": "wal", "busy_timeout": SQLITE_BUSY_TIMEOUT_MS, "foreign_keys": 1,

@@ -61,6 +61,7 @@ def _without_order(snap: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return snap
 
 
+@pytest.mark.slow
 def test_two_concurrent_ingests_equal_one_run(
     postgres_server: str, tmp_path: Path, prefect_api_url: str,
 ) -> None:
@@ -90,6 +91,7 @@ def test_two_concurrent_ingests_equal_one_run(
         hook.stop()
 
 
+@pytest.mark.slow
 def test_copies_stored_at_the_same_moment_agree_on_the_original(
     postgres_server: str, tmp_path: Path, prefect_api_url: str,
 ) -> None:

@@ -302,10 +302,8 @@ def test_topics_command_lists_topics_and_their_file(monkeypatch: pytest.MonkeyPa
     from typer.testing import CliRunner
 
     from newswatch.cli import app
-    from newswatch.pipeline.settings import get_settings
 
     monkeypatch.delenv("NEWSWATCH_TOPICS", raising=False)
-    get_settings.cache_clear()
     result = CliRunner().invoke(app, ["topics"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == f"topics from {PACKAGED}"
