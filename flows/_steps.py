@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +53,9 @@ def load_nlp(model: str, actors: str, triggers: str) -> Any:
                      load_word_lists(DATA_DIR / "words.tsv"))
 
 
-@cache
-def _topics(path: str) -> tuple[Topic, ...]:
-    return tuple(load_topics(Path(path)))
+def read_topics(settings: Settings) -> tuple[Topic, ...]:
+    """Load the tracked topics in force (read once per flow run, then passed to the steps)."""
+    return tuple(load_topics(Path(settings.topics)))
 
 
 def load_articles(
@@ -88,18 +87,21 @@ def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Articl
     return fresh, len(articles) - len(fresh)
 
 
-def extract(nlp: Any, articles: Sequence[Article], settings: Settings) -> list[Extraction]:
+def extract(
+    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None
+) -> list[Extraction]:
     """Extract actors and events from a batch of articles and tag the events' topics.
 
     Topics are tagged here, while the analysed sentences are at hand: the store step gets
     finished records and needs no model.
     """
     analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
-    return tag_topics(nlp, _topics(str(settings.topics)), analysed)
+    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed)
 
 
 def store(
-    extractions: Sequence[Extraction], settings: Settings, engine: Engine | None = None
+    extractions: Sequence[Extraction], settings: Settings, engine: Engine | None = None,
+    topics: Sequence[Topic] | None = None,
 ) -> list[StoreOutcome]:
     """Store a batch of tagged articles with their events, topic matches and alerts in one
     transaction.
@@ -113,7 +115,8 @@ def store(
     """
     if not extractions:
         return []
-    topics = _topics(str(settings.topics))
+    if topics is None:
+        topics = read_topics(settings)
     context = _StoreContext(
         settings=settings, topic_channels=_topic_channels(topics),
         today=dt.datetime.now(dt.timezone.utc).date(),
@@ -217,7 +220,9 @@ def _topic_channels(topics: Sequence[Topic]) -> dict[str, tuple[str, ...]]:
     return {t.slug: t.channels for t in topics if t.channels}
 
 
-def deliver(settings: Settings, engine: Engine | None = None) -> tuple[int, int]:
+def deliver(
+    settings: Settings, engine: Engine | None = None, topics: Sequence[Topic] | None = None
+) -> tuple[int, int]:
     """Deliver undelivered alerts (this run's and any a down channel left behind).
 
     Each call is claimed (its attempt counted) and its outcome recorded in one transaction per
@@ -228,7 +233,7 @@ def deliver(settings: Settings, engine: Engine | None = None) -> tuple[int, int]
     `settings.database_url` serves the call.
     """
     channels = list(settings.notify_urls)
-    for topic_channels in _topic_channels(_topics(str(settings.topics))).values():
+    for topic_channels in _topic_channels(read_topics(settings) if topics is None else topics).values():
         channels.extend(topic_channels)
     if not channels:
         return 0, 0

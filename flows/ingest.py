@@ -27,6 +27,7 @@ from newswatch.flows.feeds import poll_feeds, save_feed_polls
 from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings
+from newswatch.pipeline.topics import Topic
 
 T = TypeVar("T")
 
@@ -104,26 +105,28 @@ def skip_known(articles: Sequence[Article], engine: Engine) -> tuple[list[Articl
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batch(articles: Sequence[Article], settings: Settings, nlp: Any) -> list[Extraction]:
+def extract_batch(
+    articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic]
+) -> list[Extraction]:
     """Run the spaCy pipeline over one batch of articles and tag the events' topics."""
-    return _steps.extract(nlp, articles, settings)
+    return _steps.extract(nlp, articles, settings, topics)
 
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
 def store_batch(
-    extractions: Sequence[Extraction], settings: Settings, engine: Engine
+    extractions: Sequence[Extraction], settings: Settings, engine: Engine, topics: Sequence[Topic]
 ) -> list[_steps.StoreOutcome]:
     """Dedup, store the tagged events and queue alerts: one transaction per batch (no model)."""
-    return _steps.store(extractions, settings, engine)
+    return _steps.store(extractions, settings, engine, topics)
 
 
 @task(cache_policy=NO_CACHE)
-def deliver_alerts(settings: Settings, engine: Engine) -> tuple[int, int]:
+def deliver_alerts(settings: Settings, engine: Engine, topics: Sequence[Topic]) -> tuple[int, int]:
     """Deliver undelivered alerts; raise while a channel fails, so the task retries with backoff.
 
     Retries re-send only what is still undelivered (see `_steps.deliver`).
     """
-    sent, failed = _steps.deliver(settings, engine)
+    sent, failed = _steps.deliver(settings, engine, topics)
     if failed:
         raise AlertError(f"{failed} alert(s) could not be delivered; they stay queued for the next run")
     return sent, failed
@@ -159,6 +162,7 @@ def _ingest(
 ) -> IngestSummary:
     logger = get_run_logger()
     run_started = dt.datetime.now(dt.timezone.utc)
+    topics = _steps.read_topics(settings)  # a bad topics file stops the run before any work
     upgrade(engine)
     nlp = NlpLoader(settings)
     summary = IngestSummary()
@@ -169,8 +173,8 @@ def _ingest(
         fresh, known = skip_known(quote(articles), quote(engine))  # type: ignore[call-overload]
         summary.articles_known += known
         if fresh:
-            extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()))  # type: ignore[call-overload]
-            for outcome in store_batch(quote(extractions), quote(settings), quote(engine)):  # type: ignore[call-overload]
+            extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics))  # type: ignore[call-overload]
+            for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics)):  # type: ignore[call-overload]
                 summary.add(outcome)
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however
@@ -198,7 +202,7 @@ def _ingest(
     try:
         deliver_alerts.with_options(
             retries=settings.alert_retries, retry_delay_seconds=_backoff(settings)
-        )(settings, quote(engine))  # type: ignore[call-overload]
+        )(settings, quote(engine), quote(topics))  # type: ignore[call-overload]
     except NewswatchError as exc:
         logger.warning("alert delivery: %s", exc)
     summary.alerts_sent, summary.alerts_failed = _steps.delivery_counts(engine, delivery_started)
