@@ -51,6 +51,7 @@ __all__ = [
     "SHINGLE_WORDS",
     "SUBSTANCE_THRESHOLD",
     "actor_key",
+    "assign_pairs",
     "band_bucket",
     "band_buckets_near",
     "band_keys",
@@ -59,6 +60,7 @@ __all__ = [
     "event_substance",
     "find_duplicates",
     "fingerprint",
+    "inherit_events",
     "load_synonyms",
     "match_event",
     "match_events",
@@ -533,20 +535,153 @@ def match_events(
                 scored.append((score, i, j))
     result: list[int | None] = [None] * len(events)
     used: set[int] = set()
-
-    def take(pairs: list[tuple[float, int, int]], allowed: set[int | None] | None) -> None:
-        for _, i, j in sorted(pairs, key=lambda t: (-t[0], t[1], t[2])):
-            if result[i] is None and j not in used and (allowed is None or candidates[j].article in allowed):
-                result[i] = candidates[j].key
-                used.add(j)
-
-    take(scored, None)
+    for i, j in assign_pairs(scored).items():
+        result[i] = candidates[j].key
+        used.add(j)
     # An event with no substance ("rejected the proposals") refers to something said in its
     # story: it merges only into a story this article already shares events with (or copies).
-    same_story = {candidates[j].article for j in used} | {
+    same_story = {candidates[j].article for j in used} - {None} | {
         c.article for c in candidates if c.event_date is None
     }
-    take(anaphoric, same_story - {None})
+    free = [(s, i, j) for s, i, j in anaphoric
+            if result[i] is None and j not in used and candidates[j].article in same_story]
+    for i, j in assign_pairs(free).items():
+        result[i] = candidates[j].key
+    return result
+
+
+#: Components of the event/candidate graph up to this many candidates are assigned exactly
+#: (best total score); larger ones (never seen in news) best pair first.
+_EXACT_ASSIGNMENT = 12
+
+
+def assign_pairs(pairs: Sequence[tuple[float, int, int]]) -> dict[int, int]:
+    """Pair left items with right items one to one so that the total score is highest.
+
+    `pairs` are (score, left, right) with score > 0; the result maps left -> right. Unlike
+    taking each pair above a threshold, an item is never given two partners, and of two
+    overlapping pairs the combination that explains both sides best wins ("withdraw forces"
+    and "end the drills" each keep their own counterpart even when one restatement also
+    resembles the other). Ties go to the lowest indices, so the outcome is deterministic.
+    """
+    best: dict[tuple[int, int], float] = {}
+    for score, i, j in pairs:
+        if score > 0 and score > best.get((i, j), 0.0):
+            best[(i, j)] = score
+    result: dict[int, int] = {}
+    for component in _components(best):
+        lefts = sorted({i for i, _ in component})
+        rights = sorted({j for _, j in component})
+        if len(rights) > _EXACT_ASSIGNMENT:
+            taken: set[int] = set()
+            for i, j in sorted(component, key=lambda p: (-best[p], p)):
+                if i not in result and j not in taken:
+                    result[i] = j
+                    taken.add(j)
+            continue
+        result.update(_exact_assignment(lefts, rights, {p: best[p] for p in component}))
+    return result
+
+
+def _components(scores: dict[tuple[int, int], float]) -> list[list[tuple[int, int]]]:
+    """Split the scored pairs into connected groups (no item of one group in another)."""
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def root(x: tuple[str, int]) -> tuple[str, int]:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for i, j in scores:
+        parent[root(("l", i))] = root(("r", j))
+    groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for i, j in sorted(scores):
+        groups.setdefault(root(("l", i)), []).append((i, j))
+    return list(groups.values())
+
+
+def _exact_assignment(
+    lefts: list[int], rights: list[int], scores: dict[tuple[int, int], float]
+) -> dict[int, int]:
+    """Best-total one-to-one pairing of a small group (dynamic programme over used rights)."""
+    index = {j: n for n, j in enumerate(rights)}
+
+    @cache
+    def solve(k: int, used: int) -> tuple[float, tuple[tuple[int, int], ...]]:
+        if k == len(lefts):
+            return 0.0, ()
+        best_total, best_pairs = -1.0, ()
+        for j in rights:
+            bit = 1 << index[j]
+            score = scores.get((lefts[k], j))
+            if score is None or used & bit:
+                continue
+            total, rest = solve(k + 1, used | bit)
+            # strictly better only: earlier (lower) rights win ties
+            if total + score > best_total + 1e-9:
+                best_total, best_pairs = total + score, ((lefts[k], j), *rest)
+        total, rest = solve(k + 1, used)  # lefts[k] unpaired; ties go to pairing it
+        if total > best_total + 1e-9:
+            best_total, best_pairs = total, rest
+        return best_total, best_pairs
+
+    return dict(solve(0, 0)[1])
+
+
+#: Weights of the parts of a copy's event that point to the original's event it reports: the
+#: content most, then the source, then the target (a copy edit renames actors more often than
+#: it changes what was demanded, and a target is the part extraction most often misses).
+_COPY_WEIGHTS = (1.0, 0.5, 0.25)
+
+
+def _copy_score(event: Event, substance: tuple[str, ...], original: KnownEvent) -> float:
+    """Return how well `original` explains a copy's `event` (> 0 whenever the types agree)."""
+    if original.type != event.type:
+        return 0.0
+    content = max((_dice(substance, event_substance(c)) for c in original.contents or ("",)), default=0.0)
+    source = _event_actor(event, "source") == original.source
+    target = _event_actor(event, "target")
+    same_target = target == original.target or target is None or original.target is None
+    w_content, w_source, w_target = _COPY_WEIGHTS
+    # the base keeps every same-type pair positive: any same-type event is a possible home
+    return 0.01 + w_content * content + w_source * source + w_target * same_target
+
+
+def _dice(a: Sequence[str], b: Sequence[str]) -> float:
+    if not a or not b:
+        return 0.0
+    sa, sb = set(a), set(b)
+    return 2 * len(sa & sb) / (len(sa) + len(sb))
+
+
+def inherit_events(events: Sequence[Event], originals: Sequence[KnownEvent]) -> list[int | None]:
+    """Return, per event of a syndicated copy, the key of the original's event it reports.
+
+    A near-duplicate (`find_duplicates`) reports the original's story, so it adds no event of
+    its own: its events become mentions of the original's events. They are paired one to one
+    by type, then content, source and target (`assign_pairs`), so a copy that renamed the
+    source ("the Kremlin" for "Russia") still lands on the right event; events left over (the
+    copy yields more events of a type than the original) join the original's closest event
+    of the same type. None where the original has no event of that type at all: the copy
+    text says the same as the original's, so such an event is a misreading of an edited
+    sentence, not a new statement, and is not recorded (the copy's article text still is).
+    """
+    substances = [event_substance(e.content) for e in events]
+    scores = [
+        (_copy_score(event, substances[i], original), i, j)
+        for i, event in enumerate(events)
+        for j, original in enumerate(originals)
+    ]
+    scores = [t for t in scores if t[0] > 0]
+    paired = assign_pairs(scores)
+    result: list[int | None] = [None] * len(events)
+    for i in range(len(events)):
+        if i in paired:
+            result[i] = originals[paired[i]].key
+            continue
+        own = [(s, j) for s, k, j in scores if k == i]
+        if own:
+            result[i] = originals[min(own, key=lambda t: (-t[0], t[1]))[1]].key
     return result
 
 

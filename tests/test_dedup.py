@@ -20,6 +20,8 @@ from newswatch.pipeline.dedup import (
     find_duplicates,
     fingerprint,
     match_event,
+    assign_pairs,
+    inherit_events,
     match_events,
     substance_similarity,
     text_hash,
@@ -365,6 +367,48 @@ def test_contentful_match_beats_an_empty_one() -> None:
     assert match_event(_event("withdraw deployed forces"), DAY, stored) == 2
     copied = KnownEvent(1, EventType.DEMAND, "RUS", "NATO", ("withdraw forces",), None, article=7)
     assert match_event(_event("the demand"), DAY, [copied]) == 1
+
+
+def test_assignment_prefers_the_pairing_that_explains_both_events() -> None:
+    """Best pair first would give event 0 candidate 1 and leave event 1 unpaired."""
+    pairs = [(0.6, 0, 0), (0.7, 0, 1), (0.5, 1, 1)]
+    assert assign_pairs(pairs) == {0: 0, 1: 1}
+    assert assign_pairs([(0.5, 0, 0), (0.5, 1, 0)]) == {0: 0}
+
+
+ORIGINAL = [
+    KnownEvent(11, EventType.DEMAND, "UKR", "NATO", ("give Kyiv a firm timetable for membership",), None, article=1),
+    KnownEvent(12, EventType.DEMAND, "UKR", "DEU", ("supply more air defence systems",), None, article=1),
+    KnownEvent(13, EventType.THREATEN, "RUS", "NATO", ("cross a red line",), None, article=1),
+]
+UKR = Actor("Ukraine", "UKR", "state")
+DEU = Actor("Germany", "DEU", "state")
+
+
+def test_a_copy_adds_no_event_its_events_are_the_originals() -> None:
+    """Bug: a syndicated copy whose editor wrote "Kyiv's envoy" for Ukraine stored its demands
+    again as new events (other source); a copy's events are mentions of the original's."""
+    events = [
+        _event("a firm timetable for membership", source=Actor("Kyiv's envoy", None, "person"), target=NATO),
+        _event("supply air defence systems", source=UKR, target=DEU),
+        _event("cross a red line", source=RUS, target=None, etype=EventType.THREATEN),
+    ]
+    assert inherit_events(events, ORIGINAL) == [11, 12, 13]
+
+
+def test_a_copys_extra_event_joins_the_closest_event_of_its_type() -> None:
+    events = [
+        _event("give Kyiv a firm timetable for membership", source=UKR),
+        _event("supply air defence systems", source=UKR, target=DEU),
+        _event("send tanks quickly", source=UKR, target=DEU),
+    ]
+    assert inherit_events(events, ORIGINAL) == [11, 12, 12]
+
+
+def test_a_copys_event_of_a_type_the_original_lacks_is_not_recorded() -> None:
+    rejection = _event("the request", source=DEU, target=UKR, etype=EventType.REJECT)
+    assert inherit_events([rejection], ORIGINAL) == [None]
+    assert inherit_events([_event("anything")], []) == [None]
 
 
 # --------------------------------------------------------------------------------------------
