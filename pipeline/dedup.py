@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import snowballstemmer
@@ -49,6 +49,7 @@ __all__ = [
     "NUM_PERM",
     "ROWS",
     "SHINGLE_WORDS",
+    "STORY_THRESHOLD",
     "SUBSTANCE_THRESHOLD",
     "actor_key",
     "assign_pairs",
@@ -56,6 +57,8 @@ __all__ = [
     "band_buckets_near",
     "band_keys",
     "canonicalize_url",
+    "content_names",
+    "content_similarity",
     "event_key",
     "event_substance",
     "find_duplicates",
@@ -95,6 +98,9 @@ CONTAINMENT_THRESHOLD = 0.75
 MIN_SHINGLES = 8
 #: Concept-set similarity (Dice) from which two events of one type, source and target are one.
 SUBSTANCE_THRESHOLD = 0.3
+#: Similarity from which an event merges into an event of a story the article already
+#: continues (it restates another of that article's events): one shared concept is enough.
+STORY_THRESHOLD = 0.2
 #: Concepts two substances must share (a single shared word is a coincidence, not a demand).
 MIN_SHARED_CONCEPTS = 2
 #: Added when ranking candidates that share the head concept (the action wanted): of two
@@ -410,7 +416,7 @@ def event_substance(content: str) -> tuple[str, ...]:
     return tuple(concepts)
 
 
-def substance_similarity(a: Sequence[str], b: Sequence[str]) -> float:
+def substance_similarity(a: Sequence[str], b: Sequence[str], *, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
     """Return how far two substances are the same thing: 0 (unrelated) to 1.
 
     The Dice coefficient of the concept sets, counted only when they share at least
@@ -422,15 +428,55 @@ def substance_similarity(a: Sequence[str], b: Sequence[str]) -> float:
         return EMPTY_SUBSTANCE_SCORE
     sa, sb = set(a), set(b)
     shared = len(sa & sb)
-    if shared < min(MIN_SHARED_CONCEPTS, len(sa), len(sb)):
+    if shared < min(min_shared, len(sa), len(sb)):
         return 0.0
     return 2 * shared / (len(sa) + len(sb))
 
 
-def _rank(a: Sequence[str], b: Sequence[str]) -> float:
+_NAME_RUN = re.compile(r"(?<![.!?]\s)\b[A-Z][\w'’.-]*(?:\s+(?:of\s+|and\s+)?[A-Z][\w'’.-]*)*")
+
+
+@lru_cache(maxsize=8192)
+def content_names(content: str) -> frozenset[str]:
+    """Return the concepts of the names in a content clause: the places and actors it is about.
+
+    Names are runs of capitalised words after the first word ("withdraw troops from
+    Moldova" -> `moldova`), mapped through the lexicon, so "Kyiv" and "Ukraine" or "Washington"
+    and "the United States" are one name.
+    """
+    first = re.match(r"\s*\S+", content)
+    body = content[first.end():] if first else content
+    names: set[str] = set()
+    for run in _NAME_RUN.findall(body):
+        names.update(event_substance(run))
+    return frozenset(names)
+
+
+def content_similarity(a: str, b: str, *, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
+    """Return how far two content clauses say the same thing, 0 (unrelated) to 1.
+
+    Names are the story's setting, not what is wanted: both clauses of one story name Taiwan,
+    so the `substance_similarity` is taken over the concepts that are not names ("cancel the
+    arms package for Taiwan" and "cancel visits to Taipei" share an action only). Names still
+    tell two demands apart: when each clause names a place or actor the other does not mention
+    and none is common, they are different ("withdraw troops from Moldova" / "... Georgia").
+    """
+    sub_a, sub_b = event_substance(a), event_substance(b)
+    names_a, names_b = content_names(a), content_names(b)
+    if names_a - set(sub_b) and names_b - set(sub_a) and not names_a & names_b:
+        return 0.0
+    names = names_a | names_b
+    plain_a = tuple(c for c in sub_a if c not in names)
+    plain_b = tuple(c for c in sub_b if c not in names)
+    if plain_a and plain_b:
+        return substance_similarity(plain_a, plain_b, min_shared=min_shared)
+    return substance_similarity(sub_a, sub_b, min_shared=min_shared)
+
+
+def _rank(a: str, b: str, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
     """Order the candidates an event reaches: similarity, and a little more for the same head."""
-    similarity = substance_similarity(a, b)
-    return similarity + (HEAD_BONUS if a and b and a[0] == b[0] else 0.0)
+    sub_a, sub_b = event_substance(a), event_substance(b)
+    return content_similarity(a, b, min_shared=min_shared) + (HEAD_BONUS if sub_a and sub_b and sub_a[0] == sub_b[0] else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,7 +537,7 @@ def _in_window(a: dt.date | None, b: dt.date | None, days: int) -> bool:
 
 def _score(
     event: Event, substance: tuple[str, ...], date: dt.date | None, cand: KnownEvent, window: int,
-    threshold: float,
+    threshold: float, min_shared: int = MIN_SHARED_CONCEPTS,
 ) -> float:
     """Return the rank of `cand` for `event`, 0 when it is not the same event."""
     if cand.type != event.type or cand.source != _event_actor(event, "source"):
@@ -501,8 +547,9 @@ def _score(
         return 0.0
     if not _in_window(date, cand.event_date, window):
         return 0.0
-    best = max((event_substance(c) for c in cand.contents or ("",)), key=lambda other: _rank(substance, other))
-    return _rank(substance, best) if substance_similarity(substance, best) >= threshold else 0.0
+    best = max(cand.contents or ("",), key=lambda other: _rank(event.content, other, min_shared))
+    similarity = content_similarity(event.content, best, min_shared=min_shared)
+    return _rank(event.content, best, min_shared) if similarity >= threshold else 0.0
 
 
 def match_events(
@@ -517,17 +564,25 @@ def match_events(
 
     An event matches a candidate of the same type and source, a compatible target (equal, or
     either unknown), a date within `window_days` and a substance similarity of at least
-    `threshold`. Pairs are taken best first and one to one: two events of one article never
-    become one. An event without substance merges only into an article whose other events
-    this one already restates (or into the original it copies).
+    `threshold`. Pairs are assigned one to one for the best total (`assign_pairs`): two events
+    of one article never become one. Then the story counts: once the article restates events
+    of a stored article, its remaining events merge into that article's remaining events of
+    the same type, source and target on less evidence (`STORY_THRESHOLD`, one shared concept):
+    a follow-up retells its story in other words. An event without substance merges only into
+    such a story (or into the original it copies).
     """
     scored: list[tuple[float, int, int]] = []
+    in_story: list[tuple[float, int, int]] = []
     anaphoric: list[tuple[float, int, int]] = []
     for i, event in enumerate(events):
         substance = event_substance(event.content)
         for j, cand in enumerate(candidates):
             score = _score(event, substance, event_date, cand, window_days, threshold)
             if score <= 0:
+                if substance and STORY_THRESHOLD < threshold:
+                    loose = _score(event, substance, event_date, cand, window_days, STORY_THRESHOLD, 1)
+                    if loose > 0 and any(event_substance(c) for c in cand.contents):
+                        in_story.append((loose, i, j))
                 continue
             if not substance or not any(event_substance(c) for c in cand.contents):
                 anaphoric.append((score, i, j))
@@ -543,10 +598,12 @@ def match_events(
     same_story = {candidates[j].article for j in used} - {None} | {
         c.article for c in candidates if c.event_date is None
     }
-    free = [(s, i, j) for s, i, j in anaphoric
-            if result[i] is None and j not in used and candidates[j].article in same_story]
-    for i, j in assign_pairs(free).items():
-        result[i] = candidates[j].key
+    for pairs in (in_story, anaphoric):
+        free = [(s, i, j) for s, i, j in pairs
+                if result[i] is None and j not in used and candidates[j].article in same_story]
+        for i, j in assign_pairs(free).items():
+            result[i] = candidates[j].key
+            used.add(j)
     return result
 
 
@@ -610,7 +667,7 @@ def _exact_assignment(
     def solve(k: int, used: int) -> tuple[float, tuple[tuple[int, int], ...]]:
         if k == len(lefts):
             return 0.0, ()
-        best_total, best_pairs = -1.0, ()
+        best_total, best_pairs = -1.0, cast(tuple[tuple[int, int], ...], ())
         for j in rights:
             bit = 1 << index[j]
             score = scores.get((lefts[k], j))
