@@ -183,7 +183,7 @@ def _save_events(
     )
     if original is not None:  # a copy adds no event: its events are the original's (or dropped)
         inherited = inherit_events(events, [c for c in candidates if c.event_date is None])
-        events = [event for event, known in zip(events, inherited) if known is not None]
+        events = tuple(event for event, known in zip(events, inherited) if known is not None)
         restated: list[int | None] = [known for known in inherited if known is not None]
     else:
         restated = match_events(events, event_date, candidates, window_days=window)
