@@ -720,9 +720,6 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
             continue
         sentence = sent.text.rstrip()  # a sentence that ends its paragraph holds the line break
         for one_target in _coordinated(c, target, r):
-            if one_target is not None and c.source is not None and one_target.code is not None \
-                    and one_target.code == c.source.code:
-                one_target = None  # no actor demands of, rejects or threatens itself
             out.append(Event(
                 type=c.type, source=c.source, target=one_target, content=content,
                 sentence=sentence, start=sent.start_char, end=sent.start_char + len(sentence),
