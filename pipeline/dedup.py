@@ -455,22 +455,28 @@ def content_names(content: str) -> frozenset[str]:
 def content_similarity(a: str, b: str, *, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
     """Return how far two content clauses say the same thing, 0 (unrelated) to 1.
 
-    Names are the story's setting, not what is wanted: both clauses of one story name Taiwan,
-    so the `substance_similarity` is taken over the concepts that are not names ("cancel the
-    arms package for Taiwan" and "cancel visits to Taipei" share an action only). Names still
-    tell two demands apart: when each clause names a place or actor the other does not mention
-    and none is common, they are different ("withdraw troops from Moldova" / "... Georgia").
+    The Dice coefficient of their concepts (`substance_similarity`), where names count as the
+    story's setting unless they are what is acted on: both clauses of one story name Taiwan, so
+    "cancel the arms package for Taiwan" and "cancel visits to Taipei" share an action only,
+    while "close Al Jazeera" and "shut down Al Jazeera" share action and object. The concepts
+    shared besides setting names must reach `min_shared` (or all of the smaller clause). Names
+    also tell two demands apart: when each clause names a place or actor the other does not
+    mention and none is common, they are different ("withdraw troops from Moldova" / "...
+    from Georgia").
     """
     sub_a, sub_b = event_substance(a), event_substance(b)
+    if not sub_a or not sub_b:
+        return EMPTY_SUBSTANCE_SCORE
     names_a, names_b = content_names(a), content_names(b)
     if names_a - set(sub_b) and names_b - set(sub_a) and not names_a & names_b:
         return 0.0
-    names = names_a | names_b
-    plain_a = tuple(c for c in sub_a if c not in names)
-    plain_b = tuple(c for c in sub_b if c not in names)
-    if plain_a and plain_b:
-        return substance_similarity(plain_a, plain_b, min_shared=min_shared)
-    return substance_similarity(sub_a, sub_b, min_shared=min_shared)
+    objects = {sub_a[1]} & {sub_b[1]} if len(sub_a) > 1 and len(sub_b) > 1 else set()
+    setting = (names_a | names_b) - objects
+    sa, sb = set(sub_a), set(sub_b)
+    substantive = len((sa & sb) - setting)
+    if substantive < min(min_shared, len(sa - setting) or 1, len(sb - setting) or 1):
+        return 0.0
+    return 2 * len(sa & sb) / (len(sa) + len(sb))
 
 
 def _rank(a: str, b: str, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
