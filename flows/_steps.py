@@ -23,7 +23,7 @@ from newswatch.pipeline.actors import load_actor_patterns
 from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, event_key, find_duplicates, fingerprint,
-    match_events,
+    inherit_events, match_events,
 )
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
@@ -183,7 +183,12 @@ def _save_events(
     candidates = db_store.list_event_candidates(
         session, events, event_date, window_days=window, original_id=original
     )
-    restated = match_events(events, event_date, candidates, window_days=window)
+    if original is not None:  # a copy adds no event: its events are the original's (or dropped)
+        inherited = inherit_events(events, [c for c in candidates if c.event_date is None])
+        events = tuple(event for event, known in zip(events, inherited) if known is not None)
+        restated: list[int | None] = [known for known in inherited if known is not None]
+    else:
+        restated = match_events(events, event_date, candidates, window_days=window)
     fresh = [event for event, known in zip(events, restated) if known is None]
     saved = iter(db_store.save_events(
         session, [(e, event_key(e, event_date)) for e in fresh], article_id=article_id, event_date=event_date

@@ -721,13 +721,65 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
         if h is not None and h.pos_ in ("VERB", "AUX") and c.target_token is not None and c.target_token.head == h:
             ids = ids - {x.i for x in c.target_token.subtree}
         ordered = _trim(doc, {i for i in ids if sent.start <= i < sent.end})
+        if _names_only(doc, ordered, r):
+            ordered = []  # "on Friday", "Serbia and Kosovo": a date or names say nothing wanted
         content = span_text(doc, ordered)
         if graded and not content and c.type is EventType.DEMAND:
             continue
         sentence = sent.text.rstrip()  # a sentence that ends its paragraph holds the line break
-        out.append(Event(
-            type=c.type, source=c.source, target=target, content=content,
-            sentence=sentence, start=sent.start_char, end=sent.start_char + len(sentence),
-            trigger=c.trigger.text,
-        ))
+        for one_target in _coordinated(c, target, r):
+            out.append(Event(
+                type=c.type, source=c.source, target=one_target, content=content,
+                sentence=sentence, start=sent.start_char, end=sent.start_char + len(sentence),
+                trigger=c.trigger.text,
+            ))
     return out
+
+
+_DATE_WORDS = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight "
+    "week weekend month year day morning evening night january february march april may june "
+    "july august september october november december next last this end early late".split()
+)
+
+
+def _names_only(doc: Doc, ids: Sequence[int], r: Resolver) -> bool:
+    """Whether tokens `ids` are only a date or only names of actors (and the words joining them)."""
+    words = [doc[i] for i in ids if not doc[i].is_punct]
+    if not words:
+        return False
+    for t in words:
+        if t.pos_ in ("CCONJ", "DET", "ADP", "PART") or t.like_num:
+            continue
+        if t.ent_type_ in ("DATE", "TIME") or t.lower_ in _DATE_WORDS:
+            continue
+        if t.pos_ == "PROPN" and (r.names_actor(t) or r.actor_of(t) is not None):
+            continue
+        return False
+    return True
+
+
+def _coordinated(c: Candidate, target: Actor | None, r: Resolver) -> list[Actor | None]:
+    """The targets of one event: the target and the actors coordinated with it ("called on
+    Serbia and Kosovo to ...": one demand of each, as each is asked to act)."""
+    tok = c.target_token
+    if target is None or tok is None or target is not c.target:
+        return [target]
+    # only the addressees of the trigger itself ("urged X and Y", "called on X and Y"); the
+    # subject of a demanded clause ("that X and Y stop ...") stays one demand
+    addressed = tok.head == c.predicate or tok.head.dep_ in ("prep", "dative") and tok.head.head == c.predicate
+    if not addressed or c.frame != "verb":
+        return [target]
+    targets: list[Actor | None] = [target]
+    seen = {target.code or target.name}
+    for t in tok.subtree:
+        if t.dep_ != "conj" or t.head.i not in {x.i for x in tok.subtree}:
+            continue
+        other = r.actor_of(t)
+        if other is None or other.code is None or other.code in seen:
+            continue
+        if c.source is not None and other.code == c.source.code:
+            continue
+        seen.add(other.code)
+        targets.append(other)
+    return targets

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import snowballstemmer
@@ -50,16 +50,21 @@ __all__ = [
     "NUM_PERM",
     "ROWS",
     "SHINGLE_WORDS",
+    "STORY_THRESHOLD",
     "SUBSTANCE_THRESHOLD",
     "actor_key",
+    "assign_pairs",
     "band_bucket",
     "band_buckets_near",
     "band_keys",
     "canonicalize_url",
+    "content_names",
+    "content_similarity",
     "event_key",
     "event_substance",
     "find_duplicates",
     "fingerprint",
+    "inherit_events",
     "load_synonyms",
     "match_event",
     "match_events",
@@ -94,6 +99,9 @@ CONTAINMENT_THRESHOLD = 0.75
 MIN_SHINGLES = 8
 #: Concept-set similarity (Dice) from which two events of one type, source and target are one.
 SUBSTANCE_THRESHOLD = 0.3
+#: Similarity from which an event merges into an event of a story the article already
+#: continues (it restates another of that article's events): one shared concept is enough.
+STORY_THRESHOLD = 0.2
 #: Concepts two substances must share (a single shared word is a coincidence, not a demand).
 MIN_SHARED_CONCEPTS = 2
 #: Added when ranking candidates that share the head concept (the action wanted): of two
@@ -409,7 +417,7 @@ def event_substance(content: str) -> tuple[str, ...]:
     return tuple(concepts)
 
 
-def substance_similarity(a: Sequence[str], b: Sequence[str]) -> float:
+def substance_similarity(a: Sequence[str], b: Sequence[str], *, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
     """Return how far two substances are the same thing: 0 (unrelated) to 1.
 
     The Dice coefficient of the concept sets, counted only when they share at least
@@ -421,15 +429,61 @@ def substance_similarity(a: Sequence[str], b: Sequence[str]) -> float:
         return EMPTY_SUBSTANCE_SCORE
     sa, sb = set(a), set(b)
     shared = len(sa & sb)
-    if shared < min(MIN_SHARED_CONCEPTS, len(sa), len(sb)):
+    if shared < min(min_shared, len(sa), len(sb)):
         return 0.0
     return 2 * shared / (len(sa) + len(sb))
 
 
-def _rank(a: Sequence[str], b: Sequence[str]) -> float:
+_NAME_RUN = re.compile(r"(?<![.!?]\s)\b[A-Z][\w'’.-]*(?:\s+(?:of\s+|and\s+)?[A-Z][\w'’.-]*)*")
+
+
+@lru_cache(maxsize=8192)
+def content_names(content: str) -> frozenset[str]:
+    """Return the concepts of the names in a content clause: the places and actors it is about.
+
+    Names are runs of capitalised words after the first word ("withdraw troops from
+    Moldova" -> `moldova`), mapped through the lexicon, so "Kyiv" and "Ukraine" or "Washington"
+    and "the United States" are one name.
+    """
+    first = re.match(r"\s*\S+", content)
+    body = content[first.end():] if first else content
+    names: set[str] = set()
+    for run in _NAME_RUN.findall(body):
+        names.update(event_substance(run))
+    return frozenset(names)
+
+
+def content_similarity(a: str, b: str, *, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
+    """Return how far two content clauses say the same thing, 0 (unrelated) to 1.
+
+    The Dice coefficient of their concepts (`substance_similarity`), where names count as the
+    story's setting unless they are what is acted on: both clauses of one story name Taiwan, so
+    "cancel the arms package for Taiwan" and "cancel visits to Taipei" share an action only,
+    while "close Al Jazeera" and "shut down Al Jazeera" share action and object. The concepts
+    shared besides setting names must reach `min_shared` (or all of the smaller clause). Names
+    also tell two demands apart: when each clause names a place or actor the other does not
+    mention and none is common, they are different ("withdraw troops from Moldova" / "...
+    from Georgia").
+    """
+    sub_a, sub_b = event_substance(a), event_substance(b)
+    if not sub_a or not sub_b:
+        return EMPTY_SUBSTANCE_SCORE
+    names_a, names_b = content_names(a), content_names(b)
+    if names_a - set(sub_b) and names_b - set(sub_a) and not names_a & names_b:
+        return 0.0
+    objects = {sub_a[1]} & {sub_b[1]} if len(sub_a) > 1 and len(sub_b) > 1 else set()
+    setting = (names_a | names_b) - objects
+    sa, sb = set(sub_a), set(sub_b)
+    substantive = len((sa & sb) - setting)
+    if substantive < min(min_shared, len(sa - setting) or 1, len(sb - setting) or 1):
+        return 0.0
+    return 2 * len(sa & sb) / (len(sa) + len(sb))
+
+
+def _rank(a: str, b: str, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
     """Order the candidates an event reaches: similarity, and a little more for the same head."""
-    similarity = substance_similarity(a, b)
-    return similarity + (HEAD_BONUS if a and b and a[0] == b[0] else 0.0)
+    sub_a, sub_b = event_substance(a), event_substance(b)
+    return content_similarity(a, b, min_shared=min_shared) + (HEAD_BONUS if sub_a and sub_b and sub_a[0] == sub_b[0] else 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,7 +544,7 @@ def _in_window(a: dt.date | None, b: dt.date | None, days: int) -> bool:
 
 def _score(
     event: Event, substance: tuple[str, ...], date: dt.date | None, cand: KnownEvent, window: int,
-    threshold: float,
+    threshold: float, min_shared: int = MIN_SHARED_CONCEPTS,
 ) -> float:
     """Return the rank of `cand` for `event`, 0 when it is not the same event."""
     if cand.type != event.type or cand.source != _event_actor(event, "source"):
@@ -500,8 +554,9 @@ def _score(
         return 0.0
     if not _in_window(date, cand.event_date, window):
         return 0.0
-    best = max((event_substance(c) for c in cand.contents or ("",)), key=lambda other: _rank(substance, other))
-    return _rank(substance, best) if substance_similarity(substance, best) >= threshold else 0.0
+    best = max(cand.contents or ("",), key=lambda other: _rank(event.content, other, min_shared))
+    similarity = content_similarity(event.content, best, min_shared=min_shared)
+    return _rank(event.content, best, min_shared) if similarity >= threshold else 0.0
 
 
 def match_events(
@@ -516,17 +571,25 @@ def match_events(
 
     An event matches a candidate of the same type and source, a compatible target (equal, or
     either unknown), a date within `window_days` and a substance similarity of at least
-    `threshold`. Pairs are taken best first and one to one: two events of one article never
-    become one. An event without substance merges only into an article whose other events
-    this one already restates (or into the original it copies).
+    `threshold`. Pairs are assigned one to one for the best total (`assign_pairs`): two events
+    of one article never become one. Then the story counts: once the article restates events
+    of a stored article, its remaining events merge into that article's remaining events of
+    the same type, source and target on less evidence (`STORY_THRESHOLD`, one shared concept):
+    a follow-up retells its story in other words. An event without substance merges only into
+    such a story (or into the original it copies).
     """
     scored: list[tuple[float, int, int]] = []
+    in_story: list[tuple[float, int, int]] = []
     anaphoric: list[tuple[float, int, int]] = []
     for i, event in enumerate(events):
         substance = event_substance(event.content)
         for j, cand in enumerate(candidates):
             score = _score(event, substance, event_date, cand, window_days, threshold)
             if score <= 0:
+                if substance and STORY_THRESHOLD < threshold:
+                    loose = _score(event, substance, event_date, cand, window_days, STORY_THRESHOLD, 1)
+                    if loose > 0 and any(event_substance(c) for c in cand.contents):
+                        in_story.append((loose, i, j))
                 continue
             if not substance or not any(event_substance(c) for c in cand.contents):
                 anaphoric.append((score, i, j))
@@ -534,20 +597,155 @@ def match_events(
                 scored.append((score, i, j))
     result: list[int | None] = [None] * len(events)
     used: set[int] = set()
-
-    def take(pairs: list[tuple[float, int, int]], allowed: set[int | None] | None) -> None:
-        for _, i, j in sorted(pairs, key=lambda t: (-t[0], t[1], t[2])):
-            if result[i] is None and j not in used and (allowed is None or candidates[j].article in allowed):
-                result[i] = candidates[j].key
-                used.add(j)
-
-    take(scored, None)
+    for i, j in assign_pairs(scored).items():
+        result[i] = candidates[j].key
+        used.add(j)
     # An event with no substance ("rejected the proposals") refers to something said in its
     # story: it merges only into a story this article already shares events with (or copies).
-    same_story = {candidates[j].article for j in used} | {
+    same_story = {candidates[j].article for j in used} - {None} | {
         c.article for c in candidates if c.event_date is None
     }
-    take(anaphoric, same_story - {None})
+    for pairs in (in_story, anaphoric):
+        free = [(s, i, j) for s, i, j in pairs
+                if result[i] is None and j not in used and candidates[j].article in same_story]
+        for i, j in assign_pairs(free).items():
+            result[i] = candidates[j].key
+            used.add(j)
+    return result
+
+
+#: Components of the event/candidate graph up to this many candidates are assigned exactly
+#: (best total score); larger ones (never seen in news) best pair first.
+_EXACT_ASSIGNMENT = 12
+
+
+def assign_pairs(pairs: Sequence[tuple[float, int, int]]) -> dict[int, int]:
+    """Pair left items with right items one to one so that the total score is highest.
+
+    `pairs` are (score, left, right) with score > 0; the result maps left -> right. Unlike
+    taking each pair above a threshold, an item is never given two partners, and of two
+    overlapping pairs the combination that explains both sides best wins ("withdraw forces"
+    and "end the drills" each keep their own counterpart even when one restatement also
+    resembles the other). Ties go to the lowest indices, so the outcome is deterministic.
+    """
+    best: dict[tuple[int, int], float] = {}
+    for score, i, j in pairs:
+        if score > 0 and score > best.get((i, j), 0.0):
+            best[(i, j)] = score
+    result: dict[int, int] = {}
+    for component in _components(best):
+        lefts = sorted({i for i, _ in component})
+        rights = sorted({j for _, j in component})
+        if len(rights) > _EXACT_ASSIGNMENT:
+            taken: set[int] = set()
+            for i, j in sorted(component, key=lambda p: (-best[p], p)):
+                if i not in result and j not in taken:
+                    result[i] = j
+                    taken.add(j)
+            continue
+        result.update(_exact_assignment(lefts, rights, {p: best[p] for p in component}))
+    return result
+
+
+def _components(scores: dict[tuple[int, int], float]) -> list[list[tuple[int, int]]]:
+    """Split the scored pairs into connected groups (no item of one group in another)."""
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def root(x: tuple[str, int]) -> tuple[str, int]:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for i, j in scores:
+        parent[root(("l", i))] = root(("r", j))
+    groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for i, j in sorted(scores):
+        groups.setdefault(root(("l", i)), []).append((i, j))
+    return list(groups.values())
+
+
+def _exact_assignment(
+    lefts: list[int], rights: list[int], scores: dict[tuple[int, int], float]
+) -> dict[int, int]:
+    """Best-total one-to-one pairing of a small group (dynamic programme over used rights)."""
+    index = {j: n for n, j in enumerate(rights)}
+
+    @cache
+    def solve(k: int, used: int) -> tuple[float, tuple[tuple[int, int], ...]]:
+        if k == len(lefts):
+            return 0.0, ()
+        best_total, best_pairs = -1.0, cast(tuple[tuple[int, int], ...], ())
+        for j in rights:
+            bit = 1 << index[j]
+            score = scores.get((lefts[k], j))
+            if score is None or used & bit:
+                continue
+            total, rest = solve(k + 1, used | bit)
+            # strictly better only: earlier (lower) rights win ties
+            if total + score > best_total + 1e-9:
+                best_total, best_pairs = total + score, ((lefts[k], j), *rest)
+        total, rest = solve(k + 1, used)  # lefts[k] unpaired; ties go to pairing it
+        if total > best_total + 1e-9:
+            best_total, best_pairs = total, rest
+        return best_total, best_pairs
+
+    return dict(solve(0, 0)[1])
+
+
+#: Weights of the parts of a copy's event that point to the original's event it reports: the
+#: content most, then the source, then the target (a copy edit renames actors more often than
+#: it changes what was demanded, and a target is the part extraction most often misses).
+_COPY_WEIGHTS = (1.0, 0.5, 0.25)
+
+
+def _copy_score(event: Event, substance: tuple[str, ...], original: KnownEvent) -> float:
+    """Return how well `original` explains a copy's `event` (> 0 whenever the types agree)."""
+    if original.type != event.type:
+        return 0.0
+    content = max((_dice(substance, event_substance(c)) for c in original.contents or ("",)), default=0.0)
+    source = _event_actor(event, "source") == original.source
+    target = _event_actor(event, "target")
+    same_target = target == original.target or target is None or original.target is None
+    w_content, w_source, w_target = _COPY_WEIGHTS
+    # the base keeps every same-type pair positive: any same-type event is a possible home
+    return 0.01 + w_content * content + w_source * source + w_target * same_target
+
+
+def _dice(a: Sequence[str], b: Sequence[str]) -> float:
+    if not a or not b:
+        return 0.0
+    sa, sb = set(a), set(b)
+    return 2 * len(sa & sb) / (len(sa) + len(sb))
+
+
+def inherit_events(events: Sequence[Event], originals: Sequence[KnownEvent]) -> list[int | None]:
+    """Return, per event of a syndicated copy, the key of the original's event it reports.
+
+    A near-duplicate (`find_duplicates`) reports the original's story, so it adds no event of
+    its own: its events become mentions of the original's events. They are paired one to one
+    by type, then content, source and target (`assign_pairs`), so a copy that renamed the
+    source ("the Kremlin" for "Russia") still lands on the right event; events left over (the
+    copy yields more events of a type than the original) join the original's closest event
+    of the same type. None where the original has no event of that type at all: the copy
+    text says the same as the original's, so such an event is a misreading of an edited
+    sentence, not a new statement, and is not recorded (the copy's article text still is).
+    """
+    substances = [event_substance(e.content) for e in events]
+    scores = [
+        (_copy_score(event, substances[i], original), i, j)
+        for i, event in enumerate(events)
+        for j, original in enumerate(originals)
+    ]
+    scores = [t for t in scores if t[0] > 0]
+    paired = assign_pairs(scores)
+    result: list[int | None] = [None] * len(events)
+    for i in range(len(events)):
+        if i in paired:
+            result[i] = originals[paired[i]].key
+            continue
+        own = [(s, j) for s, k, j in scores if k == i]
+        if own:
+            result[i] = originals[min(own, key=lambda t: (-t[0], t[1]))[1]].key
     return result
 
 

@@ -110,6 +110,28 @@ def test_coordinated_demands_are_separate_events(nlp) -> None:  # type: ignore[n
     assert "membership" not in demands[1].content
 
 
+def test_a_call_on_two_parties_is_one_demand_of_each(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Bug: "urged Armenia and Azerbaijan to ..." gave one demand, of the first party only."""
+    demands = graded(events_of(nlp, "The European Union urged Armenia and Azerbaijan to refrain from violence."))
+    assert [(code(e.source), code(e.target)) for e in demands] == [("EU", "ARM"), ("EU", "AZE")]
+    assert {e.content for e in demands} == {"refrain from violence"}
+    # the subject of the demanded clause is not an addressee: one demand of both
+    (demand,) = graded(events_of(nlp, "Russia demanded that the United States and NATO stop expanding east."))
+    assert code(demand.target) == "USA"
+
+
+def test_threat_idioms_are_threats(nlp) -> None:  # type: ignore[no-untyped-def]
+    for text, source in [
+        ("China said it would respond with countermeasures.", "CHN"),
+        ("Putin said Russia would crush any aggression.", "RUS"),
+        ("The Pentagon said all options are on the table if Iran continues enriching uranium.", "USA"),
+        ("China will not cede an inch of its territory, the defence ministry said.", "CHN"),
+    ]:
+        (event,) = graded(events_of(nlp, text))
+        assert (event.type, code(event.source)) == (EventType.THREATEN, source), text
+    assert not graded(events_of(nlp, "Russia took countermeasures last year."))
+
+
 def test_misattached_conjunct_demand_keeps_its_source(nlp) -> None:  # type: ignore[no-untyped-def]
     """The parser hangs "and demand a rollback" under an inner verb; it is still Russia's demand."""
     text = ("Russia published two draft treaties on Friday.\n"
