@@ -55,6 +55,7 @@ class RoleWords:
     hypothetical_governors: frozenset[str]  # "appear certain to", "is expected to", "plans to"
     protest_words: frozenset[str]  # a purpose clause of these makes a demand a protest
     reciprocal_failures: frozenset[str]  # failing to agree takes two: the partner is the target
+    date_words: frozenset[str]  # a demand's content of only these (and names) says nothing wanted
 
     @classmethod
     def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> RoleWords:
@@ -736,13 +737,6 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
     return out
 
 
-_DATE_WORDS = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight "
-    "week weekend month year day morning evening night january february march april may june "
-    "july august september october november december next last this end early late".split()
-)
-
-
 def _names_only(doc: Doc, ids: Sequence[int], r: Resolver) -> bool:
     """Whether tokens `ids` are only a date or only names of actors (and the words joining them)."""
     words = [doc[i] for i in ids if not doc[i].is_punct]
@@ -751,7 +745,7 @@ def _names_only(doc: Doc, ids: Sequence[int], r: Resolver) -> bool:
     for t in words:
         if t.pos_ in ("CCONJ", "DET", "ADP", "PART") or t.like_num:
             continue
-        if t.ent_type_ in ("DATE", "TIME") or t.lower_ in _DATE_WORDS:
+        if t.ent_type_ in ("DATE", "TIME") or t.lower_ in r.words.date_words:
             continue
         if t.pos_ == "PROPN" and (r.names_actor(t) or r.actor_of(t) is not None):
             continue
