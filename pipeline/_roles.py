@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from spacy.tokens import Doc, Span, Token
 
 from newswatch.pipeline.actors import ActorIndex
-from newswatch.pipeline.errors import DataFileError
 from newswatch.pipeline.records import Actor, Event, EventType
+from newswatch.pipeline.wordlist import pick_word_lists
 
 ActorOf = Callable[[Token], "Actor | None"]
 
@@ -63,11 +63,7 @@ class RoleWords:
 
         Raises DataFileError naming the lists that are missing.
         """
-        names = [f.name for f in fields(cls)]
-        missing = [name for name in names if name not in lists]
-        if missing:
-            raise DataFileError(f"word lists missing for newswatch_events: {', '.join(missing)}")
-        return cls(**{name: frozenset(w.lower() for w in lists[name]) for name in names})
+        return pick_word_lists(cls, lists, "newswatch_events")
 
 
 @dataclass

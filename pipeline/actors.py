@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,10 @@ from spacy.pipeline import SpanRuler
 from spacy.tokens import Doc, Span, Token
 from spacy.util import filter_spans
 
-from newswatch.pipeline.errors import DataFileError, PatternError
+from newswatch.pipeline.errors import PatternError
 from newswatch.pipeline.jsonl import read_jsonl
 from newswatch.pipeline.records import Actor
+from newswatch.pipeline.wordlist import pick_word_lists
 
 __all__ = ["ActorIndex", "ActorRecognizer", "ActorWords", "actor_of", "index_actors", "load_actor_patterns"]
 
@@ -74,11 +75,7 @@ class ActorWords:
 
         Raises DataFileError naming the lists that are missing.
         """
-        names = [f.name for f in fields(cls)]
-        missing = [name for name in names if name not in lists]
-        if missing:
-            raise DataFileError(f"word lists missing for newswatch_actors: {', '.join(missing)}")
-        return cls(**{name: frozenset(w.lower() for w in lists[name]) for name in names})
+        return pick_word_lists(cls, lists, "newswatch_actors")
 
 
 @dataclass(frozen=True, slots=True)
