@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from newswatch.pipeline.actors import ActorRecognizer
 
-#: The pipes matching needs; every other pipe of the loaded pipeline is disabled.
+#: The pipes that read a pattern word's forms; every other pipe is disabled for them.
 LEMMA_PIPES = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
 #: Part-of-speech tags that may stand between two pattern words ("join *the* alliance",
 #: "NATO*'s* enlargement", "open*-*door", "the *Western military* alliance").
@@ -734,8 +734,10 @@ def preview_topics(
     """Match a free text against every topic (`newswatch topics test`).
 
     The text is its own article and sentence, under `title`: "the alliance" or a bare
-    "accession" resolve only to an organisation named there. Topic event-type and actor
-    filters do not apply because there is no event; resolution and negation do.
+    "accession" resolve only to an organisation named there. `nlp` is the newswatch pipeline
+    (`load_nlp`): the text and title run through it, so their organisation mentions are the
+    actor component's. Topic event-type and actor filters do not apply because there is no
+    event; resolution and negation do.
     """
     article = Article(url="<text>", title=title, text=text)
     event = Event(type=EventType.STATEMENT, source=None, target=None, content=text,
