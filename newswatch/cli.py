@@ -398,9 +398,10 @@ def topics_test(
     settings = get_settings()
     with _errors():
         loaded = load_topics(file or settings.topics)
-        import spacy
+        from newswatch.flows._steps import load_nlp  # the mentions come from the actor component
 
-        results = preview_topics(spacy.load(settings.spacy_model), loaded, text, title=title)
+        nlp = load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
+        results = preview_topics(nlp, loaded, text, title=title)
     if json_:
         _print_json([
             {"topic": t.slug, "match": m is not None, "words": list(m.words) if m else []}

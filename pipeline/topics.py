@@ -3,19 +3,24 @@
 A topic is a set of lemma patterns ("join {actor}", "accession", "open door") plus rules that
 keep it precise:
 
-- `{actor}` in a pattern stands for a name of one of the topic's organisations ("NATO") or for a
-  generic reference ("the alliance", "the bloc") that the article's context resolves to it;
+- `{actor}` in a pattern stands for a mention of one of the topic's organisations ("NATO") or
+  for a generic reference ("the alliance", "the bloc") that the article's context resolves to it;
 - a pattern without `{actor}` ("accession") must still resolve to one of the topic's
   organisations: the nearest organisation named in the sentence, else the event's target or
   source, else the last one named earlier in the article (so an EU enlargement story does not
   match `nato-enlargement`);
+
+Organisations are not recognised here a second time: the mentions are the ones the actor
+component (`newswatch_actors`, pipeline/actors.py) put on the article's Doc
+(`doc.spans["actors"]`), and the generic references are the dictionary's `refer` nouns.
 - a mention whose clause says it was *not* discussed is rejected ("did not discuss new members");
 - `exclusions` veto the matches they overlap; `event_types`, `require_actors` and
   `exclude_actors` filter events.
 
 `tag_topics` is the step between extraction and store: it reuses the sentences extraction
 analysed and returns the extractions with their `TopicMatch`es, so storing needs no model. Any
-other text runs only the tagger, attribute ruler and lemmatizer of the loaded pipeline. spaCy is
+other text (a free text, a title the resolution needs) runs through the loaded pipeline without
+its event component, so matching needs the newswatch pipeline (`load_nlp`). spaCy is
 imported lazily so `newswatch topics` (which only loads the file) starts fast; the file's shape
 is checked with pydantic models.
 """
@@ -23,12 +28,12 @@ is checked with pydantic models.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,7 +49,9 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span
 
-#: The pipes matching needs; every other pipe of the loaded pipeline is disabled.
+    from newswatch.pipeline.actors import ActorRecognizer
+
+#: The pipes that read a pattern word's forms; every other pipe is disabled for them.
 LEMMA_PIPES = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
 #: Part-of-speech tags that may stand between two pattern words ("join *the* alliance",
 #: "NATO*'s* enlargement", "open*-*door", "the *Western military* alliance").
@@ -55,6 +62,11 @@ MAX_GAP = 4
 #: Most patterns one line may expand to (alternatives of multi-word names multiply).
 MAX_VARIANTS = 400
 SLOT = "{actor}"
+#: The actor component, whose mentions and dictionary topics use.
+ACTOR_PIPE = "newswatch_actors"
+#: The token attribute (`token._.topic_actor`) that marks the tokens of an organisation mention
+#: with its code in the copies topics match on.
+MENTION_ATTR = "topic_actor"
 GAP = "..."
 TOPIC_FIELDS = {
     "slug", "name", "description", "actors", "require_actors", "exclude_actors", "event_types",
@@ -62,15 +74,6 @@ TOPIC_FIELDS = {
 }
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CLAUSE_BOUNDARY = {",", ";", ":", "(", ")", "—", "–", "but", "while", "whereas", "although"}
-
-
-@dataclass(frozen=True, slots=True)
-class Organisation:
-    """An organisation patterns can refer to: its explicit names and generic references."""
-
-    code: str
-    names: tuple[str, ...]
-    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +87,8 @@ class Negation:
 
 @dataclass(frozen=True, slots=True)
 class MatchContext:
-    """What a topics file shares between its topics: organisations and negation words."""
+    """What a topics file shares between its topics: the negation words."""
 
-    organisations: tuple[Organisation, ...] = ()
     negation: Negation = field(default_factory=Negation)
 
 
@@ -122,10 +124,12 @@ class Topic:
 # Loading
 
 
-def load_topics(path: Path) -> list[Topic]:
+def load_topics(path: Path, organisations: Collection[str] | None = None) -> list[Topic]:
     """Read a topics file into `Topic` records, checking every entry before reporting.
 
-    The file's shape is checked by the pydantic models below. Raises `TopicError` listing
+    The file's shape is checked by the pydantic models below. A topic's `actors` must be
+    organisation codes of the actor dictionary: checked here when `organisations` gives them,
+    and always when the topics are compiled against a pipeline. Raises `TopicError` listing
     each problem as `file:line: topic 'slug': field: problem`.
     """
     path = Path(path)
@@ -150,13 +154,18 @@ def load_topics(path: Path) -> list[Topic]:
         problems += [f"{path}:1: {problem}" for problem in _problems(exc)]
         shared = _FileModel()
     context = shared.context()
+    if "organisations" in data:
+        problems.append(
+            f"{path}:1: the [organisations] table is no longer read: organisations, their names "
+            "and generic references ('refer') come from the actor dictionary (actors.jsonl)"
+        )
     entries = data.get("topic")
     if not isinstance(entries, list) or not entries:
         problems.append(f"{path}:1: no [[topic]] entries")
         entries = []
     topics: list[Topic] = []
     seen: dict[str, int] = {}
-    known = {"organisations": frozenset(o.code for o in context.organisations)}
+    known = {"organisations": None if organisations is None else frozenset(organisations)}
     for index, entry in enumerate(entries):
         line = header_lines[index] if index < len(header_lines) else 1
         slug = entry.get("slug") if isinstance(entry, dict) else None
@@ -212,11 +221,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class _OrganisationModel(_Model):
-    names: Annotated[_Words, Field(min_length=1)]
-    references: _Words = ()
-
-
 class _NegationModel(_Model):
     cues: _Words = Negation().cues
     verbs: _Words = Negation().verbs
@@ -234,17 +238,11 @@ class _FileModel(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
-    organisations: dict[str, _OrganisationModel] = {}
     negation: _NegationModel = _NegationModel()
 
     def context(self) -> MatchContext:
         negation = self.negation
         return MatchContext(
-            organisations=tuple(
-                Organisation(code=code, names=org.names,
-                             references=tuple(r.lower() for r in org.references))
-                for code, org in sorted(self.organisations.items())
-            ),
             negation=Negation(cues=tuple(c.lower() for c in negation.cues),
                               verbs=tuple(v.lower() for v in negation.verbs),
                               window=negation.window),
@@ -276,13 +274,10 @@ class _TopicModel(_Model):
     @field_validator("actors")
     @classmethod
     def _actors(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        known = (info.context or {}).get("organisations", frozenset())
-        unknown = [code for code in value if code not in known]
+        known = (info.context or {}).get("organisations")
+        unknown = [code for code in value if known is not None and code not in known]
         if unknown:
-            raise ValueError("; ".join(
-                f"actor '{code}' has no [organisations.{code}] entry giving its names"
-                for code in unknown
-            ))
+            raise ValueError("; ".join(_unknown_actor(code) for code in unknown))
         return value
 
     @field_validator("event_types")
@@ -322,6 +317,10 @@ class _TopicModel(_Model):
             tests=TopicTests(match=self.tests.match, no_match=self.tests.no_match),
             context=context, source=path, line=line,
         )
+
+
+def _unknown_actor(code: str) -> str:
+    return f"actor '{code}' is not an organisation code of the actor dictionary (actors.jsonl)"
 
 
 def _check_pattern(pattern: str, *, has_actors: bool) -> str | None:
@@ -373,8 +372,8 @@ class _Compiled:
     index: Mapping[str, tuple[int, ...]]  # norm -> the groups that need it
     always: tuple[int, ...]  # groups that need no word
     exclusions: Mapping[str, Any]  # topic slug -> Matcher of its exclusions (key "slug!")
-    references: Mapping[str, tuple[str, ...]]  # reference lemma -> organisation codes
-    names: Mapping[str, tuple[str, ...]]  # organisation code -> explicit names
+    references: Mapping[str, tuple[str, ...]]  # reference lemma -> the organisation ids it may mean
+    organisations: frozenset[str]  # the organisation codes of the actor dictionary
 
     def groups_for(self, doc: Doc | Span) -> list[_PatternGroup]:
         """The pattern groups whose needed words all occur in `doc` (by lemma norm)."""
@@ -449,26 +448,39 @@ def _compile_pattern(
     return out
 
 
-@lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=8)
 def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
     from spacy.matcher import Matcher
 
-    references: dict[str, set[str]] = {}
-    names: dict[str, tuple[str, ...]] = {}
-    for topic in topics:
-        for org in topic.context.organisations:
-            names[org.code] = org.names
-            for ref in org.references:
-                references.setdefault(ref, set()).add(org.code)
+    _register()
+    dictionary = _dictionary(nlp)
+    organisations = frozenset(
+        code for code, actor in dictionary.by_code.items() if actor.type == "organisation"
+    )
+    problems = [
+        f"{topic.source}:{topic.line}: topic '{topic.slug}': {_unknown_actor(code)}"
+        for topic in topics for code in topic.actors if code not in organisations
+    ]
+    if problems:
+        raise TopicError("invalid topics file:\n" + "\n".join(problems))
+    # The generic nouns that refer to a topic's organisation ("alliance" for NATO), each with
+    # every organisation it may mean ("bloc": NATO, the EU, ASEAN, ...).
+    wanted = {code for topic in topics for code in topic.actors}
+    references = {
+        noun: tuple(sorted(set(ids) & organisations))
+        for noun, ids in dictionary.refer.items() if set(ids) & wanted
+    }
     grouped: dict[tuple[frozenset[str], ...], Any] = {}
     exclusions: dict[str, Any] = {}
     for topic in topics:
+        # `{actor}`: the tokens of a mention of one of the topic's organisations, as the actor
+        # component found it (marked by `_prepare`), or one of their generic references
         slot: list[list[dict[str, Any]]] = []
-        for org in topic.context.organisations:
-            if org.code not in topic.actors:
-                continue
-            for alias in (*org.names, *org.references):
-                slot.append([{"NORM": {"IN": f}} for f in _forms(nlp, alias)])
+        if topic.actors:
+            slot.append([{"_": {MENTION_ATTR: {"IN": sorted(topic.actors)}}, "OP": "+"}])
+        for noun, codes in sorted(references.items()):
+            if set(codes) & set(topic.actors):
+                slot.append([{"NORM": {"IN": f}} for f in _forms(nlp, noun)])
         for key, lines in ((topic.slug, topic.patterns), (f"{topic.slug}!", topic.exclusions)):
             for line in lines:
                 try:
@@ -494,9 +506,22 @@ def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
         index={word: tuple(sorted(ids)) for word, ids in index.items()},
         always=tuple(i for i, group in enumerate(groups) if not group.needed),
         exclusions=exclusions,
-        references={k: tuple(sorted(v)) for k, v in references.items()},
-        names=names,
+        references=references,
+        organisations=organisations,
     )
+
+
+def _dictionary(nlp: Language) -> ActorRecognizer:
+    """The pipeline's actor component, which holds the actor dictionary."""
+    from newswatch.pipeline.actors import ActorRecognizer
+
+    pipe = nlp.get_pipe(ACTOR_PIPE) if ACTOR_PIPE in nlp.pipe_names else None
+    if not isinstance(pipe, ActorRecognizer):
+        raise TopicError(
+            f"matching topics needs the newswatch pipeline with its '{ACTOR_PIPE}' component "
+            "(flows._steps.load_nlp), not a bare spaCy model"
+        )
+    return pipe
 
 
 def _needed(pattern: list[dict[str, Any]]) -> tuple[frozenset[str], ...]:
@@ -523,6 +548,75 @@ class _Hit:
     excluded: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Mention:
+    """An organisation mention the actor component found, in offsets of the text it lies in."""
+
+    code: str
+    start: int  # tokens
+    end: int
+    char_start: int
+    char_end: int
+
+
+def _mentions(seen: Doc | Span, before: bool = False) -> tuple[_Mention, ...]:
+    """The organisation mentions (coded, of type organisation) inside `seen`, a Span or Doc
+    the actor component processed; with `before`, those of its Doc that come before it."""
+    from spacy.tokens import Span
+
+    from newswatch.pipeline.actors import ActorIndex
+
+    doc = seen.doc if isinstance(seen, Span) else seen
+    index = doc._.actor_index
+    if not isinstance(index, ActorIndex):
+        return ()
+    start, end, char = (seen.start, seen.end, seen.start_char) if isinstance(seen, Span) else (0, len(doc), 0)
+    if before:
+        start, end, char = 0, start, 0
+    found = []
+    for k in index.within(start, end):
+        actor = index.actor(k)
+        if actor is None or actor.type != "organisation" or not actor.code:
+            continue
+        span = index.spans[k]
+        found.append(_Mention(actor.code, span.start - start, span.end - start,
+                              span.start_char - char, span.end_char - char))
+    return tuple(found)
+
+
+def _is_span(seen: Doc | Span) -> bool:
+    from spacy.tokens import Span
+
+    return isinstance(seen, Span)
+
+
+def _register() -> None:
+    from spacy.tokens import Token
+
+    if not Token.has_extension(MENTION_ATTR):
+        Token.set_extension(MENTION_ATTR, default=None)
+
+
+def _prepare(seen: Doc | Span) -> Doc:
+    """A Doc to match topics on: `seen`'s tokens (a copy of a Span), each NORM its lemma, the
+    tokens of every organisation mention marked with its code (`token._.topic_actor`)."""
+    _register()
+    doc = seen.as_doc() if hasattr(seen, "as_doc") else seen
+    _with_lemma_norms(doc)
+    for mention in _mentions(seen):
+        for i in range(mention.start, min(mention.end, len(doc))):
+            doc[i]._.set(MENTION_ATTR, mention.code)
+    return doc
+
+
+def _analyse(nlp: Language, texts: Sequence[str]) -> list[Doc]:
+    """Run texts extraction did not analyse through the pipeline (without event extraction),
+    so their tags, lemmas and actor mentions are the pipeline's own."""
+    _dictionary(nlp)
+    disabled = [name for name in nlp.pipe_names if name == "newswatch_events"]
+    return list(nlp.pipe(texts, disable=disabled))
+
+
 def match_topics(
     nlp: Language,
     topics: Sequence[Topic],
@@ -533,8 +627,10 @@ def match_topics(
 
     `items` pairs each event with the extraction of its article (title, text, actors and the
     article's other events). Returns, per item, one `TopicMatch` per matching topic with the
-    words that matched, in topic-file order. `analysed` maps sentence texts to Spans (or Docs) the full
-    pipeline already produced (tags and lemmas), so they need not be tagged again.
+    words that matched, in topic-file order. `analysed` maps sentence texts to the Spans (or
+    Docs) the full pipeline already produced (tags, lemmas and actor mentions), so they need not
+    be analysed again; the mentions earlier in a Span's Doc are the article's earlier ones.
+    Any other text (and, when the resolution needs it, the article's title) runs through `nlp`.
     """
     if not topics or not items:
         return [() for _ in items]
@@ -548,8 +644,9 @@ def match_topics(
             texts.append(event.content)
             sentence_of.setdefault(event.content, event.sentence)
     unique = list(dict.fromkeys(texts))
-    # Sentences extraction already tagged and lemmatised are not run through the model again,
-    # and are copied out of their article only when some pattern may match them.
+    # Sentences extraction already analysed are not run through the model again, and are
+    # copied out of their article only when some pattern may match them.
+    sources: dict[str, Doc | Span] = {}
     docs: dict[str, Doc] = {}
     hits: dict[str, list[_Hit]] = {}
     groups: dict[str, list[_PatternGroup]] = {}
@@ -557,24 +654,52 @@ def match_topics(
         seen = analysed.get(text) if analysed else None
         if seen is None:
             continue
+        sources[text] = seen
         groups[text] = compiled.groups_for(seen)
         if not groups[text]:
             hits[text] = []
             continue
-        docs[text] = _with_lemma_norms(seen.as_doc() if hasattr(seen, "as_doc") else seen)
+        docs[text] = _prepare(seen)
     for content, sentence in sentence_of.items():
         if hits.get(sentence) == [] and sentence not in docs:
             hits.setdefault(content, [])  # no pattern's words in the sentence: none in its content
     if missing := [text for text in unique if text not in docs and text not in hits]:
-        docs.update(zip(missing, _lemmatize(nlp, missing)))
+        for text, doc in zip(missing, _analyse(nlp, missing)):
+            sources[text] = doc
+            docs[text] = _prepare(doc)
     for text, doc in docs.items():
         hits[text] = _hits(compiled, doc, groups[text] if text in groups else compiled.groups_for(doc))
+
+    mentions: dict[str, tuple[_Mention, ...]] = {}
+    later: dict[str, Doc] = {}  # texts analysed only when the resolution needs them
+
+    def mentions_in(text: str) -> tuple[_Mention, ...]:
+        if text not in mentions:
+            mentions[text] = _mentions(sources[text]) if text in sources else ()
+        return mentions[text]
+
+    def earlier(event: Event, extraction: Extraction) -> list[str]:
+        """The organisations the article named before the event: its title, then its text."""
+        article = extraction.article
+        seen = sources.get(event.sentence)
+        in_doc = seen is not None and _is_span(seen)  # a Span of the article's Doc
+        head = "" if in_doc else article.text[: max(0, min(event.start, len(article.text)))]
+        if needed := [t for t in dict.fromkeys((article.title, head)) if t.strip() and t not in later]:
+            later.update(zip(needed, _analyse(nlp, needed)))
+        title = _mentions(later[article.title]) if article.title.strip() else ()
+        if seen is not None and in_doc:
+            body = _mentions(seen, before=True)
+        else:
+            body = _mentions(later[head]) if head.strip() else ()
+        return [m.code for m in (*title, *body)]
+
     results: list[tuple[TopicMatch, ...]] = []
     for event, extraction in items:
         results.append(
             tuple(
                 m for topic in topics
-                if (m := _match_event(topic, compiled, event, extraction, docs, hits)) is not None
+                if (m := _match_event(topic, compiled, event, extraction, docs, hits, mentions_in,
+                                      functools.partial(earlier, event, extraction))) is not None
             )
         )
     return results
@@ -589,8 +714,9 @@ def tag_topics(
 
     `analysed` pairs each Extraction with the analysed Spans of its event sentences, as
     `extract.analyse_articles` yields them (an empty sequence is fine: those sentences are
-    tagged here). Returns the extractions with `topics` filled, one tuple of `TopicMatch`
-    per event; the Spans are not kept.
+    analysed here). Their Docs carry the actor component's mentions, which is what `{actor}`
+    and the resolution of "the alliance" or a bare "accession" read. Returns the extractions
+    with `topics` filled, one tuple of `TopicMatch` per event; the Spans are not kept.
     """
     pairs = list(analysed)
     spans = {span.text: span for _, sentences in pairs for span in sentences}
@@ -608,8 +734,10 @@ def preview_topics(
     """Match a free text against every topic (`newswatch topics test`).
 
     The text is its own article and sentence, under `title`: "the alliance" or a bare
-    "accession" resolve only to an organisation named there. Topic event-type and actor
-    filters do not apply because there is no event; resolution and negation do.
+    "accession" resolve only to an organisation named there. `nlp` is the newswatch pipeline
+    (`load_nlp`): the text and title run through it, so their organisation mentions are the
+    actor component's. Topic event-type and actor filters do not apply because there is no
+    event; resolution and negation do.
     """
     article = Article(url="<text>", title=title, text=text)
     event = Event(type=EventType.STATEMENT, source=None, target=None, content=text,
@@ -670,6 +798,8 @@ def _match_event(
     extraction: Extraction,
     docs: Mapping[str, Doc],
     hits: Mapping[str, list[_Hit]],
+    mentions: Callable[[str], tuple[_Mention, ...]],
+    earlier: Callable[[], list[str]],
 ) -> TopicMatch | None:
     if topic.event_types and event.type not in topic.event_types:
         return None
@@ -677,8 +807,7 @@ def _match_event(
     if topic.exclude_actors and involved & set(topic.exclude_actors):
         return None
     if topic.require_actors and not involved & set(topic.require_actors):
-        named = _named_orgs(event.sentence, compiled, extraction)
-        if not {code for code, _ in named} & set(topic.require_actors):
+        if not {m.code for m in mentions(event.sentence)} & set(topic.require_actors):
             return None
 
     # Where the event's own content lies in its sentence, and the contents of the other events
@@ -711,7 +840,7 @@ def _match_event(
         if _negated(doc, hit, topic.context.negation):
             continue
         if topic.actors:
-            resolved = _resolve(doc, hit, compiled, event, extraction, text)
+            resolved = _resolve(doc, hit, compiled, event, extraction, mentions(text), earlier)
             if not resolved & set(topic.actors):
                 continue
         if hit.text not in words:
@@ -741,54 +870,26 @@ def _negated(doc: Doc, hit: _Hit, negation: Negation) -> bool:
     return any(bool(side & cues) and bool(side & verbs) for side in (left, right))
 
 
-def _name_regex(name: str) -> re.Pattern[str]:
-    flags = 0 if name.isupper() else re.IGNORECASE
-    return re.compile(r"(?<![\w])" + re.escape(name) + r"(?![\w])", flags)
-
-
-@lru_cache(maxsize=512)
-def _cached_regex(name: str) -> re.Pattern[str]:
-    return _name_regex(name)
-
-
-def _org_names(compiled: _Compiled, extraction: Extraction) -> dict[str, tuple[str, ...]]:
-    """Explicit organisation names: the topics file's, plus organisations the article names."""
-    names = {code: list(ns) for code, ns in compiled.names.items()}
-    for actor in extraction.actors:
-        if actor.code and actor.type == "organisation" and actor.name:
-            names.setdefault(actor.code, []).append(actor.name)
-    return {code: tuple(ns) for code, ns in names.items()}
-
-
-def _named_orgs(
-    text: str, compiled: _Compiled, extraction: Extraction
-) -> list[tuple[str, int]]:
-    """Return (code, character offset) of every organisation named in `text`."""
-    found = []
-    for code, names in _org_names(compiled, extraction).items():
-        for name in names:
-            found += [(code, m.start()) for m in _cached_regex(name).finditer(text)]
-    return sorted(found, key=lambda f: f[1])
-
-
 def _resolve(
     doc: Doc,
     hit: _Hit,
     compiled: _Compiled,
     event: Event,
     extraction: Extraction,
-    text: str,
+    in_text: Sequence[_Mention],
+    earlier: Callable[[], list[str]],
 ) -> set[str]:
-    """Return the organisations a match is about (empty when the context cannot tell)."""
-    explicit = _named_orgs(hit.text, compiled, extraction)
+    """Return the organisations a match is about (empty when the context cannot tell).
+
+    `in_text` are the organisation mentions of the text the match is in, `earlier` gives the
+    codes of those the article named before the event (read only when the sentence cannot tell).
+    """
+    explicit = {m.code for m in in_text if m.start < hit.end and hit.start < m.end}
     if explicit:
-        return {code for code, _ in explicit}
-    in_text = _named_orgs(text, compiled, extraction)
-
-    def before() -> list[tuple[str, int]]:  # only scanned when the sentence cannot tell
-        return _named_orgs(_text_before(event, extraction), compiled, extraction)
-
-    article_orgs = {a.code for a in extraction.actors if a.code and a.code in compiled.names}
+        return explicit
+    article_orgs = {
+        a.code for a in extraction.actors if a.code and a.code in compiled.organisations
+    }
 
     reference = next(
         (t.norm_ for t in doc[hit.start:hit.end] if t.norm_ in compiled.references), None
@@ -797,34 +898,28 @@ def _resolve(
         # "the alliance", "the bloc": the last organisation named before it in the sentence
         # that goes by it, else the event's own organisation, else the article's last one.
         allowed = set(compiled.references[reference])
-        earlier = [c for c, at in in_text if at < hit.char_start and c in allowed]
-        earlier = earlier or [
+        before = [m.code for m in in_text if m.char_start < hit.char_start and m.code in allowed]
+        before = before or [
             a.code for a in (event.source, event.target) if a is not None and a.code in allowed
         ]
-        earlier = earlier or [c for c, _ in before() if c in allowed]
-        if earlier:
-            return {earlier[-1]}
-        later = [c for c, at in in_text if at >= hit.char_end and c in allowed]
-        if later:
-            return {later[0]}
+        before = before or [code for code in earlier() if code in allowed]
+        if before:
+            return {before[-1]}
+        after = [m.code for m in in_text if m.char_start >= hit.char_end and m.code in allowed]
+        if after:
+            return {after[0]}
         candidates = article_orgs & allowed
         return candidates if len(candidates) == 1 else set()
 
     # A bare keyword ("accession"): the nearest organisation named in the same sentence...
     if in_text:
         centre = (hit.char_start + hit.char_end) / 2
-        return {min(in_text, key=lambda f: abs(f[1] - centre))[0]}
+        return {min(in_text, key=lambda m: abs(m.char_start - centre)).code}
     # ...else the event's own organisation, else the last one the article named before it.
     for actor in (event.target, event.source):
-        if actor is not None and actor.code and actor.code in compiled.names:
+        if actor is not None and actor.code and actor.code in compiled.organisations:
             return {actor.code}
-    earlier_in_article = before()
+    earlier_in_article = earlier()
     if earlier_in_article:
-        return {earlier_in_article[-1][0]}
+        return {earlier_in_article[-1]}
     return article_orgs if len(article_orgs) == 1 else set()
-
-
-def _text_before(event: Event, extraction: Extraction) -> str:
-    article = extraction.article
-    start = max(0, min(event.start, len(article.text)))
-    return f"{article.title}\n{article.text[:start]}"

@@ -20,16 +20,6 @@ SWE = Actor("Sweden", "SWE", "state")
 UKR = Actor("Ukraine", "UKR", "state")
 
 
-@pytest.fixture(scope="module")
-def lemma_nlp():  # type: ignore[no-untyped-def]
-    """The packaged spaCy model; matching only uses its tagger and lemmatizer."""
-    import spacy
-
-    from newswatch.pipeline.settings import Settings
-
-    return spacy.load(Settings().spacy_model)
-
-
 def _event(sentence: str, content: str | None = None, *, type_: EventType = EventType.DEMAND,
            source: Actor | None = None, target: Actor | None = None, start: int = 0) -> Event:
     return Event(type=type_, source=source, target=target, content=content or sentence,
@@ -70,15 +60,17 @@ def test_packaged_topics_load_with_unique_slugs_and_nato_enlargement() -> None:
 
 
 def test_packaged_topics_name_actors_by_the_actor_dictionarys_ids() -> None:
-    """Topics and the actor dictionary stay in step: every organisation the topics file knows
-    is an organisation id of actors.jsonl, and every actor a topic names is a dictionary code."""
+    """Topics and the actor dictionary stay in step: every organisation a topic's patterns
+    refer to is an organisation id of actors.jsonl, and every actor a topic names is a
+    dictionary code."""
     from newswatch.pipeline.actors import load_actor_patterns
 
     entries = load_actor_patterns(DATA_DIR / "actors.jsonl")
     organisations = {e["id"] for e in entries if e["type"] == "organisation"}
     codes = {e.get("code") for e in entries}
-    known = {o.code for t in TOPICS for o in t.context.organisations}
+    known = {code for t in TOPICS for code in t.actors}
     assert known and known <= organisations, sorted(known - organisations)
+    assert load_topics(PACKAGED, organisations) == TOPICS
     named = {code for t in TOPICS for code in (*t.actors, *t.require_actors, *t.exclude_actors)}
     assert named <= codes, sorted(named - codes)  # states (RUS) may be required or excluded too
 
@@ -93,24 +85,24 @@ EXAMPLES = [
 
 @pytest.mark.parametrize("slug,text,expected", EXAMPLES,
                          ids=[f"{s}-{'match' if e else 'no'}-{i}" for i, (s, _, e) in enumerate(EXAMPLES)])
-def test_topic_file_examples(lemma_nlp, slug: str, text: str, expected: bool) -> None:  # type: ignore[no-untyped-def]
+def test_topic_file_examples(nlp, slug: str, text: str, expected: bool) -> None:  # type: ignore[no-untyped-def]
     """Every `tests.match` text of topics.toml matches its topic; no `tests.no_match` text does."""
-    result = dict((t.slug, m) for t, m in preview_topics(lemma_nlp, TOPICS, text))[slug]
+    result = dict((t.slug, m) for t, m in preview_topics(nlp, TOPICS, text))[slug]
     assert (result is not None) == expected, (text, result)
 
 
-def test_running_only_the_pattern_groups_a_sentence_has_words_for_finds_every_match(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_running_only_the_pattern_groups_a_sentence_has_words_for_finds_every_match(nlp) -> None:  # type: ignore[no-untyped-def]
     """The word gate skips pattern groups, never a match: on every example sentence of the
     topic file, the gated groups give the same hits (exclusions included) as all groups."""
-    from newswatch.pipeline.topics import _compile, _hits, _lemmatize
+    from newswatch.pipeline.topics import _analyse, _compile, _hits, _prepare
 
-    compiled = _compile(lemma_nlp, tuple(TOPICS))
+    compiled = _compile(nlp, tuple(TOPICS))
     texts = [text for _, text, _ in EXAMPLES] + [
         "Putin said NATO must not accept Ukraine and Georgia as members.",
         "The weather in Ankara was mild on Tuesday.",
     ]
     matched = 0
-    for doc in _lemmatize(lemma_nlp, texts):
+    for doc in map(_prepare, _analyse(nlp, texts)):
         gated = compiled.groups_for(doc)
         assert len(gated) < len(compiled.groups)
         every = _hits(compiled, doc, compiled.groups)
@@ -123,51 +115,51 @@ def test_running_only_the_pattern_groups_a_sentence_has_words_for_finds_every_ma
 # Precision: context, negation and ownership
 
 
-def test_the_alliance_resolves_from_earlier_in_the_article(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_the_alliance_resolves_from_earlier_in_the_article(nlp) -> None:  # type: ignore[no-untyped-def]
     event = _event("Zelensky asked Western leaders to speed up Ukraine's path into the bloc.",
                    source=UKR)
-    nato = _slugs(lemma_nlp, "Ukraine presses NATO allies", "Kuleba urged NATO to act.", event)
+    nato = _slugs(nlp, "Ukraine presses NATO allies", "Kuleba urged NATO to act.", event)
     assert nato["nato-enlargement"] == ("path into the bloc",)
-    eu = _slugs(lemma_nlp, "Ukraine presses EU leaders", "Kuleba urged the EU to act.", event)
+    eu = _slugs(nlp, "Ukraine presses EU leaders", "Kuleba urged the EU to act.", event)
     assert "nato-enlargement" not in eu
 
 
-def test_an_eu_enlargement_story_does_not_match_nato_enlargement(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_an_eu_enlargement_story_does_not_match_nato_enlargement(nlp) -> None:  # type: ignore[no-untyped-def]
     event = _event("The Commission urged member states to open accession talks with Moldova and "
                    "welcomed the bloc's enlargement.", source=Actor("European Commission", "EU",
                                                                      "organisation"))
-    found = _slugs(lemma_nlp, "EU enlargement: Moldova talks to open",
+    found = _slugs(nlp, "EU enlargement: Moldova talks to open",
                    "The European Union said NATO allies were consulted.", event)
     assert "nato-enlargement" not in found
 
 
-def test_a_nato_meeting_about_ammunition_does_not_match(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_a_nato_meeting_about_ammunition_does_not_match(nlp) -> None:  # type: ignore[no-untyped-def]
     event = _event("NATO defence ministers urged members to raise ammunition production.",
                    source=NATO)
-    assert "nato-enlargement" not in _slugs(lemma_nlp, "NATO ministers meet", "", event)
+    assert "nato-enlargement" not in _slugs(nlp, "NATO ministers meet", "", event)
 
 
-def test_turkey_holding_up_swedens_accession_matches_from_the_headline(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_turkey_holding_up_swedens_accession_matches_from_the_headline(nlp) -> None:  # type: ignore[no-untyped-def]
     event = _event("Turkey said it would keep holding up Sweden's accession until Stockholm acts.",
                    source=TUR, target=SWE)
-    found = _slugs(lemma_nlp, "Erdogan says Sweden must act before Turkey backs its NATO bid", "",
+    found = _slugs(nlp, "Erdogan says Sweden must act before Turkey backs its NATO bid", "",
                    event)
     assert found["nato-enlargement"] == ("accession",)
 
 
-def test_negated_mentions_are_rejected_but_refusals_are_not(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_negated_mentions_are_rejected_but_refusals_are_not(nlp) -> None:  # type: ignore[no-untyped-def]
     title = "NATO summit closes"
     absent = _event("The allies did not discuss new members at the summit.", source=NATO)
-    assert "nato-enlargement" not in _slugs(lemma_nlp, title, "", absent)
+    assert "nato-enlargement" not in _slugs(nlp, title, "", absent)
     off_agenda = _event("Officials said membership for Ukraine was not on the agenda.",
                         source=NATO)
-    assert "nato-enlargement" not in _slugs(lemma_nlp, title, "", off_agenda)
+    assert "nato-enlargement" not in _slugs(nlp, title, "", off_agenda)
     refusal = _event("Hungary said it would not approve the bid this year.",
                      type_=EventType.REJECT, source=Actor("Hungary", "HUN", "state"))
-    assert "nato-enlargement" in _slugs(lemma_nlp, title, "", refusal)
+    assert "nato-enlargement" in _slugs(nlp, title, "", refusal)
 
 
-def test_a_match_inside_another_events_content_is_not_shared(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_a_match_inside_another_events_content_is_not_shared(nlp) -> None:  # type: ignore[no-untyped-def]
     """One sentence, two demands: only the one whose content names membership is tagged."""
     sentence = ("Russia published draft pacts demanding NATO deny membership to Ukraine and "
                 "roll back its military deployments in Eastern Europe.")
@@ -178,17 +170,17 @@ def test_a_match_inside_another_events_content_is_not_shared(lemma_nlp) -> None:
     b = Event(type=b.type, source=b.source, target=b.target, content=b.content,
               sentence=b.sentence, start=a.start, end=a.end)
     extraction = Extraction(article=extraction.article, events=(a, b))
-    first, second = match_topics(lemma_nlp, TOPICS, [(a, extraction), (b, extraction)])
+    first, second = match_topics(nlp, TOPICS, [(a, extraction), (b, extraction)])
     assert "nato-enlargement" in {m.topic for m in first}
     assert "nato-enlargement" not in {m.topic for m in second}
     assert "military-drills-deployments" in {m.topic for m in second}
 
 
-def test_sentence_context_counts_when_the_content_is_short(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_sentence_context_counts_when_the_content_is_short(nlp) -> None:  # type: ignore[no-untyped-def]
     sentence = ("Erdogan demanded that Sweden extradite dozens of people before Turkey will "
                 "ratify Stockholm's application to join NATO.")
     event = _event(sentence, "extradite dozens of people", source=TUR, target=SWE)
-    found = _slugs(lemma_nlp, "Erdogan speaks", "", event)
+    found = _slugs(nlp, "Erdogan speaks", "", event)
     assert "nato-enlargement" in found
     assert "join NATO" in found["nato-enlargement"]
 
@@ -204,10 +196,6 @@ def test_no_topics_or_no_items() -> None:
 
 
 FILTERS = """
-[organisations.NATO]
-names = ["NATO"]
-references = ["alliance"]
-
 [[topic]]
 slug = "demands-on-membership"
 name = "Demands about membership"
@@ -229,13 +217,13 @@ patterns = ["membership"]
     (_event("Ukraine urged Germany to back its membership.", source=UKR,
             target=Actor("Germany", "DEU", "state")), False),
 ])
-def test_event_types_and_required_and_excluded_actors(lemma_nlp, tmp_path: Path, event: Event,  # type: ignore[no-untyped-def]
+def test_event_types_and_required_and_excluded_actors(nlp, tmp_path: Path, event: Event,  # type: ignore[no-untyped-def]
                                                        expected: bool) -> None:
     path = tmp_path / "topics.toml"
     path.write_text(FILTERS)
     topics = load_topics(path)
     article = Article(url="u", title="NATO", text=event.sentence)
-    (found,) = match_topics(lemma_nlp, topics, [(event, Extraction(article=article, events=(event,)))])
+    (found,) = match_topics(nlp, topics, [(event, Extraction(article=article, events=(event,)))])
     assert bool(found) == expected
 
 
@@ -263,14 +251,16 @@ def test_every_bad_entry_is_reported_with_file_line_and_field(tmp_path: Path) ->
         '[[topic]]\nslug = "Bad Slug"\nname = "x"\ndescription = "x"\npatterns = ["join {actor}"]\n'
         'colour = "red"\n\n'
         '[[topic]]\nslug = "types"\nname = "x"\ndescription = "x"\npatterns = ["a ... "]\n'
-        'event_types = ["PROMISE"]\nactors = ["WTO"]\n\n'
+        'event_types = ["PROMISE"]\nactors = ["XYZ"]\n\n'
         '[[topic]]\nslug = "ok"\nname = "Again"\ndescription = "dup"\npatterns = ["x"]\n'
     )
     with pytest.raises(TopicError) as info:
-        load_topics(path)
+        load_topics(path, organisations={"NATO", "WTO"})
     lines = str(info.value).splitlines()[1:]
     where = f"{path}:"
     assert lines == [
+        f"{where}1: the [organisations] table is no longer read: organisations, their names and "
+        "generic references ('refer') come from the actor dictionary (actors.jsonl)",
         f"{where}10: topic 'Bad Slug': unknown field 'colour' (fields: actors, channels, "
         "description, event_types, exclude_actors, exclusions, name, patterns, require_actors, "
         "slug, tests)",
@@ -278,7 +268,8 @@ def test_every_bad_entry_is_reported_with_file_line_and_field(tmp_path: Path) ->
         "'nato-enlargement'",
         f"{where}10: topic 'Bad Slug': pattern 'join {{actor}}': '{{actor}}' needs the topic's "
         "'actors'",
-        f"{where}17: topic 'types': actor 'WTO' has no [organisations.WTO] entry giving its names",
+        f"{where}17: topic 'types': actor 'XYZ' is not an organisation code of the actor "
+        "dictionary (actors.jsonl)",
         f"{where}17: topic 'types': event type 'PROMISE' is not one of DEMAND, REJECT, THREATEN, "
         "PROPOSE, ACCUSE, DENY, STATEMENT",
         f"{where}17: topic 'types': pattern 'a ...': '...' must stand between two words",
@@ -356,7 +347,7 @@ def test_topics_test_uses_the_title_as_context() -> None:
 # The one-way step: extraction -> topics -> store
 
 
-def test_tag_topics_fills_one_tuple_of_matches_per_event(lemma_nlp) -> None:  # type: ignore[no-untyped-def]
+def test_tag_topics_fills_one_tuple_of_matches_per_event(nlp) -> None:  # type: ignore[no-untyped-def]
     from newswatch.pipeline.topics import tag_topics
 
     membership = _event("Russia demanded that NATO deny membership to Ukraine.", source=RUS,
@@ -364,7 +355,7 @@ def test_tag_topics_fills_one_tuple_of_matches_per_event(lemma_nlp) -> None:  # 
     weather = _event("Russia demanded that the weather stay cold.", source=RUS)
     (a, b), extraction = _in_article("Russia demands", "", membership, weather)
     empty = Extraction(article=Article("u2", "t", "x"))
-    tagged, untouched = tag_topics(lemma_nlp, TOPICS, [(extraction, ()), (empty, ())])
+    tagged, untouched = tag_topics(nlp, TOPICS, [(extraction, ()), (empty, ())])
     assert tagged.events == extraction.events and len(tagged.topics) == 2
     assert "nato-enlargement" in {m.topic for m in tagged.topics_of(a)}
     assert tagged.topics_of(b) == ()
