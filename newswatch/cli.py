@@ -157,6 +157,10 @@ def ingest(
         raise typer.BadParameter("give at least one article path or URL, or --feed URL")
     day = _parse_date(published)
     with _errors():
+        from newswatch.pipeline.topics import load_topics
+
+        # a broken topics file is reported now, before a Prefect server or the model starts
+        load_topics(get_settings().topics)
         # On a busy machine the temporary Prefect server can take longer than Prefect's 20 s.
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.

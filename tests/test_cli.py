@@ -57,3 +57,24 @@ def test_version_and_short_help() -> None:
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, args
         assert "Usage:" in result.output, args
+
+
+def test_ingest_reports_a_broken_topics_file_before_starting_prefect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bug: a broken topics file was found only inside the flow's store task, after a Prefect
+    server had started (15-30 s), with retries and a traceback. Prefect is pointed at a closed
+    port here: reaching it would fail differently."""
+    topics = tmp_path / "topics.toml"
+    topics.write_text('[topics.x]\nname = "X"\npatterns = ["{actor}"]\nactors = 3\n')
+    article = tmp_path / "a.txt"
+    article.write_text("Russia demands guarantees\n\nRussia demanded that NATO stop.\n")
+    monkeypatch.setenv("NEWSWATCH_TOPICS", str(topics))
+    monkeypatch.setenv("NEWSWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    result = CliRunner().invoke(app, ["ingest", str(article)])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: invalid topics file:"], result.output
+    assert f"{topics}:" in result.output  # each problem as file:line: what
+    assert not (tmp_path / "x.db").exists()
