@@ -205,7 +205,7 @@ def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int =
 def analyse_articles(
     nlp: Language, articles: Iterable[Article], batch_size: int = 32
 ) -> Iterator[tuple[Extraction, tuple[Span, ...]]]:
-    """Yield what `extract_events` yields, each Extraction with its event sentences' Spans.
+    """Yield what `extract_events` yields, each Extraction with its event sentences' Spans and its title's.
 
     The Spans carry the pipeline's tags and lemmas, so topic tagging (`tag_topics`) reuses
     them instead of running the model again; each keeps its article's Doc alive, so pass them
@@ -234,6 +234,8 @@ def analyse_articles(
         if not article.text.strip() and title_doc is not None:
             events = list(title_doc._.events or ())
             sentences = list(_event_sentences(title_doc))
+        elif title_doc is not None and len(title_doc):
+            sentences.append(title_doc[:])  # topic resolution reads the title's mentions too
         yield Extraction(article=article, actors=tuple(actors), events=tuple(events)), tuple(sentences)
         title_doc = None
 

@@ -684,9 +684,13 @@ def match_topics(
         seen = sources.get(event.sentence)
         in_doc = seen is not None and _is_span(seen)  # a Span of the article's Doc
         head = "" if in_doc else article.text[: max(0, min(event.start, len(article.text)))]
-        if needed := [t for t in dict.fromkeys((article.title, head)) if t.strip() and t not in later]:
+        # extraction analysed the title already (its Span comes with the sentences)
+        known_title = (analysed or {}).get(article.title)
+        if needed := [t for t in dict.fromkeys((article.title, head))
+                      if t.strip() and t not in later and not (t == article.title and known_title is not None)]:
             later.update(zip(needed, _analyse(nlp, needed)))
-        title = _mentions(later[article.title]) if article.title.strip() else ()
+        title_source = known_title if known_title is not None else later.get(article.title)
+        title = _mentions(title_source) if article.title.strip() and title_source is not None else ()
         if seen is not None and in_doc:
             body = _mentions(seen, before=True)
         else:
