@@ -448,7 +448,9 @@ def _compile_pattern(
     return out
 
 
-@functools.lru_cache(maxsize=8)
+# One entry: each flow run builds its own pipeline, and a larger cache would keep up to that
+# many earlier runs' models alive in a long `serve` process.
+@functools.lru_cache(maxsize=1)
 def _compile(nlp: Language, topics: tuple[Topic, ...]) -> _Compiled:
     from spacy.matcher import Matcher
 

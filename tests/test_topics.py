@@ -419,3 +419,24 @@ def test_nothing_on_the_store_path_reaches_spacy_or_the_matcher() -> None:
            or m.startswith(("newswatch.pipeline.extract", "newswatch.pipeline.actors"))
            or m in ("newswatch.pipeline.topics.match_topics", "newswatch.pipeline.topics.tag_topics")}
     assert not bad and "nlp" not in names and "spacy" not in names, (bad, reached)
+
+
+def test_compiled_topics_do_not_keep_earlier_pipelines_alive(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Bug: compiled topic matchers were cached for the last 8 pipelines; since each flow run
+    builds its own, a long `serve` kept up to 8 earlier models in memory."""
+    import gc
+    import weakref
+
+    from newswatch.flows import _steps
+    from newswatch.pipeline import topics as topics_module
+    from newswatch.pipeline.settings import get_settings
+
+    settings = get_settings()
+    loaded = _steps.read_topics(settings)
+    earlier = _steps.load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
+    topics_module._compile(earlier, loaded)
+    ref = weakref.ref(earlier)
+    del earlier
+    topics_module._compile(nlp, loaded)  # the next run's pipeline
+    gc.collect()
+    assert ref() is None
