@@ -7,6 +7,7 @@
     ├── DataFileError
     │   ├── PatternError
     │   └── TopicError
+    ├── SettingsError
     ├── StoreError
     └── AlertError
 
@@ -42,6 +43,10 @@ class PatternError(DataFileError):
 
 class TopicError(DataFileError):
     """A topics file is invalid."""
+
+
+class SettingsError(NewswatchError):
+    """A setting names something that is not there or cannot be used."""
 
 
 class StoreError(NewswatchError):

