@@ -104,7 +104,7 @@ def poll_feed(
             return (FeedPoll(url, state.id, now, True, "304 not modified", state.title,
                              fetched.etag, fetched.last_modified), [], [])
         assert fetched.content is not None
-        parsed = parse_feed(fetched.content, url, source=source)
+        parsed = parse_feed(fetched.content, url, source=source, content_type=fetched.content_type)
     except SourceError as exc:
         logger.error("%s", exc)
         return FeedPoll(url, state.id, now, False, str(exc)), [], [str(exc)]

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from newswatch.pipeline.errors import NewswatchError
+from newswatch.pipeline.records import AHEAD_DAYS, EARLIEST_DATE, plausible_date
 from newswatch.pipeline.settings import get_settings
 
 app = typer.Typer(
@@ -47,20 +48,29 @@ def _main(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _parse_date(value: str | None) -> dt.date | None:
+def _parse_date(value: str | None, *, publication: bool = False) -> dt.date | None:
+    """A YYYY-MM-DD option; a publication date must also be one news can have."""
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date like 2021-12-17") from None
+    if publication and plausible_date(day) is None:
+        latest = dt.date.today() + dt.timedelta(days=AHEAD_DAYS)
+        raise typer.BadParameter(
+            f"{value} is not a publication date (between {EARLIEST_DATE} and {latest})"
+        )
+    return day
 
 
 DateOption = Annotated[
     str | None, typer.Option(help="a date, YYYY-MM-DD", metavar="YYYY-MM-DD")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON lines instead of a table")]
-LimitOption = Annotated[int, typer.Option(min=1, help="show at most this many rows")]
+#: More rows than any database holds; a bigger number is a typing mistake (and overflows SQLite).
+MAX_LIMIT = 1_000_000_000
+LimitOption = Annotated[int, typer.Option(min=1, max=MAX_LIMIT, help="show at most this many rows")]
 
 
 @contextmanager
@@ -73,12 +83,25 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def _settings() -> Any:
+    """The settings, or one line per bad value and exit status 1."""
+    with _errors():
+        return get_settings()
+
+
 @contextmanager
 def _session() -> Iterator[Any]:
     """Open the configured database for one command; its engine is disposed when it ends."""
-    from newswatch.db.session import connect, has_schema, open_session, redact_url
+    from newswatch.db.session import check_url, connect, has_schema, open_session, redact_url, sqlite_path
 
-    url = get_settings().database_url
+    url = _settings().database_url
+    check_url(url)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():  # connecting would leave an empty file behind
+        raise NewswatchError(
+            f"no newswatch database at {redact_url(url)} ({path} does not exist). "
+            "Run 'newswatch db upgrade' (or ingest something) first."
+        )
     with connect(url) as engine:
         if not has_schema(engine):
             raise NewswatchError(
@@ -155,29 +178,42 @@ def ingest(
     """
     if not inputs and not feed:
         raise typer.BadParameter("give at least one article path or URL, or --feed URL")
-    day = _parse_date(published)
+    day = _parse_date(published, publication=True)
     with _errors():
-        from newswatch.pipeline.topics import load_topics
+        from newswatch.db.session import check_reachable
+        from newswatch.pipeline.preflight import check_data_files, check_inputs, check_models
 
-        # a broken topics file is reported now, before a Prefect server or the model starts
-        load_topics(get_settings().topics)
+        # Everything a run needs is checked now, before a Prefect server or a model starts:
+        # settings, database, models, data files, and each input (the bad ones are reported and
+        # the others still run).
+        settings = get_settings()
+        check_models(settings)
+        check_data_files(settings)
+        check_reachable(settings.database_url)
+        checked = check_inputs(inputs or [], settings.fetch_max_bytes)
+        for failure in checked.failures:
+            typer.echo(f"Error: {failure}", err=True)
+        if not checked.inputs and not feed:
+            typer.echo(f"articles: 0 new, 0 duplicate, 0 already stored, {len(checked.failures)} failed")
+            raise typer.Exit(1)
         # On a busy machine the temporary Prefect server can take longer than Prefect's 20 s.
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from newswatch.flows.ingest import ingest_all
 
-        summary = ingest_all(inputs or [], feed or [], published=day, source=source)
+        summary = ingest_all(list(checked.inputs), feed or [], published=day, source=source)
     for failure in summary.failures:
         typer.echo(f"Error: {failure}", err=True)
     typer.echo(
         f"articles: {summary.articles_new} new, {summary.articles_duplicate} duplicate, "
-        f"{summary.articles_known} already stored, {summary.articles_failed} failed\n"
+        f"{summary.articles_known} already stored, "
+        f"{summary.articles_failed + len(checked.failures)} failed\n"
         f"events:   {summary.events_new} new, {summary.events_merged} merged\n"
         f"alerts:   {summary.alerts_raised} raised, {summary.alerts_sent} sent, "
         f"{summary.alerts_failed} failed"
     )
-    if summary.failures:
+    if summary.failures or checked.failures:
         raise typer.Exit(1)
 
 
@@ -349,7 +385,7 @@ def topics(ctx: typer.Context, file: TopicsFileOption = None) -> None:
         return
     from newswatch.pipeline.topics import load_topics
 
-    path = file or get_settings().topics
+    path = file or _settings().topics
     with _errors():
         loaded = load_topics(path)
     typer.echo(f"topics from {path}")
@@ -370,7 +406,7 @@ def topics_check(file: Annotated[Path | None, typer.Argument(help="the topics fi
     from newswatch.pipeline.errors import TopicError
     from newswatch.pipeline.topics import load_topics
 
-    path = file or get_settings().topics
+    path = file or _settings().topics
     try:
         loaded = load_topics(path)
     except TopicError as exc:
@@ -399,7 +435,7 @@ def topics_test(
     """
     from newswatch.pipeline.topics import load_topics, preview_topics
 
-    settings = get_settings()
+    settings = _settings()
     with _errors():
         loaded = load_topics(file or settings.topics)
         from newswatch.flows._steps import load_nlp  # the mentions come from the actor component
@@ -435,7 +471,7 @@ def serve(
     """
     if cron and interval:
         raise typer.BadParameter("give either --cron or --interval, not both")
-    feeds = list(feed or []) or get_settings().feed_urls
+    feeds = list(feed or []) or _settings().feed_urls
     if not feeds:
         raise typer.BadParameter("give --feed URL or set NEWSWATCH_FEEDS")
     from newswatch.flows.deployments import check_cron, serve_feeds
@@ -455,7 +491,7 @@ def db_upgrade() -> None:
     from newswatch.db.migrate import upgrade
     from newswatch.db.session import connect, redact_url
 
-    url = get_settings().database_url
+    url = _settings().database_url
     with _errors(), connect(url) as engine:
         upgrade(engine)
     typer.echo(f"database {redact_url(url)} is up to date")

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from newswatch.pipeline.records import Article
+from newswatch.pipeline.records import Article, plausible_date
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
 
@@ -91,7 +91,7 @@ def _utc_date(stamp: str | None) -> dt.date | None:
         return None
     try:
         when = dt.datetime.fromisoformat(stamp)
-        return when.astimezone(dt.timezone.utc).date() if when.tzinfo else when.date()
+        return plausible_date(when.astimezone(dt.timezone.utc).date() if when.tzinfo else when.date())
     except (ValueError, OverflowError):  # not a stamp, or a zone that leaves the calendar
         return None
 

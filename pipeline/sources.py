@@ -13,8 +13,10 @@ import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
+import os
 import re
 import socket
+import stat
 import time
 import xml.sax
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ import httpx
 
 from newswatch.pipeline.clean import clean_article, clean_fragment
 from newswatch.pipeline.errors import FeedParseError, FetchError, SourceError
-from newswatch.pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed
+from newswatch.pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed, plausible_date
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
 
@@ -276,27 +278,57 @@ def _kind(path: Path, data: bytes) -> str:
     return "text"
 
 
-def _read_file(path_str: str, max_bytes: int) -> tuple[Path, bytes]:
+def check_file(path_str: str, max_bytes: int) -> Path:
+    """Refuse, without reading it, an input path that is missing, not a file, or too large.
+
+    Only regular files are read: a FIFO would block the run for good and a device such as
+    /dev/zero never ends, so both are refused by their type, not by a size they do not have.
+    """
     path = Path(path_str).expanduser()
     try:
-        if not path.exists():
-            raise SourceError(f"{path_str}: no such file; check the path")
-        if path.is_dir():
-            raise SourceError(
-                f"{path_str}: is a directory; give the article files inside it (e.g. {path_str}/*.txt)"
-            )
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SourceError(
-                f"{path_str}: file too large ({size} bytes, limit {max_bytes}); "
-                "split it or raise NEWSWATCH_FETCH_MAX_BYTES"
-            )
-        data = path.read_bytes()
+        info = path.stat()
+    except FileNotFoundError:
+        raise SourceError(f"{path_str}: no such file; check the path") from None
+    except OSError as exc:
+        raise SourceError(f"{path_str}: cannot read the file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SourceError(
+            f"{path_str}: is a directory; give the article files inside it (e.g. {path_str}/*.txt)"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(f"{path_str}: not a regular file (a pipe, socket or device); give a file")
+    if info.st_size > max_bytes:
+        raise SourceError(
+            f"{path_str}: file too large ({info.st_size} bytes, limit {max_bytes}); "
+            "split it or raise NEWSWATCH_FETCH_MAX_BYTES"
+        )
+    return path
+
+
+def _read_file(path_str: str, max_bytes: int, *, text: bool = True) -> tuple[Path, bytes]:
+    """Read a checked file, at most `max_bytes`: a file that grows meanwhile is still bounded.
+
+    The type is checked again on the open descriptor (O_NONBLOCK), so a path swapped for a FIFO
+    after `check_file` cannot block the read. `text=False` (feeds) leaves the encoding to
+    feedparser, which reads UTF-16 and UTF-32 feeds that look binary to a byte test.
+    """
+    path = check_file(path_str, max_bytes)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SourceError(f"{path_str}: not a regular file (a pipe, socket or device); give a file")
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise SourceError(f"{path_str}: cannot read the file ({exc.strerror or exc})") from exc
+    if len(data) > max_bytes:
+        raise SourceError(
+            f"{path_str}: file too large (over {max_bytes} bytes); "
+            "split it or raise NEWSWATCH_FETCH_MAX_BYTES"
+        )
     if not data.strip():
         raise SourceError(f"{path_str}: the file is empty; an article needs a headline and a body")
-    if _looks_binary(data):
+    if text and _looks_binary(data):
         raise SourceError(
             f"{path_str}: binary file, not a text or HTML article; give a UTF-8 .txt or .html file"
         )
@@ -382,7 +414,7 @@ def fetch_feed(
     A local path is read as a feed file; its modification time plays the part of Last-Modified.
     """
     if not is_url(url):
-        path, data = _read_file(url, max_bytes)
+        path, data = _read_file(url, max_bytes, text=False)
         stamp = formatdate(path.stat().st_mtime, usegmt=True)
         if last_modified == stamp:
             return FeedFetch(url=url, final_url=url, status=304, content=None,
@@ -406,7 +438,7 @@ def fetch_feed(
     return FeedFetch(
         url=url, final_url=response.url, status=response.status, content=response.content,
         etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
-        not_modified=False,
+        not_modified=False, content_type=response.headers.get("content-type"),
     )
 
 
@@ -428,7 +460,9 @@ def _when(entry: Any) -> dt.datetime | None:
         value = entry.get(key)
         if value:
             try:
-                return dt.datetime.fromtimestamp(calendar.timegm(value), dt.timezone.utc)
+                when = dt.datetime.fromtimestamp(calendar.timegm(value), dt.timezone.utc)
+                if plausible_date(when.date()) is not None:
+                    return when
             except (OverflowError, ValueError, TypeError):
                 continue
     return None
@@ -481,8 +515,12 @@ def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | Non
     return FeedEntry(entry_id=raw_id, link=link, article=article, published_at=when)
 
 
-def parse_feed(content: bytes, url: str, *, source: str | None = None) -> ParsedFeed:
+def parse_feed(content: bytes, url: str, *, source: str | None = None,
+               content_type: str | None = None) -> ParsedFeed:
     """Parse RSS or Atom bytes into entries; a malformed feed yields whatever parses.
+
+    `content_type` is the server's header: its charset wins over the XML declaration, as
+    feedparser's rules say, so a feed served as windows-1251 is read as such.
 
     A feed error (`bozo`) is kept in `error`; an entry that cannot be read is named in
     `failures` and the others go on. Raises `FeedParseError` only when nothing in `content`
@@ -491,7 +529,7 @@ def parse_feed(content: bytes, url: str, *, source: str | None = None) -> Parsed
     import feedparser
 
     try:
-        result = feedparser.parse(_defuse(content), response_headers={"content-type": "application/xml"},
+        result = feedparser.parse(_defuse(content), response_headers={"content-type": content_type or "application/xml"},
                                   sanitize_html=True, resolve_relative_uris=True)
     except (xml.sax.SAXException, ValueError, RecursionError) as exc:  # feedparser guards most
         raise FeedParseError(f"{url}: cannot parse the feed ({exc})") from exc

