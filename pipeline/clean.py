@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from newswatch.pipeline.records import Article, plausible_date
+from newswatch.pipeline.records import MAX_NAME_CHARS, MAX_URL_CHARS, Article, plausible_date
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
 
@@ -181,13 +181,13 @@ def clean_article(
     if not html:
         title, byline, body = split_text_article(raw)
         return Article(url=url, title=title, text=body, published=published,
-                       source=source, byline=byline, canonical_url=None)
+                       source=_label(source), byline=byline, canonical_url=None)
 
     import trafilatura
 
     tree = _load_page(raw)
     if tree is None:
-        return Article(url=url, title="", text="", published=published, source=source)
+        return Article(url=url, title="", text="", published=published, source=_label(source))
     meta = trafilatura.extract_metadata(tree, date_config=_DATE_CONFIG)
     text = normalize_text(trafilatura.extract(
         tree, url=url if url.startswith(("http://", "https://")) else None,
@@ -207,7 +207,12 @@ def clean_article(
         title=title,
         text=text,
         published=_utc_date(meta.date) or published,
-        source=source or meta.sitename or None,
+        source=_label(source or meta.sitename),
         byline=byline,
-        canonical_url=meta.url or None,
+        # a page's own claim, so only kept when it fits beside the URL it was read from
+        canonical_url=meta.url if meta.url and len(meta.url) <= MAX_URL_CHARS else None,
     )
+
+
+def _label(name: str | None) -> str | None:
+    return name[:MAX_NAME_CHARS].strip() or None if name else None

@@ -15,7 +15,7 @@ from pathlib import Path
 from newswatch.pipeline.embed import make_embedder, model_path
 from newswatch.pipeline.errors import SettingsError, SourceError
 from newswatch.pipeline.settings import Settings
-from newswatch.pipeline.sources import check_file, is_url
+from newswatch.pipeline.sources import check_file, check_length, is_url
 from newswatch.pipeline.topics import load_topics
 
 DEFAULT_SPACY_MODEL = Settings.model_fields["spacy_model"].default
@@ -67,6 +67,7 @@ def check_inputs(inputs: Sequence[str], max_bytes: int) -> CheckedInputs:
     failures: list[str] = []
     for value in inputs:
         try:
+            check_length(value)
             if is_url(value):
                 _check_url_form(value)
             else:

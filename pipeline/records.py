@@ -32,6 +32,12 @@ CAMEO_ROOT: dict[EventType, str] = {
 
 
 
+#: The longest URL or path stored (and indexed) for an article; longer ones are refused as
+#: inputs, since PostgreSQL would refuse the row and with it the whole batch.
+MAX_URL_CHARS = 2048
+#: The longest outlet or actor name stored; longer ones are cut (they are labels, not keys).
+MAX_NAME_CHARS = 256
+
 #: News dated before this is a wrong date (a zero or a default), not an old story.
 EARLIEST_DATE = dt.date(1900, 1, 1)
 #: How far ahead of today a date may lie: time zones and embargoed wires run a day ahead.

@@ -32,7 +32,9 @@ import httpx
 
 from newswatch.pipeline.clean import clean_article, clean_fragment
 from newswatch.pipeline.errors import FeedParseError, FetchError, SourceError
-from newswatch.pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed, plausible_date
+from newswatch.pipeline.records import (
+    MAX_URL_CHARS, Article, FeedEntry, FeedFetch, ParsedFeed, plausible_date,
+)
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
 
@@ -278,6 +280,14 @@ def _kind(path: Path, data: bytes) -> str:
     return "text"
 
 
+def check_length(path_or_url: str) -> None:
+    """Refuse an input whose name is too long to be an article's key in the database."""
+    if len(path_or_url) > MAX_URL_CHARS:
+        raise SourceError(
+            f"{path_or_url[:80]}...: longer than {MAX_URL_CHARS} characters ({len(path_or_url)})"
+        )
+
+
 def check_file(path_str: str, max_bytes: int) -> Path:
     """Refuse, without reading it, an input path that is missing, not a file, or too large.
 
@@ -358,6 +368,7 @@ def read_article(
     `published` dates an article that carries no date of its own; `source` names the outlet.
     Raises `SourceError` (a `FetchError` for URLs) naming the input and the reason.
     """
+    check_length(path_or_url)
     if is_url(path_or_url):
         with _client_or_new(client) as http:
             response = fetch_url(http, path_or_url, max_bytes=max_bytes)
@@ -492,6 +503,8 @@ def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | Non
         link = urljoin(base_url, link)
         if urlsplit(link).scheme.lower() not in ("http", "https"):
             link = None
+        elif len(link) > MAX_URL_CHARS:
+            raise FeedParseError(f"link longer than {MAX_URL_CHARS} characters ({len(link)})")
     title = clean_fragment(str(entry.get("title") or ""))
     body = clean_fragment(_entry_body(entry))
     given_id = str(entry.get("id") or "").strip() or link
@@ -503,6 +516,8 @@ def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | Non
         )
     when = _when(entry)
     url = link or f"{feed_url}#{raw_id}"
+    if len(url) > MAX_URL_CHARS:  # a long id: its digest names the entry as well
+        url = f"{feed_url}#{entry_key(raw_id)}"
     article = clean_article(
         f"{title}\n{body}", url=url, published=when.date() if when else None,
         source=source or feed_title,

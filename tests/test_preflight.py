@@ -198,3 +198,37 @@ def test_a_fifo_beside_a_good_file_fails_alone(tmp_path: Path, prefect_api_url: 
     assert result.returncode == 1
     assert f"Error: {fifo}: not a regular file (a pipe, socket or device); give a file" in result.stderr
     assert "articles: 1 new, 0 duplicate, 0 already stored, 1 failed" in result.stdout
+
+
+@pytest.mark.postgres
+def test_long_links_and_names_cost_one_entry_not_the_batch_on_postgresql(
+    postgres_server: str, tmp_path: Path, prefect_api_url: str,  # noqa: F811
+) -> None:
+    """Bug: on PostgreSQL a 3,000-character link or a 300-character --source aborted the batch
+    ("value too long for type character varying") while SQLite stored it."""
+    from tests._faults import postgres_schema
+
+    long_link = "https://news.test/" + "a" * 3000
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<item><title>Russia demands guarantees</title><link>{long_link}</link>"
+        "<description>Moscow demanded on Friday that NATO halt its expansion.</description></item>"
+        "<item><title>Turkey demands extraditions</title><link>https://news.test/b</link>"
+        "<description>Ankara demanded on Monday that Sweden extradite the suspects.</description></item>"
+        "</channel></rss>"
+    )
+    article = tmp_path / "a.txt"
+    article.write_text("China demands cancellation\n\nBeijing demanded that Washington cancel the arms sale.\n")
+    with postgres_schema(postgres_server, "nw_long_values") as url:
+        result = run_ingest([str(article), "--feed", str(feed), "--source", "S" * 300],
+                            ingest_env(url, api_url=prefect_api_url), timeout=300)
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            sources = connection.execute(sa.text("SELECT source FROM articles ORDER BY id")).scalars().all()
+        engine.dispose()
+    assert result.returncode == 1
+    assert "entry 1 skipped: link longer than 2048 characters (3018)" in result.stderr
+    assert len(sources) == 2 and all(s == "S" * 256 for s in sources), result.stderr[-2000:]
