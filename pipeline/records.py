@@ -191,3 +191,5 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...] = ()
     error: str | None = None
     failures: tuple[str, ...] = ()
+    #: entries with nothing to read (an image or a video only): noted, not failures
+    skipped: tuple[str, ...] = ()

@@ -496,6 +496,10 @@ def entry_key(value: str) -> str:
     return hashlib.sha256(value.strip().encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class _NothingToRead(FeedParseError):
+    """An entry with no title and no text: a picture or a video post, not a broken entry."""
+
+
 def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | None,
                  source: str | None) -> FeedEntry:
     link = str(entry.get("link") or "").strip() or None
@@ -510,7 +514,7 @@ def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | Non
     given_id = str(entry.get("id") or "").strip() or link
     raw_id = given_id or entry_key(title + "\n" + body)
     if not (title or body):
-        raise FeedParseError(
+        raise _NothingToRead(
             f"entry {given_id!r} has neither a title nor any text" if given_id
             else "entry has no id, no link, no title and no text"
         )
@@ -563,14 +567,17 @@ def parse_feed(content: bytes, url: str, *, source: str | None = None,
     base_url = str(feed_info.get("link") or url)
     parsed: list[FeedEntry] = []
     failures: list[str] = []
+    skipped: list[str] = []
     for index, entry in enumerate(entries):
         try:
             parsed.append(_parse_entry(entry, url, base_url if is_url(base_url) else url,
                                        feed_title, source))
+        except _NothingToRead as exc:
+            skipped.append(f"{url}: entry {index + 1} skipped: {exc}")
         except Exception as exc:  # one bad entry never stops the others
             failures.append(f"{url}: entry {index + 1} skipped: {exc}")  # the others go on
     return ParsedFeed(url=url, title=feed_title, entries=tuple(parsed),
-                      error=error, failures=tuple(failures))
+                      error=error, failures=tuple(failures), skipped=tuple(skipped))
 
 
 def fetch_full_text(
