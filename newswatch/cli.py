@@ -73,6 +73,23 @@ MAX_LIMIT = 1_000_000_000
 LimitOption = Annotated[int, typer.Option(min=1, max=MAX_LIMIT, help="show at most this many rows")]
 
 
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM end the command the way Ctrl-C does: by unwinding, not by vanishing.
+
+    By default SIGTERM kills the process at once, so exit handlers never run and the
+    temporary Prefect server a run started is left behind. Raised as SystemExit, open
+    transactions roll back and the server is stopped; a rerun completes the work.
+    """
+    import signal
+    import threading
+
+    def _terminate(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Turn a NewswatchError into `Error: <message>` on stderr and exit status 1."""
@@ -196,6 +213,7 @@ def ingest(
         if not checked.inputs and not feed:
             typer.echo(f"articles: 0 new, 0 duplicate, 0 already stored, {len(checked.failures)} failed")
             raise typer.Exit(1)
+        _exit_on_sigterm()
         # On a busy machine the temporary Prefect server can take longer than Prefect's 20 s.
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.
@@ -478,6 +496,7 @@ def serve(
 
     if cron and not check_cron(cron):
         raise typer.BadParameter(f"not a cron expression: {cron!r} (e.g. '*/15 * * * *')")
+    _exit_on_sigterm()
     with _errors():
         serve_feeds(feeds, cron=cron, interval=interval)
 

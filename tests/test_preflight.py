@@ -232,3 +232,50 @@ def test_long_links_and_names_cost_one_entry_not_the_batch_on_postgresql(
     assert result.returncode == 1
     assert "entry 1 skipped: link longer than 2048 characters (3018)" in result.stderr
     assert len(sources) == 2 and all(s == "S" * 256 for s in sources), result.stderr[-2000:]
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_temporary_prefect_server(tmp_path: Path) -> None:
+    """Bug: an ingest ended by SIGTERM left its temporary Prefect server running."""
+    import re
+    import signal
+    import subprocess
+
+    from tests._faults import NEWSWATCH
+
+    article = tmp_path / "a.txt"
+    article.write_text("Russia demands guarantees\n\nMoscow demanded on Friday that NATO halt its expansion.\n")
+    env = ingest_env(f"sqlite:///{tmp_path / 't.db'}", api_url=None, PREFECT_LOGGING_LEVEL="INFO")
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    proc = subprocess.Popen([NEWSWATCH, "ingest", str(article)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    port = None
+    deadline = time.monotonic() + 180
+    while port is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if m := re.search(r"Starting temporary server on http://127\.0\.0\.1:(\d+)", line):
+            port = m.group(1)
+    assert port is not None, "no temporary server was started"
+    time.sleep(1)
+    assert _processes_naming(f"--port {port}"), "the server process was not found"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 20
+    while _processes_naming(f"--port {port}") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _processes_naming(f"--port {port}"), "the temporary Prefect server outlived its ingest"
