@@ -96,6 +96,40 @@ def _utc_date(stamp: str | None) -> dt.date | None:
         return None
 
 
+#: libxml2's HTML parser stops descending at 256 levels and drops what lies deeper, silently.
+MAX_DEPTH = 200
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+#: Wrappers that carry no text of their own; dropped (blocks become line breaks) when too deep.
+_WRAPPERS = re.compile(
+    r"</?(?:div|span|section|article|main|aside|font|center|table|tbody|thead|tr|td|th|ul|ol|li|"
+    r"blockquote|b|i|em|strong|small|big|u|s|sub|sup|nav|header|footer|figure)\b[^>]*>",
+    re.IGNORECASE,
+)
+
+
+def _depth(html: str) -> int:
+    depth = deepest = 0
+    for m in _TAG.finditer(html):
+        closing, name, selfclosing = m.group(1), m.group(2).lower(), m.group(3)
+        if name in _VOID or selfclosing:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _flatten_deep(html: str) -> str:
+    """Unwrap a page nested deeper than the parser goes, so its text is not lost.
+
+    Hostile or machine-made pages wrap text in hundreds of `<div>`s; without them the
+    paragraphs and headings are still there for the extractor.
+    """
+    if _depth(html) <= MAX_DEPTH:
+        return html
+    return _WRAPPERS.sub("\n", html)
+
+
 def _load_page(html: str) -> Any:
     """Parse a page with trafilatura, or return None when it holds no HTML at all.
 
@@ -105,6 +139,7 @@ def _load_page(html: str) -> Any:
     """
     import trafilatura
 
+    html = _flatten_deep(html)
     tree = trafilatura.load_html(html)
     if tree is None and html.strip():
         tree = trafilatura.load_html(f"<html><body>{html}</body></html>")

@@ -9,6 +9,7 @@ share one connection pool across a batch and tests can point it at a local serve
 from __future__ import annotations
 
 import calendar
+import codecs
 import dataclasses
 import datetime as dt
 import hashlib
@@ -54,6 +55,7 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re
 _XML_CHARSET = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9_.:-]+)""")
 # A DOCTYPE with an internal subset (entity declarations) or an external DTD reference.
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +234,26 @@ def fetch_url(
     )
 
 
+def _stray_bytes_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: read the bytes that are not UTF-8 as Windows-1252, one by one."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start:error.end]
+    return bytes(bad).decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error("newswatch-cp1252", _stray_bytes_as_cp1252)
+#: Share of bytes that may be stray for a text still to count as UTF-8 (a pasted quote).
+STRAY_BYTES_SHARE = 0.01
+
+
 def _decode(body: bytes, content_type: str | None, origin: str) -> str:
-    """Decode fetched HTML/text: declared charset, then a <meta> charset, then UTF-8."""
+    """Decode fetched HTML/text: declared charset, then a <meta> charset, then UTF-8.
+
+    A UTF-8 page with a few stray Windows-1252 bytes (a quote pasted from a word processor)
+    stays UTF-8 with just those bytes read as Windows-1252; only a text mostly not UTF-8 is
+    decoded wholly as Windows-1252.
+    """
     candidates: list[str] = []
     if content_type and (m := re.search(r"charset=([\w.:-]+)", content_type, re.IGNORECASE)):
         candidates.append(m.group(1))
@@ -245,6 +265,10 @@ def _decode(body: bytes, content_type: str | None, origin: str) -> str:
             return body.decode(encoding)
         except (LookupError, UnicodeDecodeError):
             continue
+    stray = body.decode("utf-8", errors="replace").count("\ufffd") - body.decode(
+        "utf-8", errors="ignore").count("\ufffd")
+    if stray <= max(2, int(len(body) * STRAY_BYTES_SHARE)):
+        return body.decode("utf-8", errors="newswatch-cp1252")
     return body.decode("cp1252", errors="replace")
 
 
@@ -462,6 +486,10 @@ def _defuse(content: bytes) -> bytes:
     head = content[:65536]
     m = _DOCTYPE.search(head)
     if m is None:
+        return content
+    # A DOCTYPE is only one before the root element; "<!DOCTYPE" inside an entry's CDATA is text.
+    root = _FIRST_ELEMENT.search(head)
+    if root is not None and root.start() < m.start():
         return content
     return content[: m.start()] + content[m.end():]
 
