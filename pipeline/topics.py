@@ -140,6 +140,11 @@ def load_topics(path: Path, organisations: Collection[str] | None = None) -> lis
             f"{path}: cannot read the topics file ({exc.strerror}). "
             "Check NEWSWATCH_TOPICS."
         ) from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition; binary or UTF-16 is not it
+        raise TopicError(
+            f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8 TOML"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -279,3 +279,16 @@ def test_sigterm_stops_the_temporary_prefect_server(tmp_path: Path) -> None:
     while _processes_naming(f"--port {port}") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _processes_naming(f"--port {port}"), "the temporary Prefect server outlived its ingest"
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, '[[topic]]\nslug = "x"\n'.encode("utf-16")])
+def test_a_binary_or_utf16_topics_file_is_one_line(tmp_path: Path, content: bytes) -> None:
+    from newswatch.pipeline.errors import TopicError
+    from newswatch.pipeline.topics import load_topics
+
+    path = tmp_path / "topics.toml"
+    path.write_bytes(content)
+    with pytest.raises(TopicError, match="not a UTF-8 text file .*save it as UTF-8 TOML"):
+        load_topics(path)
+    result = CliRunner().invoke(app, ["topics", "check", str(path)])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
