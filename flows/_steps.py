@@ -26,6 +26,7 @@ from newswatch.pipeline.dedup import (
     inherit_events, match_events,
 )
 from newswatch.pipeline.errors import SourceError
+from newswatch.pipeline.clean import limit_text
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
 from newswatch.pipeline.settings import DATA_DIR, Settings
@@ -76,7 +77,21 @@ def load_articles(
                                              max_bytes=settings.fetch_max_bytes))
             except SourceError as exc:
                 failures.append(str(exc))
+            except Exception as exc:  # noqa: BLE001  (a parser bug fails this input alone)
+                failures.append(f"{item}: could not be read ({type(exc).__name__}: {exc})")
     return articles, failures
+
+
+def limit_texts(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[str]]:
+    """Bound each article's text (`limit_text`); return the articles and a note per cut."""
+    limited: list[Article] = []
+    notes: list[str] = []
+    for article in articles:
+        bounded, note = limit_text(article, settings.max_text_chars)
+        limited.append(bounded)
+        if note:
+            notes.append(note)
+    return limited, notes
 
 
 def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Article], int]:
@@ -97,6 +112,28 @@ def extract(
     """
     analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
     return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed)
+
+
+def extract_each(
+    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic]
+) -> tuple[list[Extraction], list[str]]:
+    """`extract`, with one article's failure failing that article alone.
+
+    The batch runs as one `nlp.pipe` call; should it raise, each article is run by itself,
+    so the others are still stored and the bad one is named in one line.
+    """
+    try:
+        return extract(nlp, articles, settings, topics), []
+    except Exception:  # noqa: BLE001  (which article it was is found below)
+        pass
+    extractions: list[Extraction] = []
+    failures: list[str] = []
+    for article in articles:
+        try:
+            extractions.extend(extract(nlp, [article], settings, topics))
+        except Exception as exc:  # noqa: BLE001  (one line for the user; the others go on)
+            failures.append(f"{article.url}: could not be analysed ({type(exc).__name__}: {exc})")
+    return extractions, failures
 
 
 def store(

@@ -107,9 +107,12 @@ def skip_known(articles: Sequence[Article], engine: Engine) -> tuple[list[Articl
 @task(cache_policy=NO_CACHE)
 def extract_batch(
     articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic]
-) -> list[Extraction]:
-    """Run the spaCy pipeline over one batch of articles and tag the events' topics."""
-    return _steps.extract(nlp, articles, settings, topics)
+) -> tuple[list[Extraction], list[str]]:
+    """Run the spaCy pipeline over one batch of articles and tag the events' topics.
+
+    Returns the extractions and one line per article that could not be analysed.
+    """
+    return _steps.extract_each(nlp, articles, settings, topics)
 
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
@@ -172,8 +175,14 @@ def _ingest(
         # looking for futures to resolve (about 3 ms per article); these are plain values.
         fresh, known = skip_known(quote(articles), quote(engine))  # type: ignore[call-overload]
         summary.articles_known += known
+        fresh, notes = _steps.limit_texts(fresh, settings)
+        for note in notes:
+            logger.warning(note)
         if fresh:
-            extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics))  # type: ignore[call-overload]
+            extractions, failed = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics))  # type: ignore[call-overload]
+            for failure in failed:
+                logger.error(failure)
+            summary.failures.extend(failed)
             for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics)):  # type: ignore[call-overload]
                 summary.add(outcome)
 

@@ -10,6 +10,7 @@ are stable.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import unicodedata
@@ -251,3 +252,21 @@ def clean_article(
 
 def _label(name: str | None) -> str | None:
     return name[:MAX_NAME_CHARS].strip() or None if name else None
+
+
+def limit_text(article: Article, max_chars: int) -> tuple[Article, str | None]:
+    """Cut an article's text to `max_chars` at a paragraph or sentence end; say so if cut.
+
+    Analysis time and memory grow with the text; a bound keeps one huge input (a 10 MB
+    single line, a book pasted into a page) from stalling its batch. The cut is reported,
+    never silent.
+    """
+    text = article.text
+    if len(text) <= max_chars:
+        return article, None
+    window = text[:max_chars]
+    cut = max(window.rfind("\n"), window.rfind(". "))
+    end = cut + 1 if cut > max_chars // 2 else max_chars
+    note = (f"{article.url}: text cut to its first {end:,} of {len(text):,} characters "
+            "(NEWSWATCH_MAX_TEXT_CHARS)")
+    return dataclasses.replace(article, text=text[:end].rstrip()), note

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # fetching articles and feeds (pipeline/sources.py)
     fetch_timeout: float = Field(default=10.0, gt=0, le=3600)
     fetch_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    # characters of an article's cleaned text analysed (about 50,000 words); the rest is cut
+    max_text_chars: int = Field(default=300_000, ge=1_000, le=10_000_000)
     fetch_max_redirects: int = Field(default=5, ge=0, le=50)
     fetch_allow_private: bool = False
     feed_full_text: bool = False
