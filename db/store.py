@@ -186,7 +186,7 @@ def save_alert(
         "status": status,
         "attempts": 0,
         "created_at": now,
-        "sent_at": now if status == "sent" else None,
+        "sent_at": None,
     }
     new_id: int | None = session.connection().scalar(stmt, values)
     return new_id

@@ -253,7 +253,7 @@ def _queue_alerts(
     ):
         raised += db_store.save_alert(
             session, event_id=alert.event_id, topic=alert.topic, channel=alert.channel,
-            message=alert_message(alert), status="sent" if alert.channel == NO_CHANNEL else "pending",
+            message=alert_message(alert), status="stored" if alert.channel == NO_CHANNEL else "pending",
         ) is not None
     return raised
 
@@ -274,9 +274,7 @@ def deliver(
     (sent, failed) for this attempt. `engine` is the run's; without one, a one-off engine on
     `settings.database_url` serves the call.
     """
-    channels = list(settings.notify_urls)
-    for topic_channels in _topic_channels(read_topics(settings) if topics is None else topics).values():
-        channels.extend(topic_channels)
+    channels = configured_channels(settings, topics)
     if not channels:
         return 0, 0
     if engine is None:
@@ -285,9 +283,27 @@ def deliver(
     return _deliver(settings, engine, channels)
 
 
-def _deliver(settings: Settings, engine: Engine, channels: list[str]) -> tuple[int, int]:
+def configured_channels(settings: Settings, topics: Sequence[Topic] | None = None) -> list[str]:
+    """The channels alerts go to now: NEWSWATCH_NOTIFY and every topic's own `channels`."""
+    channels = list(settings.notify_urls)
+    for topic_channels in _topic_channels(read_topics(settings) if topics is None else topics).values():
+        channels.extend(topic_channels)
+    return list(dict.fromkeys(channels))
+
+
+def deliver_ids(settings: Settings, engine: Engine, ids: Sequence[int]) -> tuple[int, int]:
+    """Deliver the given queued alerts now (`newswatch alerts retry`); return (sent, failed)."""
+    if not ids:
+        return 0, 0
+    return _deliver(settings, engine, configured_channels(settings), only=set(ids))
+
+
+def _deliver(settings: Settings, engine: Engine, channels: list[str],
+             only: set[int] | None = None) -> tuple[int, int]:
     with open_session(engine) as session:
         undelivered = outbox.list_undelivered_alerts(session, channels=channels)
+    if only is not None:
+        undelivered = [a for a in undelivered if a.id in only]
     sent = failed = 0
     for group in _delivery_groups(undelivered, settings.digest_threshold):
         # The claim, the call and its outcome share one transaction: the claim's row lock is

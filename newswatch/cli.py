@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from newswatch.pipeline.errors import NewswatchError
-from newswatch.pipeline.records import AHEAD_DAYS, EARLIEST_DATE, plausible_date
+from newswatch.pipeline.records import AHEAD_DAYS, EARLIEST_DATE, EventType, plausible_date
 from newswatch.pipeline.settings import get_settings
 
 app = typer.Typer(
@@ -229,7 +229,7 @@ def ingest(
         f"{summary.articles_failed + len(checked.failures)} failed\n"
         f"events:   {summary.events_new} new, {summary.events_merged} merged\n"
         f"alerts:   {summary.alerts_raised} raised, {summary.alerts_sent} sent, "
-        f"{summary.alerts_failed} failed"
+        f"{summary.alerts_failed} not delivered"
     )
     if summary.failures or checked.failures:
         raise typer.Exit(1)
@@ -237,6 +237,29 @@ def ingest(
 
 # ---------------------------------------------------------------------------------------------
 # events, articles, alerts
+
+
+def _note(message: str) -> None:
+    """A remark beside the output (stderr), so `--json` output stays pure JSON lines."""
+    typer.echo(message, err=True)
+
+
+def _explain_no_events(filters: Any, codes: set[str]) -> None:
+    """Say why a filtered listing is empty when a filter value is unknown."""
+    hints = []
+    if filters.actor and filters.actor not in codes:
+        shown = ", ".join(sorted(codes)[:20]) or "none yet"
+        hints.append(f"no stored event has actor {filters.actor!r} (stored codes: {shown})")
+    if filters.topic:
+        from newswatch.pipeline.topics import load_topics
+
+        try:
+            slugs = [t.slug for t in load_topics(get_settings().topics)]
+        except NewswatchError:
+            slugs = []
+        if slugs and filters.topic not in slugs:
+            hints.append(f"no topic {filters.topic!r} in the topics file (topics: {', '.join(slugs)})")
+    _note("no events match" + (": " + "; ".join(hints) if hints else ""))
 
 
 @app.command()
@@ -254,14 +277,29 @@ def events(
 
     Example: newswatch events --actor RUS --topic nato-enlargement --json
     """
-    from newswatch.db.queries import EventFilters, list_events
+    from newswatch.db.queries import EventFilters, list_events, stored_codes
 
+    if type_ is not None:
+        type_ = type_.strip().upper()
+        if type_ not in EventType.__members__:
+            raise typer.BadParameter(
+                f"unknown event type {type_!r}; one of {', '.join(EventType.__members__)}",
+                param_hint="--type",
+            )
     filters = EventFilters(
-        type=type_, actor=actor, topic=topic, since=_parse_date(since), until=_parse_date(until),
-        search=search, limit=limit,
+        type=type_, actor=actor.strip().upper() if actor else None,
+        topic=topic.strip().lower() if topic else None,
+        since=_parse_date(since), until=_parse_date(until), search=search, limit=limit + 1,
     )
     with _errors(), _session() as session:
         rows = list_events(session, filters)
+        codes = stored_codes(session) if not rows and filters.actor else set()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if more:
+        _note(f"showing the newest {limit} events; more match (--limit N to see more)")
+    elif not rows:
+        _explain_no_events(filters, codes)
     if json_:
         _print_json([
             {
@@ -310,7 +348,10 @@ def articles(
             groups = list_duplicate_groups(session, since=_parse_date(since), limit=limit)
             rows = [a for original, copies in groups for a in (original, *copies)]
         else:
-            rows = list_articles(session, since=_parse_date(since), limit=limit)
+            rows = list_articles(session, since=_parse_date(since), limit=limit + 1)
+            if len(rows) > limit:
+                rows = rows[:limit]
+                _note(f"showing the newest {limit} articles; more match (--limit N to see more)")
     if json_:
         _print_json([
             {
@@ -334,30 +375,51 @@ def articles(
 
 
 class AlertStatus(str, Enum):
+    stored = "stored"
     pending = "pending"
+    retrying = "retrying"
     sent = "sent"
     failed = "failed"
 
 
-@app.command()
+alerts_app = typer.Typer(
+    help="Alerts raised: list them (no subcommand), retry or drop undelivered ones.",
+)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback(invoke_without_command=True)
 def alerts(
+    ctx: typer.Context,
     json_: JsonOption = False,
     status: Annotated[
         AlertStatus | None, typer.Option(help="only alerts with this delivery status")
     ] = None,
+    topic: Annotated[str | None, typer.Option(help="only alerts of this topic slug")] = None,
+    since: DateOption = None,
+    limit: LimitOption = 1000,
 ) -> None:
     """List alerts raised, oldest first, with their delivery status.
 
-    Channels are shown with passwords and tokens hidden. A channel "(none)" means no channel
-    was configured (NEWSWATCH_NOTIFY empty): the alert was stored and printed only.
+    Status: stored (no channel was configured: kept, not sent), pending (not tried yet),
+    retrying (tried, a later run tries again), sent, failed (given up after
+    NEWSWATCH_ALERT_MAX_ATTEMPTS; `alerts retry` sends it again). Channels are shown with
+    passwords and tokens hidden.
 
-    Example: newswatch alerts --status pending
+    Example: newswatch alerts --status retrying
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from newswatch.db.queries import list_alerts
     from newswatch.pipeline.alerts import describe_channel, redact_url, split_message
 
     with _errors(), _session() as session:
-        rows = list_alerts(session, status=status.value if status else None)
+        rows = list(list_alerts(session, status=status.value if status else None,
+                                topic=topic.strip() if topic else None, since=_parse_date(since),
+                                limit=limit + 1))
+        if len(rows) > limit:
+            rows = rows[:limit]
+            _note(f"showing the oldest {limit} alerts; more match (--limit N or --since DATE)")
         data = [
             {
                 "id": a.id, "event_id": a.event_id, "topic": a.topic,
@@ -377,6 +439,64 @@ def alerts(
           a.attempts, _iso(a.created_at), split_message(a.message)[0],
           a.last_error if a.status != "sent" else ""] for a in rows],
     )
+
+
+AlertIds = Annotated[list[int] | None, typer.Argument(help="alert ids (see newswatch alerts)")]
+
+
+@alerts_app.command("retry")
+def alerts_retry(ids: AlertIds = None, json_: JsonOption = False) -> None:
+    """Send undelivered alerts again now, on the channels configured now.
+
+    Without ids: every alert not delivered (stored, pending, retrying, failed). An alert whose
+    channel is no longer configured moves to the current channels (NEWSWATCH_NOTIFY and the
+    topics' channels), so correcting a channel URL and retrying delivers what was missed.
+
+    Example: newswatch alerts retry 12 13
+    """
+    from newswatch.db import outbox
+    from newswatch.db.session import connect
+    from newswatch.flows._steps import configured_channels, deliver_ids
+
+    settings = _settings()
+    with _errors():
+        channels = configured_channels(settings)
+        if not channels:
+            raise NewswatchError("no channel is configured: set NEWSWATCH_NOTIFY (or a topic's channels) first")
+        with _session() as session, session.begin():
+            found = outbox.find_alerts(session, ids or [])
+            missing = sorted(set(ids or []) - {a.id for a in found})
+            queued = [i for alert in found for i in outbox.reroute_alert(session, alert, channels)]
+        for alert_id in missing:
+            _note(f"alert {alert_id}: no such undelivered alert")
+        with connect(settings.database_url) as engine:
+            sent, failed = deliver_ids(settings, engine, queued)
+    if json_:
+        _print_json([{"queued": len(queued), "sent": sent, "failed": failed, "missing": missing}])
+    else:
+        typer.echo(f"alerts:   {len(queued)} queued, {sent} sent, {failed} not delivered")
+    if failed or missing:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("drop")
+def alerts_drop(ids: Annotated[list[int], typer.Argument(help="alert ids (see newswatch alerts)")],
+                json_: JsonOption = False) -> None:
+    """Delete undelivered alerts, so no run sends them (a sent alert cannot be dropped).
+
+    Example: newswatch alerts drop 12
+    """
+    from newswatch.db import outbox
+
+    with _errors(), _session() as session, session.begin():
+        dropped = outbox.drop_alerts(session, ids)
+    if json_:
+        _print_json([{"dropped": dropped}])
+    else:
+        typer.echo(f"alerts:   {dropped} dropped")
+    if dropped < len(set(ids)):
+        _note(f"{len(set(ids)) - dropped} of the ids are not undelivered alerts")
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------------------------

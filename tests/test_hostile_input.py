@@ -271,7 +271,14 @@ def _events(*args: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_sql_in_event_filters_is_only_ever_a_value(stored_events: str, option: str, value: str) -> None:
     """Each filter value is a bound parameter: it matches literally or not at all, and the
-    tables are intact afterwards. `%` and `_` are literal characters in --search, not wildcards."""
+    tables are intact afterwards. `%` and `_` are literal characters in --search, not wildcards.
+    --type takes only the event types, so anything else is refused (exit 2) before a query."""
+    if option == "--type":
+        from newswatch.cli import app
+
+        assert CliRunner().invoke(app, ["events", "--type", value]).exit_code == 2
+        assert len(_events()) == 2
+        return
     found = _events(option, value)
     if option == "--search":
         assert all(value.lower() in e["content"].lower() for e in found), f"{value!r} matched {found}"
