@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -186,6 +186,7 @@ def ingest(
     ] = None,
     published: DateOption = None,
     source: Annotated[str | None, typer.Option(help="the outlet's name, stored with each article")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ) -> None:
     """Ingest articles and feeds once: extract events, store them, raise alerts.
 
@@ -211,7 +212,10 @@ def ingest(
         for failure in checked.failures:
             typer.echo(f"Error: {failure}", err=True)
         if not checked.inputs and not feed:
-            typer.echo(f"articles: 0 new, 0 duplicate, 0 already stored, {len(checked.failures)} failed")
+            if json_:
+                _print_json([_ingest_json(None, checked.failures)])
+            else:
+                typer.echo(f"articles: 0 new, 0 duplicate, 0 already stored, {len(checked.failures)} failed")
             raise typer.Exit(1)
         _exit_on_sigterm()
         # On a busy machine the temporary Prefect server can take longer than Prefect's 20 s.
@@ -223,6 +227,11 @@ def ingest(
         summary = ingest_all(list(checked.inputs), feed or [], published=day, source=source)
     for failure in summary.failures:
         typer.echo(f"Error: {failure}", err=True)
+    if json_:
+        _print_json([_ingest_json(summary, checked.failures)])
+        if summary.failures or checked.failures:
+            raise typer.Exit(1)
+        return
     typer.echo(
         f"articles: {summary.articles_new} new, {summary.articles_duplicate} duplicate, "
         f"{summary.articles_known} already stored, "
@@ -233,6 +242,21 @@ def ingest(
     )
     if summary.failures or checked.failures:
         raise typer.Exit(1)
+
+
+def _ingest_json(summary: Any, refused: Sequence[str]) -> dict[str, Any]:
+    """The ingest summary as `--json` prints it: counts, then every failure line."""
+    failures = [*refused, *(summary.failures if summary else [])]
+    get = (lambda name: getattr(summary, name)) if summary else (lambda name: 0)
+    return {
+        "articles": {"new": get("articles_new"), "duplicate": get("articles_duplicate"),
+                     "already_stored": get("articles_known"),
+                     "failed": get("articles_failed") + len(refused)},
+        "events": {"new": get("events_new"), "merged": get("events_merged")},
+        "alerts": {"raised": get("alerts_raised"), "sent": get("alerts_sent"),
+                   "not_delivered": get("alerts_failed")},
+        "failures": failures,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,7 +538,7 @@ TopicsFileOption = Annotated[
 
 
 @topics_app.callback(invoke_without_command=True)
-def topics(ctx: typer.Context, file: TopicsFileOption = None) -> None:
+def topics(ctx: typer.Context, file: TopicsFileOption = None, json_: JsonOption = False) -> None:
     """List the tracked topics in force and the file they were loaded from.
 
     Example: newswatch topics
@@ -526,6 +550,13 @@ def topics(ctx: typer.Context, file: TopicsFileOption = None) -> None:
     path = file or _settings().topics
     with _errors():
         loaded = load_topics(path)
+    if json_:
+        _print_json([
+            {"slug": t.slug, "name": t.name, "description": t.description, "actors": list(t.actors),
+             "event_types": list(t.event_types), "patterns": len(t.patterns), "file": str(path)}
+            for t in loaded
+        ])
+        return
     typer.echo(f"topics from {path}")
     _table(
         "topics",
@@ -622,7 +653,7 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(json_: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False) -> None:
     """Apply the Alembic migrations to the configured database.
 
     Example: newswatch db upgrade
@@ -633,7 +664,13 @@ def db_upgrade() -> None:
     url = _settings().database_url
     with _errors(), connect(url) as engine:
         upgrade(engine)
-    typer.echo(f"database {redact_url(url)} is up to date")
+        from newswatch.db.migrate import current_revision
+
+        revision = current_revision(engine)
+    if json_:
+        _print_json([{"database": redact_url(url), "revision": revision, "up_to_date": True}])
+        return
+    typer.echo(f"database {redact_url(url)} is up to date (revision {revision})")
 
 
 if __name__ == "__main__":

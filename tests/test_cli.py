@@ -117,3 +117,21 @@ def test_a_listing_cut_by_limit_says_so_beside_the_json(stored_events: str) -> N
     assert "more match" not in _run("events", "--json", "--limit", "2").stderr
     alerts = _run("alerts", "--json", "--since", "2000-01-01", "--topic", "NATO-enlargement", "--limit", "5")
     assert alerts.exit_code == 0 and len(alerts.stdout.splitlines()) == 1
+
+
+def test_every_command_has_json(tmp_path: Path) -> None:
+    """Bug: ingest, topics and db upgrade had no --json although docs/cli.md said all had."""
+    import json
+
+    env = {"NEWSWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}"}
+    upgraded = CliRunner().invoke(app, ["db", "upgrade", "--json"], env=env)
+    assert upgraded.exit_code == 0, upgraded.output
+    row = json.loads(upgraded.stdout)
+    assert row["up_to_date"] is True and row["revision"]
+    listed = [json.loads(line) for line in CliRunner().invoke(app, ["topics", "--json"]).stdout.splitlines()]
+    assert "nato-enlargement" in {t["slug"] for t in listed}
+    refused = CliRunner().invoke(app, ["ingest", str(tmp_path / "missing.txt"), "--json"], env=env)
+    assert refused.exit_code == 1
+    summary = json.loads(refused.stdout)
+    assert summary["articles"]["failed"] == 1
+    assert summary["failures"] == [f"{tmp_path / 'missing.txt'}: no such file; check the path"]
