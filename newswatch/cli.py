@@ -222,9 +222,10 @@ def ingest(
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        from newswatch.flows.ingest import ingest_all
+        with _prefect_api(settings):
+            from newswatch.flows.ingest import ingest_all
 
-        summary = ingest_all(list(checked.inputs), feed or [], published=day, source=source)
+            summary = ingest_all(list(checked.inputs), feed or [], published=day, source=source)
     for failure in summary.failures:
         typer.echo(f"Error: {failure}", err=True)
     if json_:
@@ -242,6 +243,26 @@ def ingest(
     )
     if summary.failures or checked.failures:
         raise typer.Exit(1)
+
+
+@contextmanager
+def _prefect_api(settings: Any) -> Iterator[None]:
+    """Point this command at PREFECT_API_URL, or at the background local server (started on
+    first use, then reused: a second ingest skips a 15-45 s server start)."""
+    if os.environ.get("PREFECT_API_URL") or settings.prefect_server != "background":
+        yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from newswatch.flows.server import ensure_server
+
+    server, started = ensure_server()
+    if started:
+        _note(f"started a local Prefect server at {server.ui} (flow runs are in its UI); it stays up "
+              "for the next commands: `newswatch server stop` ends it")
+    os.environ["PREFECT_API_URL"] = server.api  # task and flow subprocesses read the environment
+    with temporary_settings(updates={PREFECT_API_URL: server.api}):
+        yield
 
 
 def _ingest_json(summary: Any, refused: Sequence[str]) -> dict[str, Any]:
@@ -650,6 +671,54 @@ def serve(
     _exit_on_sigterm()
     with _errors():
         serve_feeds(feeds, cron=cron, interval=interval)
+
+
+server_app = typer.Typer(help="The local Prefect server that manual ingests share.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("status")
+def server_status(json_: JsonOption = False) -> None:
+    """Tell whether the background Prefect server is running, and where.
+
+    Example: newswatch server status
+    """
+    from newswatch.flows.server import read_server
+
+    server = read_server()
+    if json_:
+        _print_json([{"running": server is not None, "api": server.api if server else None,
+                      "pid": server.pid if server else None}])
+    elif server is None:
+        typer.echo("no local Prefect server is running (the next ingest starts one)")
+    else:
+        typer.echo(f"local Prefect server at {server.ui} (API {server.api}, pid {server.pid})")
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start the background Prefect server now (ingest starts it by itself when needed).
+
+    Example: newswatch server start
+    """
+    from newswatch.flows.server import ensure_server
+
+    with _errors():
+        server, started = ensure_server()
+    typer.echo(f"local Prefect server {'started' if started else 'already running'} at {server.ui}")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the background Prefect server that ingest started.
+
+    Example: newswatch server stop
+    """
+    from newswatch.flows.server import stop_server
+
+    server = stop_server()
+    typer.echo(f"stopped the local Prefect server at {server.ui}" if server
+               else "no local Prefect server was running")
 
 
 @db_app.command("upgrade")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     # near-duplicate articles are looked for among those dated this close (exact copies: any date)
     near_duplicate_days: int = Field(default=7, ge=0, le=MAX_WINDOW_DAYS)
     batch_size: int = Field(default=64, ge=1, le=100_000)
+    # without PREFECT_API_URL: "background" keeps one local Prefect server running between
+    # commands (flows/server.py); "temporary" lets Prefect start one per command
+    prefect_server: Literal["background", "temporary"] = "background"
     digest_threshold: int = Field(default=10, ge=1, le=100_000)
     # alert delivery: task retries with exponential backoff, then later runs try again
     alert_retries: int = Field(default=3, ge=0, le=20)

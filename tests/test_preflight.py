@@ -258,6 +258,7 @@ def test_sigterm_stops_the_temporary_prefect_server(tmp_path: Path) -> None:
     article = tmp_path / "a.txt"
     article.write_text("Russia demands guarantees\n\nMoscow demanded on Friday that NATO halt its expansion.\n")
     env = ingest_env(f"sqlite:///{tmp_path / 't.db'}", api_url=None, PREFECT_LOGGING_LEVEL="INFO")
+    assert env["NEWSWATCH_PREFECT_SERVER"] == "temporary"
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     proc = subprocess.Popen([NEWSWATCH, "ingest", str(article)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -292,3 +293,37 @@ def test_a_binary_or_utf16_topics_file_is_one_line(tmp_path: Path, content: byte
         load_topics(path)
     result = CliRunner().invoke(app, ["topics", "check", str(path)])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_manual_ingests_share_one_background_prefect_server(tmp_path: Path) -> None:
+    """Bug: each ingest started a temporary Prefect server first (15-45 s for one article)."""
+    import subprocess
+
+    from tests._faults import NEWSWATCH
+
+    env = ingest_env(f"sqlite:///{tmp_path / 'b.db'}", api_url=None)
+    env.pop("NEWSWATCH_PREFECT_SERVER")
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    texts = ["Moscow demanded on Friday that NATO halt its expansion.",
+             "Ankara demanded on Monday that Sweden extradite the suspects."]
+    runs = []
+    try:
+        for n, text in enumerate(texts):
+            path = tmp_path / f"a{n}.txt"
+            path.write_text(f"Headline {n}\n\n{text}\n")
+            runs.append(subprocess.run([NEWSWATCH, "ingest", str(path)], env=env, capture_output=True,
+                                       text=True, timeout=300))
+        assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:] + runs[1].stderr[-2000:]
+        assert "started a local Prefect server at http://127.0.0.1:" in runs[0].stderr
+        assert "started a local Prefect server" not in runs[1].stderr  # the second reuses it
+        status = subprocess.run([NEWSWATCH, "server", "status", "--json"], env=env, capture_output=True,
+                                text=True, timeout=60)
+        import json
+
+        state = json.loads(status.stdout)
+        assert state["running"] is True
+    finally:
+        stopped = subprocess.run([NEWSWATCH, "server", "stop"], env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.stdout.startswith("stopped the local Prefect server")
+    assert not _processes_naming(f"--port {state['api'].split(':')[2].split('/')[0]}")
