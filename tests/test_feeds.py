@@ -615,3 +615,37 @@ def test_full_text_connects_to_the_address_it_checked(
     expanded = fetch_full_text(client, _entry(f"http://news.example.test:{port}/a"))
     assert expanded.article.text.startswith("Full story text.")
     assert server.hits("/a")[0].headers["host"] == f"news.example.test:{port}"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_serve_drops_runs_a_previous_serve_scheduled_for_other_feeds() -> None:
+    """Bug: `serve` restarted with other feeds first ran a leftover run with the old feed list."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+    from prefect.states import Scheduled
+
+    from newswatch.flows.deployments import DEPLOYMENT_NAME, _drop_stale_runs
+    from newswatch.flows.poll import poll_all_feeds
+
+    async def setup() -> tuple[str, str]:
+        async with get_client() as client:
+            flow_id = await client.create_flow(poll_all_feeds)
+            deployment_id = await client.create_deployment(flow_id=flow_id, name=DEPLOYMENT_NAME)
+            old = await client.create_flow_run_from_deployment(
+                deployment_id, parameters={"feeds": ["https://old.test/rss"]}, state=Scheduled())
+            new = await client.create_flow_run_from_deployment(
+                deployment_id, parameters={"feeds": ["https://new.test/rss"]}, state=Scheduled())
+            return str(old.id), str(new.id)
+
+    async def remaining() -> set[str]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=[DEPLOYMENT_NAME])))
+            return {str(r.id) for r in runs}
+
+    old, new = asyncio.run(setup())
+    _drop_stale_runs(["https://new.test/rss"])
+    left = asyncio.run(remaining())
+    assert new in left and old not in left
