@@ -188,12 +188,18 @@ def _ingest(
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however
     # many inputs a run has (benchmarks/run.py measures it).
+    done = 0
     for batch in _batches(inputs, settings.batch_size):
         loaded, failures = load_articles(batch, published, source, quote(settings))  # type: ignore[call-overload]
         for failure in failures:
             logger.error(failure)
         summary.failures.extend(failures)
         process(loaded)
+        done += len(batch)
+        if len(inputs) > settings.batch_size:  # a long run says how far it is
+            logger.info("progress: %d of %d inputs done (%d new articles, %d failed)",
+                        done, len(inputs), summary.articles_new + summary.articles_duplicate,
+                        len(summary.failures))
     feed_polls: list[Any] = []
     if feeds:
         feed_articles, feed_failures, feed_polls = poll_feeds(
