@@ -25,6 +25,7 @@ from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, event_key, find_duplicates, fingerprint,
     inherit_events, match_events,
 )
+from newswatch.pipeline.embed import Embedder
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
@@ -88,15 +89,18 @@ def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Articl
 
 
 def extract(
-    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None
+    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None,
+    embedder: Embedder | None = None,
 ) -> list[Extraction]:
     """Extract actors and events from a batch of articles and tag the events' topics.
 
     Topics are tagged here, while the analysed sentences are at hand: the store step gets
-    finished records and needs no model.
+    finished records and needs no model. `embedder` (the run's, `make_embedder`) adds matches
+    by meaning; without one, topics match by their patterns only.
     """
     analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
-    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed)
+    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed,
+                      embedder)
 
 
 def store(

@@ -24,6 +24,7 @@ from newswatch.db.migrate import upgrade
 from newswatch.db.session import connect
 from newswatch.flows import _steps
 from newswatch.flows.feeds import poll_feeds, save_feed_polls
+from newswatch.pipeline.embed import Embedder, make_embedder
 from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings
@@ -106,10 +107,11 @@ def skip_known(articles: Sequence[Article], engine: Engine) -> tuple[list[Articl
 
 @task(cache_policy=NO_CACHE)
 def extract_batch(
-    articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic]
+    articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic],
+    embedder: Embedder | None = None,
 ) -> list[Extraction]:
     """Run the spaCy pipeline over one batch of articles and tag the events' topics."""
-    return _steps.extract(nlp, articles, settings, topics)
+    return _steps.extract(nlp, articles, settings, topics, embedder)
 
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
@@ -165,6 +167,7 @@ def _ingest(
     topics = _steps.read_topics(settings)  # a bad topics file stops the run before any work
     upgrade(engine)
     nlp = NlpLoader(settings)
+    embedder = make_embedder(settings.embedding_model)  # loads at its first use, if any
     summary = IngestSummary()
 
     def process(articles: list[Article]) -> None:
@@ -173,7 +176,7 @@ def _ingest(
         fresh, known = skip_known(quote(articles), quote(engine))  # type: ignore[call-overload]
         summary.articles_known += known
         if fresh:
-            extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics))  # type: ignore[call-overload]
+            extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics), quote(embedder))  # type: ignore[call-overload]
             for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics)):  # type: ignore[call-overload]
                 summary.add(outcome)
 
