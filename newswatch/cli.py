@@ -390,8 +390,7 @@ def topics_test(
     file: TopicsFileOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """Show whether a text matches each topic, and why: the pattern words that matched, or the
-    nearest example and its cosine.
+    """Show whether a text matches each topic, and why: pattern words or nearest example.
 
     The text is its own article: "the alliance" or a bare "accession" resolve only to an
     organisation it (or --title) names. Topic filters on event types and actors do not apply.

@@ -262,8 +262,8 @@ def test_every_bad_entry_is_reported_with_file_line_and_field(tmp_path: Path) ->
         f"{where}1: the [organisations] table is no longer read: organisations, their names and "
         "generic references ('refer') come from the actor dictionary (actors.jsonl)",
         f"{where}10: topic 'Bad Slug': unknown field 'colour' (fields: actors, channels, "
-        "description, event_types, exclude_actors, exclusions, name, patterns, require_actors, "
-        "slug, tests)",
+        "counter_examples, description, event_types, examples, exclude_actors, exclusions, name, "
+        "patterns, require_actors, slug, tests)",
         f"{where}10: topic 'Bad Slug': 'slug' must be lowercase words joined by hyphens, like "
         "'nato-enlargement'",
         f"{where}10: topic 'Bad Slug': pattern 'join {{actor}}': '{{actor}}' needs the topic's "
@@ -542,6 +542,9 @@ NOT_MEANT = [
      "Stoltenberg called for more air defence systems for Kyiv.", ""),
     ("Arms control", "Russia blamed NATO for the collapse of arms control.",
      "Moscow withdrew its ratification of the nuclear test ban treaty.", ""),
+    ("Russia warns the alliance", "NATO held exercises in Estonia.",
+     "A Russian official said the alliance's drills and deployments close to Russia posed "
+     "unacceptable threats to its security.", ""),
     ("Georgia and NATO", "Georgia has sought NATO membership since 2008.",
      "Tbilisi demanded that Moscow withdraw its troops from Abkhazia.", ""),
 ]
