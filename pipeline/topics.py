@@ -879,18 +879,30 @@ def _match_meaning(
             plans.append((event.content, event.sentence))
         else:
             plans.append((event.sentence, _previous_sentence(extraction.article.text, event.start)))
-    texts = list(dict.fromkeys(t for plan in plans for t in plan if t.strip()))
-    row = {text: i for i, text in enumerate(texts)}
-    encoded = embedder.encode(texts)
-    out: list[TopicMatch | None] = []
+    # Own texts first; a context text only for a pair its own text leaves undecided.
+    own_texts = list(dict.fromkeys(own for own, _ in plans if own.strip()))
+    own_vectors = embedder.encode(own_texts)
+    own_row = {text: i for i, text in enumerate(own_texts)}
+    nearest: list[_Nearest | None] = []
+    undecided: list[str] = []
     for (own, context), (_, _, topic) in zip(plans, wanted):
         meaning = topic.context.meaning
-        pair = vectors[topic.slug]
-        near = _nearest(topic, pair, encoded[row[own]]) if own in row else None
+        near = _nearest(topic, vectors[topic.slug], own_vectors[own_row[own]]) if own in own_row else None
+        nearest.append(near)
+        if (near is not None and context.strip() and not near.passes(meaning.threshold, meaning.margin)
+                and near.passes(meaning.context_threshold, meaning.context_margin)):
+            undecided.append(context)
+    context_texts = list(dict.fromkeys(undecided))
+    context_vectors = embedder.encode(context_texts) if context_texts else None
+    context_row = {text: i for i, text in enumerate(context_texts)}
+    out: list[TopicMatch | None] = []
+    for (own, context), (_, _, topic), near in zip(plans, wanted, nearest):
+        meaning = topic.context.meaning
         ok = near is not None and near.passes(meaning.threshold, meaning.margin)
-        if near is not None and not ok and near.passes(meaning.context_threshold, meaning.context_margin):
-            ok = context in row and _nearest(topic, pair, encoded[row[context]]).passes(
-                meaning.threshold, meaning.margin)
+        if not ok and near is not None and context_vectors is not None and context in context_row:
+            ok = near.passes(meaning.context_threshold, meaning.context_margin) and _nearest(
+                topic, vectors[topic.slug], context_vectors[context_row[context]]
+            ).passes(meaning.threshold, meaning.margin)
         out.append(TopicMatch(topic=topic.slug, example=near.example, score=round(near.score, 3))
                    if ok and near is not None else None)
     return out
