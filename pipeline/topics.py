@@ -17,6 +17,11 @@ component (`newswatch_actors`, pipeline/actors.py) put on the article's Doc
 - `exclusions` veto the matches they overlap; `event_types`, `require_actors` and
   `exclude_actors` filter events.
 
+Patterns miss paraphrases, so a topic may also list `examples` and `counter_examples`: with
+an embedder (pipeline/embed.py), an event no pattern matched matches by meaning when its
+sentence is near the examples and clearly nearer them than the counter-examples (or continues
+an on-topic previous sentence), and the topic's actor constraint holds as above.
+
 `tag_topics` is the step between extraction and store: it reuses the sentences extraction
 analysed and returns the extractions with their `TopicMatch`es, so storing needs no model. Any
 other text (a free text, a title the resolution needs) runs through the loaded pipeline without
