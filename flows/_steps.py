@@ -25,6 +25,7 @@ from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, event_key, find_duplicates, fingerprint,
     inherit_events, match_events,
 )
+from newswatch.pipeline.embed import Embedder
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.clean import limit_text
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
@@ -103,19 +104,23 @@ def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Articl
 
 
 def extract(
-    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None
+    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None,
+    embedder: Embedder | None = None,
 ) -> list[Extraction]:
     """Extract actors and events from a batch of articles and tag the events' topics.
 
     Topics are tagged here, while the analysed sentences are at hand: the store step gets
-    finished records and needs no model.
+    finished records and needs no model. `embedder` (the run's, `make_embedder`) adds matches
+    by meaning; without one, topics match by their patterns only.
     """
     analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
-    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed)
+    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed,
+                      embedder)
 
 
 def extract_each(
-    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic]
+    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic],
+    embedder: Embedder | None = None,
 ) -> tuple[list[Extraction], list[str]]:
     """`extract`, with one article's failure failing that article alone.
 
@@ -123,14 +128,14 @@ def extract_each(
     so the others are still stored and the bad one is named in one line.
     """
     try:
-        return extract(nlp, articles, settings, topics), []
+        return extract(nlp, articles, settings, topics, embedder), []
     except Exception:  # noqa: BLE001  (which article it was is found below)
         pass
     extractions: list[Extraction] = []
     failures: list[str] = []
     for article in articles:
         try:
-            extractions.extend(extract(nlp, [article], settings, topics))
+            extractions.extend(extract(nlp, [article], settings, topics, embedder))
         except Exception as exc:  # noqa: BLE001  (one line for the user; the others go on)
             failures.append(f"{article.url}: could not be analysed ({type(exc).__name__}: {exc})")
     return extractions, failures

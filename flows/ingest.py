@@ -24,6 +24,7 @@ from newswatch.db.migrate import upgrade
 from newswatch.db.session import connect
 from newswatch.flows import _steps
 from newswatch.flows.feeds import poll_feeds, save_feed_polls
+from newswatch.pipeline.embed import Embedder, make_embedder
 from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings
@@ -106,13 +107,14 @@ def skip_known(articles: Sequence[Article], engine: Engine) -> tuple[list[Articl
 
 @task(cache_policy=NO_CACHE)
 def extract_batch(
-    articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic]
+    articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic],
+    embedder: Embedder | None = None,
 ) -> tuple[list[Extraction], list[str]]:
     """Run the spaCy pipeline over one batch of articles and tag the events' topics.
 
     Returns the extractions and one line per article that could not be analysed.
     """
-    return _steps.extract_each(nlp, articles, settings, topics)
+    return _steps.extract_each(nlp, articles, settings, topics, embedder)
 
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
@@ -168,6 +170,7 @@ def _ingest(
     topics = _steps.read_topics(settings)  # a bad topics file stops the run before any work
     upgrade(engine)
     nlp = NlpLoader(settings)
+    embedder = make_embedder(settings.embedding_model)  # loads at its first use, if any
     summary = IngestSummary()
 
     def process(articles: list[Article]) -> None:
@@ -179,7 +182,7 @@ def _ingest(
         for note in notes:
             logger.warning(note)
         if fresh:
-            extractions, failed = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics))  # type: ignore[call-overload]
+            extractions, failed = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics), quote(embedder))  # type: ignore[call-overload]
             for failure in failed:
                 logger.error(failure)
             summary.failures.extend(failed)

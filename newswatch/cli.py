@@ -616,14 +616,17 @@ def topics_test(
     file: TopicsFileOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """Show whether a text matches each topic, and the words that matched.
+    """Show whether a text matches each topic, and why: pattern words or nearest example.
 
     The text is its own article: "the alliance" or a bare "accession" resolve only to an
     organisation it (or --title) names. Topic filters on event types and actors do not apply.
+    For topics with examples (and NEWSWATCH_EMBEDDING_MODEL not "none") each line also shows
+    the nearest example, its cosine and its margin over the nearest counter-example.
 
     Example: newswatch topics test "Turkey is holding up Sweden's accession to NATO"
     """
-    from newswatch.pipeline.topics import load_topics, preview_topics
+    from newswatch.pipeline.embed import make_embedder
+    from newswatch.pipeline.topics import load_topics, nearest_examples, preview_topics
 
     settings = _settings()
     with _errors():
@@ -631,15 +634,29 @@ def topics_test(
         from newswatch.flows._steps import load_nlp  # the mentions come from the actor component
 
         nlp = load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
-        results = preview_topics(nlp, loaded, text, title=title)
+        embedder = make_embedder(settings.embedding_model)
+        results = preview_topics(nlp, loaded, text, title=title, embedder=embedder)
+        nearest = nearest_examples(embedder, loaded, text) if embedder is not None else {}
     if json_:
         _print_json([
-            {"topic": t.slug, "match": m is not None, "words": list(m.words) if m else []}
+            {"topic": t.slug, "match": m is not None, "words": list(m.words) if m else [],
+             "by": None if m is None else ("pattern" if m.words else "meaning"),
+             "example": nearest[t.slug][0] if t.slug in nearest else None,
+             "score": nearest[t.slug][1] if t.slug in nearest else None,
+             "margin": nearest[t.slug][2] if t.slug in nearest else None}
             for t, m in results
         ])
         return
     for topic, match in results:
-        verdict = f"match: {', '.join(match.words)}" if match else "no match"
+        if match is None:
+            verdict = "no match"
+        elif match.words:
+            verdict = f"match: {', '.join(match.words)}"
+        else:
+            verdict = "match by meaning"
+        if topic.slug in nearest:
+            example, score, margin = nearest[topic.slug]
+            verdict += f" (nearest example {score:.2f}, margin {margin:+.2f}: {example!r})"
         typer.echo(f"{topic.slug:32} {verdict}")
 
 

@@ -131,10 +131,13 @@ class Extraction:
 
 @dataclass(frozen=True, slots=True)
 class TopicMatch:
-    """An event's match with a tracked topic and the words that made it match."""
+    """An event's match with a tracked topic and why: the pattern words that matched, or
+    (a match by meaning) the topic example nearest to the event's sentence and its cosine."""
 
     topic: str
     words: tuple[str, ...] = ()
+    example: str = ""
+    score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,6 +163,17 @@ def test_text_alert_names_everything_a_reader_needs() -> None:
     assert (alert.event_id, alert.topic, alert.extra["format"]) == (7, "nato-enlargement", "text")
 
 
+def test_a_match_by_meaning_names_its_nearest_example() -> None:
+    from newswatch.pipeline.records import TopicMatch
+
+    meant = TopicMatch("nato-enlargement", example="The allies refused to give Kyiv a timetable.",
+                       score=0.694)
+    (alert,) = build_alerts(7, EVENT, [meant], ARTICLE, ["json://127.0.0.1:1/h"])
+    _, body = split_message(alert_message(alert))
+    assert ("Matched: by meaning (near 0.69: The allies refused to give Kyiv a timetable.)"
+            in body.splitlines())
+
+
 def test_html_channel_escapes_article_markup() -> None:
     (alert,) = build_alerts(1, EVENT, [MATCH], ARTICLE, ["mailto://me:pw@example.org"])
     assert alert.extra["format"] == "html"
