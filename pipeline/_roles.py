@@ -720,7 +720,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.target = last if last is not None and last.code not in exclude else None
     if c.target is None and c.type is EventType.THREATEN:
         # "threatened to ban voting if Hamas ran": the threat is aimed at whoever must comply
-        c.target = _condition_subject(c, r, exclude, _CONDITION_MARKS)
+        c.target = _condition_subject(c, r, exclude, _CONDITION_MARKS) or _alternative_target(c, here, r, exclude)
     if c.target is None and c.type is EventType.REJECT and c.trigger.lemma_ in r.words.reciprocal_failures:
         # "failed to reach a deal with Kyiv": the partner; "Serbia and Kosovo failed to agree":
         # both sides failed, so no target (not the host city or the subject of the talks)
@@ -750,6 +750,20 @@ def _condition_subject(c: Candidate, r: Resolver, exclude: set[str | None], mark
             if who is not None and who.code is not None and who.code not in exclude:
                 return who
     return None
+
+
+def _alternative_target(c: Candidate, here: list[Candidate], r: Resolver, exclude: set[str | None]) -> Actor | None:
+    """Whom an alternative threatens: "Qatar should take the list seriously, 'or a divorce will
+    happen'" is aimed at the actor named in the clause the "or" joins it to."""
+    p = c.predicate
+    head = p.head
+    if p.dep_ != "conj" or not any(x.dep_ == "cc" and x.lower_ == "or" for x in head.children):
+        return None
+    base = next((o.content_head for o in here if o.trigger == head and o.type is EventType.STATEMENT
+                 and o.content_head is not None), head)
+    own = {t.i for t in p.subtree}
+    ids = [t.i for t in base.subtree if t.i not in own]
+    return r.first_in(ids, exclude, c.source_token, strict=True)
 
 
 def _side_codes(token: Token | None, r: Resolver) -> set[str | None]:
