@@ -687,9 +687,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
                     if obj is not None and r.actor_of(obj) is not None:
                         target_tok = obj
                         break
+    self_acts = False  # the threatener itself is the one who would act: no target of its own side
     if target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
         subj = _first_child(head, _SUBJECTS | _PASSIVE_SUBJECTS)
-        if subj is not None and c.type is not EventType.REJECT and not _threatener_itself(c, subj, r.words):
+        self_acts = subj is not None and _threatener_itself(c, subj, r.words)
+        if subj is not None and c.type is not EventType.REJECT and not self_acts:
             target_tok = subj
     if target_tok is None and head is not None and c.type is EventType.DEMAND and head.pos_ in ("NOUN", "PROPN"):
         if r.actor_of(head) is not None:
@@ -699,6 +701,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         if c.target is not None and target_tok.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS and src_code is not None \
                 and c.target.code == src_code and c.target.type == "state" and r.names_actor(target_tok):
             c.target = None  # "Russia would take measures": the speaker's own side is no target
+            self_acts = True
         if c.target is not None:
             c.target_token = target_tok
         if c.target is not None and c.target == c.source:
@@ -727,16 +730,14 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         partners = [t for t in c.trigger.subtree if t.dep_ == "pobj" and t.head.lower_ == "with"]
         c.target = r.first_in({t.i for t in partners}, exclude, c.source_token) if partners else None
     elif c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
-        ids = c.content_tokens if c.type is EventType.DEMAND else _without_victims(c.predicate.doc, c.content_tokens, r.words)
-        c.target = r.first_in(ids, exclude, c.source_token, strict=c.type is EventType.THREATEN)
+        ids = c.content_tokens if c.type is EventType.DEMAND else _without_victims(c.predicate.doc, c.content_tokens, r.words, c.type is EventType.THREATEN)
+        c.target = r.first_in(ids, exclude, c.source_token, strict=self_acts and c.type is EventType.THREATEN)
         if c.target is None and c.frame == "verb":
             # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
             own = {t.i for x in _children(p, ("prep", "dative")) for t in x.subtree}
             c.target = r.first_in(own, exclude, c.source_token, strict=True)
 
 
-    if c.target is not None and c.target.code is not None and c.target.code in exclude:
-        c.target = None  # a side never threatens or refuses itself ("any attack on its nationals")
 
 
 def _condition_subject(c: Candidate, r: Resolver, exclude: set[str | None], marks: frozenset[str]) -> Actor | None:
@@ -790,15 +791,29 @@ def _threatener_itself(c: Candidate, subj: Token, words: RoleWords) -> bool:
         subj.lower_ in _PRONOUNS_OTHER | _PRONOUNS_SPEAKER or subj.lemma_.lower() in words.hostile_acts)
 
 
-def _without_victims(doc: Doc, ids: frozenset[int], words: RoleWords) -> frozenset[int]:
+def _provoking_act(noun: Token) -> bool:
+    """Whether a hostile act is what would provoke a threat, not the act threatened: "any attack
+    on its nationals", "any intervention in Libya would be ...", "respond to an attack on X",
+    "treat an attack on Chad as an act of war" (its victim is not whom the threat is aimed at)."""
+    if any(c.dep_ == "det" and c.lower_ == "any" for c in noun.children) or noun.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS:
+        return True
+    if noun.dep_ == "pobj" and noun.head.lower_ == "to":
+        return True
+    return noun.dep_ == "dobj" and any(c.dep_ == "prep" and c.lower_ == "as" for c in noun.head.children)
+
+
+def _without_victims(doc: Doc, ids: frozenset[int], words: RoleWords, threat: bool) -> frozenset[int]:
     """Tokens `ids` without the victims of hostile acts ("an attack on Chad", "sanctions against
     the people of Niger"): those suffer the act; they are not whom the threat or refusal is aimed at,
-    unless the act is being undone ("refused to lift the sanctions on Burma" is aimed at Burma)."""
+    unless the act is being undone ("refused to lift the sanctions on Burma" is aimed at Burma); in a
+    threat, only the victims of the act that would provoke it (`_provoking_act`) are left out."""
     out = set(ids)
     for i in ids:
         t = doc[i]
         prep = t.head
         if t.dep_ == "pobj" and prep.lower_ in _VICTIM_PREPS and prep.head.lemma_.lower() in words.hostile_acts:
+            if threat and not _provoking_act(prep.head):
+                continue  # "threatened further action against Russia": aimed at Russia
             if prep.head.head.lemma_.lower() not in words.undoing_verbs:  # "lifting the sanctions on Burma"
                 out -= {x.i for x in t.subtree}
     return frozenset(out)
@@ -895,7 +910,7 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
             if subj is not None and subj.i in ids:
                 own: set[str | None] = {c.source.code} if c.source and c.source.code else set()
                 t2 = r.resolve(subj, None, own)
-                if t2 is not None and t2.code not in own:
+                if t2 is not None:
                     target = t2
                     ids = ids - {x.i for x in subj.subtree}
         if h is not None and h.pos_ in ("VERB", "AUX") and c.target_token is not None and c.target_token.head == h:
