@@ -690,8 +690,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
     self_acts = False  # the threatener itself is the one who would act: no target of its own side
     if target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
         subj = _first_child(head, _SUBJECTS | _PASSIVE_SUBJECTS)
-        self_acts = subj is not None and _threatener_itself(c, subj, r.words)
-        if subj is not None and c.type is not EventType.REJECT and not self_acts:
+        if subj is not None and c.type is not EventType.REJECT and not _threatener_itself(c, subj, r.words):
             target_tok = subj
     if target_tok is None and head is not None and c.type is EventType.DEMAND and head.pos_ in ("NOUN", "PROPN"):
         if r.actor_of(head) is not None:
