@@ -46,9 +46,6 @@ _EDGE_SKIP = frozenset({"mark", "punct", "cc", "prep", "advmod"})
 _SPLIT_DEPS = frozenset({"conj"})
 _PRONOUNS_PLURAL = frozenset({"they", "them", "their", "themselves"})
 _VICTIM_PREPS = frozenset({"on", "against", "in", "into", "upon"})
-# what a refusal turns down, when its issuer is found earlier in the article ("rejected the list")
-_DEMAND_THINGS = frozenset({"demand", "call", "proposal", "request", "offer", "plan", "ultimatum", "appeal",
-                            "condition", "list", "term", "precondition", "requirement"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +61,7 @@ class RoleWords:
     hostile_acts: frozenset[str]  # "an attack on X", "sanctions against X": X is a victim, not a target
     state_nouns: frozenset[str]  # "the country": the speaker's state, else the state named last
     undoing_verbs: frozenset[str]  # "lift the sanctions on X": refusing this is aimed at X after all
+    demand_nouns: frozenset[str]  # what a refusal turns down; its issuer may be named earlier ("the list")
 
     @classmethod
     def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> RoleWords:
@@ -231,6 +229,12 @@ def is_excluded(c: Candidate, words: RoleWords) -> bool:
         if p.tag_ == "VBG" and p.dep_ in ("advcl", "acl", "pcomp", "xcomp") and _path_has(p, words.protest_words):
             return True
     return False
+
+
+def _joined_by_and(doc: Doc, first: Span, second: Span) -> bool:
+    """Whether two mentions stand side by side joined by "and" ("Mali and Burkina Faso")."""
+    between = [t.lower_ for t in doc[first.end:second.start]]
+    return bool(between) and between[-1] in ("and", "&") and all(w in ("and", "&", ",") for w in between)
 
 
 def _describes_attribute(p: Token) -> bool:
@@ -433,6 +437,8 @@ class Resolver:
                 actor = index.actor(k2) if k2 is not None else None
             elif any(c.dep_ == "conj" for c in root.children) or root.tag_ in ("NNS", "NNPS"):
                 actor = index.actor(k)
+            elif k > 0 and _joined_by_and(self.doc, index.spans[k - 1], span):
+                actor = index.actor(k - 1)  # "of Mali and Burkina Faso", however it is parsed
             else:
                 continue
             if actor is not None and actor.code is not None and actor.code not in exclude \
@@ -466,19 +472,22 @@ class Resolver:
         doc = self.doc
         start = noun.sent.start
         for t in reversed(doc[max(0, start - 400):start]):
-            if t.pos_ != "NOUN" or t.lemma_.lower() not in _DEMAND_THINGS | self.words.document_nouns:
+            if t.pos_ != "NOUN" or t.lemma_.lower() not in self.words.demand_nouns | self.words.document_nouns:
                 continue
             found = self.issuer(t, exclude)
             node = t
-            for _ in range(5):
-                if found is not None or node.head == node or node.dep_ not in ("dobj", "pobj", "prep", "attr", "dative"):
-                    break
-                node = node.head
-                if node.pos_ == "VERB":
-                    subj, passive = _subject(node)
-                    subj = _agent(node) if passive else subj
-                    found = self.resolve(subj, exclude=exclude) if subj is not None else None
-                    break
+            while found is None and node.dep_ == "pobj" and node.head.lower_ == "of" and node.head.head.pos_ == "NOUN":
+                node = node.head.head  # "a list of demands", "a set of conditions"
+                found = self.issuer(node, exclude)
+            verb = None
+            if node.dep_ in ("dobj", "dative", "nsubjpass") and node.head.pos_ == "VERB":
+                verb = node.head  # "handed Doha a list"; "a list was delivered by Riyadh"
+            elif node.dep_ == "pobj" and node.head.lower_ == "with" and node.head.head.pos_ == "VERB":
+                verb = node.head.head  # "presented Hamas with demands"
+            if found is None and verb is not None:
+                subj, passive = _subject(verb)
+                subj = _agent(verb) if passive else subj
+                found = self.resolve(subj, exclude=exclude) if subj is not None else None
             if found is not None and found.code is not None and found.code not in exclude:
                 return found
         return None
@@ -715,9 +724,9 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             of = [t for t in subj.subtree if t.dep_ == "pobj" and t.head.lower_ == "of"] if subj is not None else []
             thing = of[0] if of else subj
         c.target = r.issuer(thing, exclude)
-        if c.target is None and thing is not None and thing.lemma_.lower() in _DEMAND_THINGS | r.words.document_nouns:
+        if c.target is None and thing is not None and thing.lemma_.lower() in r.words.demand_nouns | r.words.document_nouns:
             c.target = r.earlier_issuer(thing, exclude)
-        if c.target is None and thing is not None and thing.lemma_.lower() in _DEMAND_THINGS:
+        if c.target is None and thing is not None and thing.lemma_.lower() in r.words.demand_nouns:
             last = r.last_demander or r.last_source
             c.target = last if last is not None and last.code not in exclude else None
     if c.target is None and c.type is EventType.THREATEN:

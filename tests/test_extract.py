@@ -212,7 +212,9 @@ REFUSALS_AND_THREATS = [
     ("Kosovo's prime minister said there would be no negotiations with Belgrade on the matter.", "REJECT", "XKX", "SRB"),
     ("Poland will not ratify the treaty unless Kyiv restores minority rights.", "REJECT", "POL", "UKR"),
     ("Turkey said it would not approve the bid if Sweden did not act against the militants.", "REJECT", "TUR", "SWE"),
-    ("The Philippines' security council said the country would never abandon the shoal.", "REJECT", "PHL", None),
+    ("The Philippines' National Security Council said the country would never abandon the shoal.", "REJECT", "PHL", None),
+    ("On Monday, the military governments of Armenia and Georgia said any incursion would be an act of war. "
+     "They also refused to apply the sanctions against the people of Azerbaijan.", "REJECT", "ARM", None),
     ("Venezuelan officials say the country does not recognise the court's jurisdiction.", "REJECT", "VEN", None),
     ("Russia vetoed a draft resolution that would have imposed sanctions on Mali.", "REJECT", "RUS", None),
     ("Armenia and Azerbaijan said they would not apply the sanctions imposed by Moscow.", "REJECT", "ARM", "RUS"),
