@@ -474,11 +474,11 @@ class Resolver:
         for t in reversed(doc[max(0, start - 400):start]):
             if t.pos_ != "NOUN" or t.lemma_.lower() not in self.words.demand_nouns | self.words.document_nouns:
                 continue
-            found = self.issuer(t, exclude)
+            found = self.issuer(t, exclude, named=True)
             node = t
             while found is None and node.dep_ == "pobj" and node.head.lower_ == "of" and node.head.head.pos_ == "NOUN":
                 node = node.head.head  # "a list of demands", "a set of conditions"
-                found = self.issuer(node, exclude)
+                found = self.issuer(node, exclude, named=True)
             verb = None
             if node.dep_ in ("dobj", "dative", "nsubjpass") and node.head.pos_ == "VERB":
                 verb = node.head  # "handed Doha a list"; "a list was delivered by Riyadh"
@@ -487,7 +487,7 @@ class Resolver:
             if found is None and verb is not None:
                 subj, passive = _subject(verb)
                 subj = _agent(verb) if passive else subj
-                found = self.resolve(subj, exclude=exclude) if subj is not None else None
+                found = self.resolve(subj, exclude=exclude) if subj is not None and subj.pos_ != "PRON" else None
             if found is not None and found.code is not None and found.code not in exclude:
                 return found
         return None
@@ -536,12 +536,13 @@ class Resolver:
             return speaker or self.last_source or self.dateline
         return None
 
-    def issuer(self, noun: Token | None, exclude: set[str | None]) -> Actor | None:
-        """Who issued the demand, proposal or call `noun` ("North Korea's demand", "calls by X")."""
+    def issuer(self, noun: Token | None, exclude: set[str | None], named: bool = False) -> Actor | None:
+        """Who issued the demand, proposal or call `noun` ("North Korea's demand", "calls by X");
+        `named`: only an actor named there, not a pronoun ("its terms")."""
         if noun is None:
             return None
         for t in noun.subtree:
-            if t == noun:
+            if t == noun or named and t.pos_ == "PRON":
                 continue
             if t.dep_ in ("poss", "compound", "amod", "nmod") and t.head == noun:
                 a = self.resolve(t, exclude=exclude)

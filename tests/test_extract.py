@@ -207,6 +207,9 @@ REFUSALS_AND_THREATS = [
      "REJECT", "PSE", "EGY"),
     ("Saudi Arabia handed Qatar a list of demands on Monday. Qatar's reply rejected the list.", "REJECT", "QAT", "SAU"),
     ("Russia demanded that Kazakhstan close the base. Belarus said the demands were unacceptable.", "REJECT", "BLR", "RUS"),
+    # the issuer is the one who handed the conditions over, not a pronoun's guess ("its terms")
+    ("Egypt handed Hamas a list of conditions on Sunday. Under its terms, Hamas must free the hostages and cut "
+     "its ties with Iran. Hamas said the conditions were unrealistic.", "REJECT", "PSE", "EGY"),
     ("Norway said it saw no reason to negotiate with Russia over the border.", "REJECT", "NOR", "RUS"),
     ("Belgrade's chief negotiator said there was nothing to negotiate with Pristina.", "REJECT", "SRB", "XKX"),
     ("Kosovo's prime minister said there would be no negotiations with Belgrade on the matter.", "REJECT", "XKX", "SRB"),
