@@ -24,6 +24,7 @@ from newswatch.db.migrate import upgrade
 from newswatch.db.session import connect
 from newswatch.flows import _steps
 from newswatch.flows.feeds import poll_feeds, save_feed_polls
+from newswatch.pipeline.embed import Embedder, make_embedder
 from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings
@@ -114,10 +115,12 @@ def extract_batch(
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
 def store_batch(
-    extractions: Sequence[Extraction], settings: Settings, engine: Engine, topics: Sequence[Topic]
+    extractions: Sequence[Extraction], settings: Settings, engine: Engine, topics: Sequence[Topic],
+    embedder: Embedder | None = None,
 ) -> list[_steps.StoreOutcome]:
-    """Dedup, store the tagged events and queue alerts: one transaction per batch (no model)."""
-    return _steps.store(extractions, settings, engine, topics)
+    """Dedup, store the tagged events and queue alerts: one transaction per batch (no spaCy;
+    the meaning model only for events that have merge candidates)."""
+    return _steps.store(extractions, settings, engine, topics, embedder)
 
 
 @task(cache_policy=NO_CACHE)
@@ -165,6 +168,7 @@ def _ingest(
     topics = _steps.read_topics(settings)  # a bad topics file stops the run before any work
     upgrade(engine)
     nlp = NlpLoader(settings)
+    embedder = make_embedder(settings.embedding_model)  # loads its model at first use, if ever
     summary = IngestSummary()
 
     def process(articles: list[Article]) -> None:
@@ -174,7 +178,8 @@ def _ingest(
         summary.articles_known += known
         if fresh:
             extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics))  # type: ignore[call-overload]
-            for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics)):  # type: ignore[call-overload]
+            for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics),
+                                       quote(embedder)):  # type: ignore[call-overload]
                 summary.add(outcome)
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however

@@ -24,7 +24,7 @@ import re
 import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import snowballstemmer
 
+from newswatch.pipeline.embed import Embedder, from_bytes, to_bytes
 from newswatch.pipeline.records import Article, Event, EventType
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
@@ -43,6 +44,7 @@ __all__ = [
     "CONTAINMENT_THRESHOLD",
     "DUPLICATE_THRESHOLD",
     "DuplicateMatch",
+    "EventVectors",
     "EMPTY_SUBSTANCE_SCORE",
     "EVENT_KEY_DIGITS",
     "HEAD_BONUS",
@@ -64,6 +66,7 @@ __all__ = [
     "canonicalize_url",
     "content_names",
     "content_similarity",
+    "embed_for_matching",
     "event_key",
     "event_meaning_text",
     "event_substance",
@@ -71,6 +74,7 @@ __all__ = [
     "fingerprint",
     "identity_score",
     "inherit_events",
+    "known_meaning_text",
     "load_synonyms",
     "match_event",
     "match_events",
@@ -571,8 +575,9 @@ class KnownEvent:
 
     `article` is the article that first reported it; `event_date` is None for the events of
     the original that a new article copies (they match whatever their date). `vector` is the
-    sentence vector of its content as stored (float16 bytes, `embed.to_bytes`), None when it
-    was stored without a model or not compared yet.
+    sentence vector of its first content framed by its actors as named (`source_name`,
+    `target_name`; `known_meaning_text`), as stored (float16 bytes, `embed.to_bytes`), None
+    when it was stored without a model and not compared since.
     """
 
     key: int
@@ -583,6 +588,14 @@ class KnownEvent:
     event_date: dt.date | None = None
     article: int | None = None
     vector: bytes | None = None
+    source_name: str | None = None
+    target_name: str | None = None
+
+
+def known_meaning_text(known: KnownEvent) -> str:
+    """Return `meaning_text` of a stored event: its own content (the first) and actors."""
+    return meaning_text(known.contents[0] if known.contents else "", known.source_name or known.source,
+                        known.target_name or known.target, known.type)
 
 
 #: Hex digits of the identity hash in an event key (160 bits, after the date).
@@ -646,10 +659,7 @@ def _cosines(vectors: Sequence[Any] | None, candidates: Sequence[KnownEvent]) ->
     is missing); None when there are no vectors at all (meaning switched off)."""
     if vectors is None:
         return None
-    import numpy as np
-
-    stored = [np.frombuffer(c.vector, dtype=np.float16).astype(np.float32) if c.vector else None
-              for c in candidates]
+    stored = [from_bytes(c.vector) if c.vector else None for c in candidates]
     return [[float(v @ w) if v is not None and w is not None and len(v) == len(w) else None for w in stored]
             for v in vectors]
 
@@ -666,6 +676,46 @@ def story_articles(
             if cand.article is not None and _compatible(event, event_date, cand, window_days):
                 combos.setdefault(cand.article, set()).add(combo)
     return {article for article, seen in combos.items() if len(seen) >= 2}
+
+
+@dataclass(frozen=True, slots=True)
+class EventVectors:
+    """The sentence vectors one match needs (`embed_for_matching`).
+
+    `events`: one per new event, None for those with no candidate to compare with;
+    `candidates`: the candidates, each with its vector; `computed`: the vectors of candidates
+    stored without one, by key, for the caller to store (each is computed once).
+    """
+
+    events: list[Any]
+    candidates: list[KnownEvent]
+    computed: dict[int, bytes]
+
+
+def embed_for_matching(
+    embedder: Embedder, events: Sequence[Event], event_date: dt.date | None,
+    candidates: Sequence[KnownEvent], *, window_days: int = 2,
+) -> EventVectors:
+    """Embed what comparing `events` with `candidates` needs, in one `encode` call: the events
+    that have a compatible candidate, and the compatible candidates stored without a vector.
+
+    Events without candidates are not embedded (an article on a new story pays nothing), and a
+    stored vector is never recomputed.
+    """
+    wanted = [i for i, e in enumerate(events)
+              if any(_compatible(e, event_date, c, window_days) for c in candidates)]
+    missing = [j for j, c in enumerate(candidates) if c.vector is None
+               and any(_compatible(events[i], event_date, c, window_days) for i in wanted)]
+    vectors: list[Any] = [None] * len(events)
+    if not wanted:
+        return EventVectors(vectors, list(candidates), {})
+    out = embedder.encode([event_meaning_text(events[i]) for i in wanted]
+                          + [known_meaning_text(candidates[j]) for j in missing])
+    for n, i in enumerate(wanted):
+        vectors[i] = out[n]
+    computed = {candidates[j].key: to_bytes(out[len(wanted) + n]) for n, j in enumerate(missing)}
+    filled = [replace(c, vector=computed[c.key]) if c.key in computed else c for c in candidates]
+    return EventVectors(vectors, filled, computed)
 
 
 def match_events(
