@@ -14,8 +14,10 @@ out: thresholds were chosen on dev and our own pairs), and the misses' counts.
   any threshold could do (an oracle, for comparison)
 - embedding (template): cosine of "<source> demanded that <target> <content>" (`meaning_text`,
   what the store step embeds), the same way
-- combined: `identity_score` > 0 on the templated cosine (lexicon or meaning, names veto),
-  outside a story
+- combined, every pair embedded: `identity_score` > 0 on the templated cosine (lexicon or
+  meaning, names veto), outside a story
+- combined: the same as the store step decides it outside a story, where only pairs sharing a
+  lexicon concept are embedded (`embed_for_matching`)
 - combined, in a story: the same with the story thresholds (every pair here shares its actors,
   so this is the worst case for the hard negatives; `match_events` adds the one-to-one rule)
 """
@@ -47,7 +49,7 @@ def measure(pairs: list[dict[str, Any]], model: str) -> dict[str, Any]:
     import numpy as np
 
     from newswatch.pipeline.dedup import (
-        MEANING_THRESHOLD, SUBSTANCE_THRESHOLD, content_similarity, identity_score,
+        MEANING_THRESHOLD, SUBSTANCE_THRESHOLD, content_similarity, identity_score, shares_concept,
     )
     from newswatch.pipeline.embed import make_embedder
 
@@ -69,8 +71,12 @@ def measure(pairs: list[dict[str, Any]], model: str) -> dict[str, Any]:
             best = max(((float(((values >= t) == labels).mean()), float(t)) for t in np.unique(values)))
             oracle[name] = best
             decisions[name] = values >= MEANING_THRESHOLD
-        decisions["combined"] = np.array([
+        decisions["combined, every pair embedded"] = np.array([
             identity_score(p["a"], p["b"], float(c)) > 0 for p, c in zip(pairs, tcos)])
+        # what the store step does outside a story: meaning only for pairs sharing a concept
+        decisions["combined"] = np.array([
+            identity_score(p["a"], p["b"], float(c) if shares_concept(p["a"], p["b"]) else None) > 0
+            for p, c in zip(pairs, tcos)])
         decisions["combined, in a story"] = np.array([
             identity_score(p["a"], p["b"], float(c), in_story=True) > 0 for p, c in zip(pairs, tcos)])
     result: dict[str, Any] = {"pairs": len(pairs), "same": int(labels.sum()), "dev2_pairs": int(held_out.sum()),
@@ -88,6 +94,19 @@ def measure(pairs: list[dict[str, Any]], model: str) -> dict[str, Any]:
             result["methods"][name]["best_threshold"] = round(oracle[name][1], 3)
             result["methods"][name]["best_accuracy"] = round(oracle[name][0], 3)
     return result
+
+
+def _gold_date(path: str) -> Any:
+    """The `published` date an eval set's gold.json beside `path` gives the file, if any."""
+    import datetime as dt
+
+    gold = Path(path).parent / "gold.json"
+    if not gold.is_file():
+        return None
+    for article in json.loads(gold.read_text(encoding="utf-8")).get("articles", []):
+        if article.get("file") == Path(path).name and article.get("published"):
+            return dt.date.fromisoformat(article["published"])
+    return None
 
 
 def _cost_worker(model: str, files: list[str], rounds: int, published: str | None) -> dict[str, Any]:
@@ -108,9 +127,22 @@ def _cost_worker(model: str, files: list[str], rounds: int, published: str | Non
     settings = Settings()
     nlp = _steps.load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
     day = dt.date.fromisoformat(published) if published else None
-    articles = [read_article(f, published=day, source=None, client=None, max_bytes=settings.fetch_max_bytes)
-                for f in files]
+    articles = [read_article(f, published=day or _gold_date(f), source=None, client=None,
+                             max_bytes=settings.fetch_max_bytes) for f in files]
     embedder = make_embedder(model)
+    spent = {"seconds": 0.0, "texts": 0}
+    if embedder is not None:
+        encode = embedder.encode
+
+        def timed(texts: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return encode(texts)
+            finally:
+                spent["seconds"] += time.perf_counter() - started
+                spent["texts"] += len(texts)
+
+        embedder.encode = timed  # type: ignore[method-assign]
     best = None
     merged = 0
     for _ in range(rounds):
@@ -129,6 +161,8 @@ def _cost_worker(model: str, files: list[str], rounds: int, published: str | Non
         merged = sum(o.events_merged for o in outcomes)
         best = took if best is None else min(best, took)
     return {"model": model, "articles": len(articles), "seconds": round(best or 0.0, 3),
+            "encode_seconds_per_round": round(spent["seconds"] / rounds, 3),
+            "texts_per_round": spent["texts"] // rounds,
             "articles_per_s": round(len(articles) / (best or 1.0), 2), "events_merged": merged,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
@@ -160,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost", action="store_true", help="measure articles/s and RSS on FILES instead")
     parser.add_argument("--cost-worker", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--published", default=None, help="date every article carries (YYYY-MM-DD)")
+    parser.add_argument("--published", default=None,
+                        help="date every article carries (YYYY-MM-DD); default: an eval set's gold.json date")
     parser.add_argument("files", nargs="*")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))
@@ -178,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                 r = cost[key]
                 print(f"{r['model']:22} {r['articles']} articles in {r['seconds']:.2f} s: "
                       f"{r['articles_per_s']:.2f} articles/s, {r['events_merged']} events merged, "
-                      f"peak RSS {r['peak_rss_mb']:.0f} MB")
+                      f"peak RSS {r['peak_rss_mb']:.0f} MB"
+                      + (f"; {r['texts_per_round']} texts embedded in {r['encode_seconds_per_round']:.2f} s per round "
+                         f"(the first round loads the model)" if r["texts_per_round"] else ""))
             print(f"throughput with meaning: {cost['throughput_ratio']:.3f} of without "
                   f"({cost['cost_percent']:.1f}% slower)")
         return 0
@@ -189,11 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{result['pairs']} pairs ({result['same']} same), {result['dev2_pairs']} from dev2 (held out); "
           f"model {result['model']}")
-    print(f"{'method':24} {'accuracy':>8} {'right':>6} {'dev2':>5} {'missed':>6} {'false':>5}  best threshold")
+    print(f"{'method':30} {'accuracy':>8} {'right':>6} {'dev2':>5} {'missed':>6} {'false':>5}  best threshold")
     for name, m in result["methods"].items():
         best = f"  {m['best_accuracy']:.2f} at {m['best_threshold']:.2f}" if "best_threshold" in m else ""
         dev2 = f"{m['dev2_accuracy']:.2f}" if m["dev2_accuracy"] is not None else "-"
-        print(f"{name:24} {m['accuracy']:8.2f} {m['right']:6} {dev2:>5} {m['missed_same']:6} {m['false_same']:5}{best}")
+        print(f"{name:30} {m['accuracy']:8.2f} {m['right']:6} {dev2:>5} {m['missed_same']:6} {m['false_same']:5}{best}")
     return 0
 
 

@@ -81,6 +81,7 @@ __all__ = [
     "meaning_text",
     "names_conflict",
     "normalize_text",
+    "shares_concept",
     "shingles",
     "story_articles",
     "substance_similarity",
@@ -513,6 +514,12 @@ def names_conflict(a: str, b: str) -> bool:
                 and not names_a & names_b)
 
 
+def shares_concept(a: str, b: str) -> bool:
+    """Tell whether two contents share a lexicon concept (a name counts): outside a story,
+    only such pairs are compared by meaning (`embed_for_matching`)."""
+    return bool(set(event_substance(a)) & set(event_substance(b)))
+
+
 def identity_score(
     a: str, b: str, cos: float | None = None, *, in_story: bool = False,
     threshold: float = SUBSTANCE_THRESHOLD,
@@ -536,7 +543,8 @@ def identity_score(
     return _rank(a, b, 1 if loose else MIN_SHARED_CONCEPTS) + (max(cos, 0.0) if cos is not None else 0.0)
 
 
-#: How `meaning_text` frames a content, per event type.
+#: How `meaning_text` frames a content, per event type. Stored vectors depend on it (and on
+#: the model): changing it means clearing `events.content_vector` (docs/pipeline.md).
 _MEANING_FRAMES = {
     EventType.DEMAND: "{source} demanded that {target} {content}",
     EventType.REJECT: "{source} rejected the call of {target} to {content}",
@@ -696,19 +704,35 @@ def embed_for_matching(
     embedder: Embedder, events: Sequence[Event], event_date: dt.date | None,
     candidates: Sequence[KnownEvent], *, window_days: int = 2,
 ) -> EventVectors:
-    """Embed what comparing `events` with `candidates` needs, in one `encode` call: the events
-    that have a compatible candidate, and the compatible candidates stored without a vector.
+    """Embed what meaning can decide when comparing `events` with `candidates`, in one
+    `encode` call, and nothing else.
 
-    Events without candidates are not embedded (an article on a new story pays nothing), and a
-    stored vector is never recomputed.
+    An event is embedded when the lexicon finds it no counterpart (`identity_score` without
+    vectors) and a compatible candidate is plausible: it shares a concept with the event, or
+    belongs to a story the article continues by its actors (`story_articles`) or copies. The
+    plausible candidates stored without a vector are embedded with it. So an article on a new
+    story pays nothing, an event the lexicon already places pays nothing, and a stored vector
+    is never recomputed. Measured on the merge pairs, requiring a shared concept outside a
+    story costs 2 of 84 decisions (docs/pipeline.md, "Event identity").
     """
-    wanted = [i for i, e in enumerate(events)
-              if any(_compatible(e, event_date, c, window_days) for c in candidates)]
-    missing = [j for j, c in enumerate(candidates) if c.vector is None
-               and any(_compatible(events[i], event_date, c, window_days) for i in wanted)]
+    story = story_articles(events, event_date, candidates, window_days) | {
+        c.article for c in candidates if c.event_date is None}
+    pairs: dict[int, list[int]] = {}
+    for i, event in enumerate(events):
+        compatible = [j for j, c in enumerate(candidates) if _compatible(event, event_date, c, window_days)]
+        if not compatible or not event_substance(event.content):
+            continue
+        if any(_score(event, candidates[j], None, SUBSTANCE_THRESHOLD, in_story=False) > 0 for j in compatible):
+            continue  # the lexicon places it
+        plausible = [j for j in compatible if candidates[j].article in story or any(
+            shares_concept(event.content, c) for c in candidates[j].contents)]
+        if plausible:
+            pairs[i] = plausible
     vectors: list[Any] = [None] * len(events)
-    if not wanted:
+    if not pairs:
         return EventVectors(vectors, list(candidates), {})
+    wanted = sorted(pairs)
+    missing = sorted({j for js in pairs.values() for j in js if candidates[j].vector is None})
     out = embedder.encode([event_meaning_text(events[i]) for i in wanted]
                           + [known_meaning_text(candidates[j]) for j in missing])
     for n, i in enumerate(wanted):
