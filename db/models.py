@@ -145,6 +145,9 @@ class EventRow(Base):
     event_date: Mapped[dt.date | None] = mapped_column(Date)
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"))
+    # the sentence vector of the content framed by its actors (pipeline.embed.to_bytes), for
+    # event identity; None until stored or compared with a model configured
+    content_vector: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class MentionRow(Base):

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, union
+from sqlalchemy import bindparam, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from newswatch.db.models import (
@@ -89,14 +89,17 @@ def save_events(
     *,
     article_id: int,
     event_date: dt.date | None,
+    vectors: Sequence[bytes | None] | None = None,
 ) -> list[tuple[int, bool]]:
     """Insert an article's events (with their keys) unless stored; return (id, created) per event.
 
     One INSERT for all of them. Of two events with one key, the first is created and the
-    second is the same event.
+    second is the same event. `vectors` are the events' content vectors (`embed.to_bytes`),
+    one per event, where they were computed.
     """
     if not events:
         return []
+    stored_vectors = list(vectors) if vectors is not None else [None] * len(events)
     rows = [
         {
             "event_key": key,
@@ -109,8 +112,9 @@ def save_events(
             "content": event.content,
             "event_date": event_date,
             "article_id": article_id,
+            "content_vector": vector,
         }
-        for event, key in events
+        for (event, key), vector in zip(events, stored_vectors, strict=True)
     ]
     stmt = insert_ignoring(dialect_of(session), EventRow, ("event_key",), (EventRow.id, EventRow.event_key))
     created = {key: event_id for event_id, key in session.connection().execute(stmt, rows)}
@@ -127,6 +131,19 @@ def save_events(
         result.append((stored[key], key in created))
         created.pop(key, None)  # a second event with this key is not new
     return result
+
+
+def save_event_vectors(session: Session, vectors: dict[int, bytes]) -> None:
+    """Store the content vectors of events stored without one (computed at their first comparison)."""
+    if vectors:
+        session.connection().execute(
+            _event_vector_stmt(), [{"event_id": key, "vector": value} for key, value in sorted(vectors.items())]
+        )
+
+
+@cache
+def _event_vector_stmt() -> Any:
+    return update(EventRow).where(EventRow.id == bindparam("event_id")).values(content_vector=bindparam("vector"))
 
 
 @cache
@@ -280,7 +297,7 @@ def _candidates_stmt(source: str, dated: bool, target: str = "any") -> Any:
     columns = (
         EventRow.id, EventRow.type, EventRow.source_code, EventRow.source_name, EventRow.target_code,
         EventRow.target_name, EventRow.content, EventRow.event_date, EventRow.article_id,
-        MentionRow.content.label("mention_content"),
+        EventRow.content_vector, MentionRow.content.label("mention_content"),
     )
     stmt = select(*columns).outerjoin(MentionRow, MentionRow.event_id == EventRow.id)
     if source == "original":
@@ -357,6 +374,9 @@ def list_event_candidates(
             contents=tuple(dict.fromkeys([row.content, *contents[row.id]])),
             event_date=None if copied_from_original else row.event_date,
             article=row.article_id,
+            vector=row.content_vector,
+            source_name=row.source_name,
+            target_name=row.target_name,
         )
         for row, copied_from_original in rows.values()
     ]

@@ -22,10 +22,10 @@ from newswatch.db.session import connect, open_session
 from newswatch.pipeline.actors import load_actor_patterns
 from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from newswatch.pipeline.dedup import (
-    ArticleFingerprint, band_bucket, band_buckets_near, event_key, find_duplicates, fingerprint,
-    inherit_events, match_events,
+    ArticleFingerprint, band_bucket, band_buckets_near, embed_for_matching, event_key, find_duplicates,
+    fingerprint, inherit_events, match_events,
 )
-from newswatch.pipeline.embed import Embedder
+from newswatch.pipeline.embed import Embedder, to_bytes
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.clean import limit_text
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
@@ -143,7 +143,7 @@ def extract_each(
 
 def store(
     extractions: Sequence[Extraction], settings: Settings, engine: Engine | None = None,
-    topics: Sequence[Topic] | None = None,
+    topics: Sequence[Topic] | None = None, embedder: Embedder | None = None,
 ) -> list[StoreOutcome]:
     """Store a batch of tagged articles with their events, topic matches and alerts in one
     transaction.
@@ -153,7 +153,9 @@ def store(
 
     Fingerprints are computed before the dedup lock is taken; under it, each article is
     checked against what is stored, including the batch's earlier articles. `engine` is the
-    run's; without one, the batch gets a one-off engine on `settings.database_url`.
+    run's; without one, the batch gets a one-off engine on `settings.database_url`. `embedder`
+    is the run's meaning model (`make_embedder`), used only for articles whose events have
+    merge candidates; None compares by the lexicon alone.
     """
     if not extractions:
         return []
@@ -161,7 +163,7 @@ def store(
         topics = read_topics(settings)
     context = _StoreContext(
         settings=settings, topic_channels=_topic_channels(topics),
-        today=dt.datetime.now(dt.timezone.utc).date(),
+        today=dt.datetime.now(dt.timezone.utc).date(), embedder=embedder,
     )
     prints = [fingerprint(extraction.article) for extraction in extractions]
     with open_session(engine or settings.database_url) as session, session.begin():
@@ -175,6 +177,7 @@ class _StoreContext:
     settings: Settings
     topic_channels: dict[str, tuple[str, ...]]
     today: dt.date
+    embedder: Embedder | None = None
 
 
 def _store_article(
@@ -203,7 +206,7 @@ def _store_article(
     if original is None:
         db_store.save_bands(session, article_id, fp, band_bucket(event_date))
     db_store.save_actors(session, article_id, extraction.actors)
-    new_events, merged = _save_events(session, extraction, article_id, event_date, original, context.settings)
+    new_events, merged = _save_events(session, extraction, article_id, event_date, original, context)
     alerts_raised = 0
     for event_id, event in new_events:
         event_matches = extraction.topics_of(event)
@@ -216,12 +219,15 @@ def _store_article(
 
 def _save_events(
     session: Any, extraction: Extraction, article_id: int, event_date: dt.date,
-    original: int | None, settings: Settings,
+    original: int | None, context: _StoreContext,
 ) -> tuple[list[tuple[int, Event]], int]:
     """Merge the article's events into stored ones they restate, store the rest and every
-    mention; return the new (id, event) pairs and the number merged."""
+    mention; return the new (id, event) pairs and the number merged.
+
+    With a meaning model, the events that have candidates are embedded (with the candidates
+    stored without a vector, whose vectors are stored now): each vector is computed once."""
     events = extraction.events
-    window = settings.event_window_days
+    window = context.settings.event_window_days
     candidates = db_store.list_event_candidates(
         session, events, event_date, window_days=window, original_id=original
     )
@@ -229,11 +235,19 @@ def _save_events(
         inherited = inherit_events(events, [c for c in candidates if c.event_date is None])
         events = tuple(event for event, known in zip(events, inherited) if known is not None)
         restated: list[int | None] = [known for known in inherited if known is not None]
+        vectors: list[Any] = [None] * len(events)
     else:
-        restated = match_events(events, event_date, candidates, window_days=window)
-    fresh = [event for event, known in zip(events, restated) if known is None]
+        vectors = [None] * len(events)
+        meaning = None
+        if context.embedder is not None and candidates:
+            found = embed_for_matching(context.embedder, events, event_date, candidates, window_days=window)
+            db_store.save_event_vectors(session, found.computed)
+            candidates, vectors, meaning = found.candidates, found.events, found.events
+        restated = match_events(events, event_date, candidates, window_days=window, vectors=meaning)
+    fresh = [(event, vector) for event, vector, known in zip(events, vectors, restated) if known is None]
     saved = iter(db_store.save_events(
-        session, [(e, event_key(e, event_date)) for e in fresh], article_id=article_id, event_date=event_date
+        session, [(e, event_key(e, event_date)) for e, _ in fresh], article_id=article_id,
+        event_date=event_date, vectors=[None if v is None else to_bytes(v) for _, v in fresh],
     ))
     mentions: list[tuple[int, Event]] = []
     new_events: list[tuple[int, Event]] = []

@@ -119,10 +119,12 @@ def extract_batch(
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
 def store_batch(
-    extractions: Sequence[Extraction], settings: Settings, engine: Engine, topics: Sequence[Topic]
+    extractions: Sequence[Extraction], settings: Settings, engine: Engine, topics: Sequence[Topic],
+    embedder: Embedder | None = None,
 ) -> list[_steps.StoreOutcome]:
-    """Dedup, store the tagged events and queue alerts: one transaction per batch (no model)."""
-    return _steps.store(extractions, settings, engine, topics)
+    """Dedup, store the tagged events and queue alerts: one transaction per batch (no spaCy;
+    the meaning model only for events that have merge candidates)."""
+    return _steps.store(extractions, settings, engine, topics, embedder)
 
 
 @task(cache_policy=NO_CACHE)
@@ -186,7 +188,8 @@ def _ingest(
             for failure in failed:
                 logger.error(failure)
             summary.failures.extend(failed)
-            for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics)):  # type: ignore[call-overload]
+            for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics),
+                                       quote(embedder)):  # type: ignore[call-overload]
                 summary.add(outcome)
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however

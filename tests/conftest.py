@@ -150,6 +150,17 @@ def nlp():  # type: ignore[no-untyped-def]
     return load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
 
 
+@pytest.fixture(scope="session")
+def embedder():  # type: ignore[no-untyped-def]
+    """The real configured sentence-embedding model (all-MiniLM-L6-v2), loaded once."""
+    from newswatch.pipeline.embed import make_embedder
+    from newswatch.pipeline.settings import Settings
+
+    made = make_embedder(Settings().embedding_model)
+    assert made is not None, "tests need the meaning model (NEWSWATCH_EMBEDDING_MODEL is none)"
+    return made
+
+
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
     """A real HTTP server on 127.0.0.1 (any free port) whose routes a test sets."""

@@ -55,3 +55,19 @@ def test_stored_vector_round_trip(embedder: LazyEmbedder) -> None:
     back = from_bytes(to_bytes(v))
     assert len(to_bytes(v)) == 384 * 2
     assert float(back @ v) > 0.999
+
+
+def test_numpy_backend_equals_sentence_transformers() -> None:
+    """The default model runs on NumPy (no torch import, loads in under a second); its vectors
+    are sentence-transformers' own, for short and long texts batched together."""
+    from newswatch.pipeline.embed import NumpyBertEmbedder, SentenceEmbedder, load_embedder
+
+    path = model_path(Settings().embedding_model)
+    assert NumpyBertEmbedder.fits(path) and isinstance(load_embedder(path), NumpyBertEmbedder)
+    texts = ["x", "Turkey demanded that Sweden extradite the suspects.",
+             "West African leaders gave the soldiers who seized power a week to reinstate the elected "
+             "president, warning that they could use force if the deadline is ignored. " * 8]
+    ours = NumpyBertEmbedder(path).encode(texts)
+    theirs = SentenceEmbedder(path).encode(texts)
+    assert ours.shape == theirs.shape == (3, 384)
+    assert float(np.abs(ours - theirs).max()) < 1e-4

@@ -110,3 +110,36 @@ def test_event_keys_get_their_date_in_front_and_back(database_url: str, engine: 
     command.downgrade(config, "0002")
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT event_key FROM events")) == old_key
+
+
+def test_events_get_a_nullable_content_vector_and_lose_it_on_downgrade(database_url: str, engine: Engine) -> None:
+    """0004 adds `events.content_vector`: stored events keep their rows and have no vector
+    until a comparison computes one; downgrading drops the column and keeps the events."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from newswatch.db.migrate import alembic_config
+
+    config = alembic_config(database_url)
+    command.upgrade(config, "0003")
+    day = dt.date(2023, 7, 30)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
+                          "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"),
+                     {"at": dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc)})
+        conn.execute(text("INSERT INTO events (id, event_key, type, source_code, source_name, target_code, "
+                          "target_name, content, event_date, article_id, first_seen) VALUES (1, '2023-07-30/k', "
+                          "'DEMAND', 'ECOWAS', 'ECOWAS', 'NER', 'Niger', 'reinstate the president', :day, 1, :day)"),
+                     {"day": day})
+    command.upgrade(config, "head")
+    assert "content_vector" in {c["name"] for c in inspect(engine).get_columns("events")}
+    with engine.begin() as conn:
+        assert conn.scalar(text("SELECT content_vector FROM events")) is None
+        conn.execute(text("UPDATE events SET content_vector = :v"), {"v": b"\x00\x3c" * 384})
+        assert conn.scalar(text("SELECT content_vector FROM events")) == b"\x00\x3c" * 384
+    command.downgrade(config, "0003")
+    assert "content_vector" not in {c["name"] for c in inspect(engine).get_columns("events")}
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT content FROM events")) == "reinstate the president"
