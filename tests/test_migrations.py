@@ -143,3 +143,39 @@ def test_events_get_a_nullable_content_vector_and_lose_it_on_downgrade(database_
     assert "content_vector" not in {c["name"] for c in inspect(engine).get_columns("events")}
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT content FROM events")) == "reinstate the president"
+
+
+def test_alert_states_are_rewritten_to_what_happened(database_url: str, engine: Engine) -> None:
+    """0005: an alert written as `sent` with no channel becomes `stored`; one tried and still
+    pending becomes `retrying`; untried pending and real sent ones keep their status."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from newswatch.db.migrate import alembic_config
+
+    config = alembic_config(database_url)
+    command.upgrade(config, "0004")
+    at = dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
+                          "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"), {"at": at})
+        conn.execute(text("INSERT INTO events (id, event_key, type, content, event_date, article_id, first_seen) "
+                          "VALUES (1, 'k', 'DEMAND', 'c', :day, 1, :at)"), {"day": at.date(), "at": at})
+        for n, (channel, status, attempts) in enumerate(
+            [("", "sent", 0), ("json://h/a", "pending", 2), ("json://h/b", "pending", 0), ("json://h/c", "sent", 1)], 1
+        ):
+            conn.execute(text("INSERT INTO alerts (id, event_id, topic, channel, message, status, attempts, "
+                              "created_at, sent_at) VALUES (:id, 1, 't', :channel, 'm', :status, :attempts, :at, "
+                              ":sent)"),
+                         {"id": n, "channel": channel, "status": status, "attempts": attempts, "at": at,
+                          "sent": at if status == "sent" else None})
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, sent_at IS NULL FROM alerts ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("stored", True), ("retrying", True), ("pending", True), ("sent", False)]
+    command.downgrade(config, "0004")
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SELECT status FROM alerts ORDER BY id"))] == [
+            "sent", "pending", "pending", "sent"]
