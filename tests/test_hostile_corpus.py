@@ -229,7 +229,10 @@ def test_hostile_corpus_in_one_command_with_good_articles(
     counts = {t: count(corpus_db, t) for t in ("articles", "events", "mentions", "article_actors")}
     second = run_measured(command, env, timeout=MAX_SECONDS)
     assert second.returncode == 1, second.stderr[-3000:]
-    assert sorted(line for line in second.stderr.splitlines() if line.startswith("Error: ")) == sorted(errors)
+    # the bad inputs again; the feed files are unchanged since the first run (not modified), so
+    # the long link of feed-long-link.xml is not read, nor reported, a second time
+    again = [line for line in errors if not line.startswith(f"Error: {CORPUS / 'feed-long-link.xml'}:")]
+    assert sorted(line for line in second.stderr.splitlines() if line.startswith("Error: ")) == sorted(again)
     assert "articles: 0 new" in second.stdout and "events:   0 new, 0 merged" in second.stdout, second.stdout
     assert {t: count(corpus_db, t) for t in counts} == counts
     print(f"\nhostile corpus: first run {first.seconds:.1f} s, peak RSS {first.peak_rss_mb:.0f} MB; "
