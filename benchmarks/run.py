@@ -342,6 +342,106 @@ WORKERS = {"throughput": worker_throughput, "scale": worker_scale, "ingest": wor
 
 
 # ---------------------------------------------------------------------------------------------
+# hostile input (issue 18): extraction cost per word on long articles, and peak memory of an
+# ingest over the generated worst cases against one over ordinary articles
+
+HOSTILE_TARGETS = {
+    "extract_length_ratio": ("<=", 1.3),
+    "rss_hostile_ratio": ("<=", 1.5),
+}
+TARGETS.update(HOSTILE_TARGETS)
+#: words of the short and the long article timed by `extract_ms_per_1k_words`
+EXTRACT_WORDS = (2_500, 40_000)
+
+
+def _hostile_corpus() -> Any:
+    sys.path.insert(0, str(REPO / "scripts"))
+    import make_hostile_corpus
+
+    return make_hostile_corpus
+
+
+def worker_extract_length(args: argparse.Namespace) -> dict[str, Any]:
+    """Time the real analysis (load_nlp + analyse_articles) of a short and a long article."""
+    from newswatch.pipeline.clean import clean_article
+    from newswatch.pipeline.extract import analyse_articles
+
+    corpus = _hostile_corpus()
+    settings = _settings(f"sqlite:///{Path(args.work) / 'unused.db'}")
+    nlp = _nlp(settings)
+    articles = {}
+    for words in EXTRACT_WORDS:
+        text = corpus.news_text(words, seed=words)
+        articles[words] = clean_article(text, url=f"bench-{words}.txt", published=None, source=None)
+    list(analyse_articles(nlp, [articles[EXTRACT_WORDS[0]]]))  # warm up
+    ms: dict[int, list[float]] = {w: [] for w in EXTRACT_WORDS}
+    for _ in range(args.rounds):
+        for words in EXTRACT_WORDS:
+            start = time.perf_counter()
+            events = sum(len(x.events) for x, _ in analyse_articles(nlp, [articles[words]]))
+            elapsed = time.perf_counter() - start
+            real_words = len(articles[words].text.split())
+            ms[words].append(elapsed * 1000 / (real_words / 1000))
+    return {"ms_per_1k_words": {str(w): v for w, v in ms.items()}, "events_long": events,
+            "chars": {str(w): len(a.text) for w, a in articles.items()}}
+
+
+def _ingest_peak(paths: list[str], work: Path, name: str) -> dict[str, float]:
+    """Run `newswatch ingest PATHS` in a subprocess; return its wall time and peak RSS (wait4)."""
+    env = _env(work)
+    env["NEWSWATCH_DATABASE_URL"] = f"sqlite:///{work / (name + '.db')}"
+    with open(work / f"{name}.out", "w") as out, open(work / f"{name}.err", "w") as err:
+        start = time.perf_counter()
+        # through a launcher exec'd afresh: a child forked from this process would count this
+        # process's memory at the fork in its ru_maxrss (Linux keeps it over the exec)
+        launcher = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+                    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+        proc = subprocess.run([sys.executable, "-c", launcher, _newswatch(), "ingest", *paths,
+                               "--published", "2021-12-17"],
+                              cwd=work, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        elapsed = time.perf_counter() - start
+        out.write(proc.stdout)
+    code = proc.returncode
+    peak_kb = int(proc.stdout.strip().splitlines()[-1])
+    if code not in (0, 1):
+        raise RuntimeError(f"ingest {name} failed ({code}):\n{(work / f'{name}.err').read_text()[-3000:]}")
+    # with no PREFECT_API_URL the command's temporary server is a child too: the figure is the
+    # largest single process
+    return {"s": round(elapsed, 1), "peak_rss_mb": round(peak_kb / 1024, 1), "exit": code}
+
+
+def measure_hostile(root: Path, quick: bool) -> dict[str, Any]:
+    """Measure `extract_ms_per_1k_words` (2.5k and 40k words) and `peak_rss_mb_hostile`."""
+    from generate import write_articles
+
+    result: dict[str, Any] = {}
+    work = root / "hostile"
+    work.mkdir()
+    _log(f"hostile: analysis of {EXTRACT_WORDS[0]} and {EXTRACT_WORDS[1]} words")
+    e = _run_worker("extract_length", work, "--rounds", "1" if quick else "3")
+    short, long_ = (min(e["ms_per_1k_words"][str(w)]) for w in EXTRACT_WORDS)
+    result["extract_ms_per_1k_words_2500"] = round(short, 1)
+    result["extract_ms_per_1k_words_40000"] = round(long_, 1)
+    result["extract_length_ratio"] = round(long_ / short, 3)
+    result["detail_extract_length"] = e
+    _log("hostile: peak RSS of an ingest of the worst cases and of ordinary articles")
+    worst = [str(p) for p in _hostile_corpus().write_large(work / "worst")]
+    write_articles(work / "ordinary", 30 if quick else 100, seed=3)
+    ordinary = [str(p) for p in sorted((work / "ordinary").glob("*.txt"))]
+    hostile = _ingest_peak(worst, work, "hostile")
+    plain = _ingest_peak(ordinary, work, "ordinary")
+    result["peak_rss_mb_hostile"] = hostile["peak_rss_mb"]
+    result["peak_rss_mb_ordinary"] = plain["peak_rss_mb"]
+    result["rss_hostile_ratio"] = round(hostile["peak_rss_mb"] / plain["peak_rss_mb"], 3)
+    result["detail_rss_hostile"] = {"hostile": hostile, "ordinary": plain, "n_ordinary": len(ordinary)}
+    result["load_avg_hostile"] = round(os.getloadavg()[0], 2)
+    return result
+
+
+WORKERS["extract_length"] = worker_extract_length
+
+
+# ---------------------------------------------------------------------------------------------
 # the driver
 
 
@@ -460,6 +560,8 @@ def measure(quick: bool, only: set[str], dates: str = "steady") -> dict[str, Any
             reads = [_timed([_newswatch(), "events"], work, env) for _ in range(5)]
             result["read_cli_s"] = round(statistics.median(reads), 3)
             result["load_avg"]["cli"] = round(os.getloadavg()[0], 2)
+        if "hostile" in only:
+            result.update(measure_hostile(root, quick))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["targets_met"] = {
@@ -484,6 +586,12 @@ def _table(result: dict[str, Any]) -> str:
         ("query_ms_100k", "events query ms, 100k (target <= 100)"),
         ("read_cli_s", "`newswatch events` s (target <= 1.0)"),
         ("ingest_one_cold_s", "cold `newswatch ingest` of the seed, s"),
+        ("extract_ms_per_1k_words_2500", "analysis ms/1k words, 2.5k-word article"),
+        ("extract_ms_per_1k_words_40000", "analysis ms/1k words, 40k-word article"),
+        ("extract_length_ratio", "40k/2.5k ms per word (target <= 1.3)"),
+        ("peak_rss_mb_hostile", "peak RSS MB, ingest of the worst cases"),
+        ("peak_rss_mb_ordinary", "peak RSS MB, ingest of ordinary articles"),
+        ("rss_hostile_ratio", "worst/ordinary RSS (target <= 1.5)"),
     ]
     lines = [f"newswatch benchmarks, {result['date']}, sizes {result['n']}"]
     for key, label in rows:
@@ -499,7 +607,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, same keys (~3 min)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--only", default="throughput,scale,rss,cli",
-                        help="comma-separated subset of throughput,scale,rss,cli")
+                        help="comma-separated subset of throughput,scale,rss,cli,hostile")
     parser.add_argument("--rss-sizes", help="override the two RSS sizes, e.g. 300,3000")
     parser.add_argument("--scale-sizes", help="override the two stored sizes, e.g. 1000,30000")
     parser.add_argument("--dates", choices=("steady", "uniform"), default="steady",

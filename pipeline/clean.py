@@ -201,6 +201,15 @@ def split_text_article(raw: str) -> tuple[str, str | None, str]:
     return title, byline, body
 
 
+#: Script and style markup a page shows as text (`&lt;script&gt;...` in its HTML): code, not
+#: article text, and a hazard wherever the text is shown again.
+_SHOWN_CODE = re.compile(r"<(script|style)\b[^>]*>(?:.*?</\1\s*>)?", re.IGNORECASE | re.DOTALL)
+
+
+def _drop_shown_code(text: str) -> str:
+    return normalize_text(_SHOWN_CODE.sub("", text)) if "<" in text else text
+
+
 def clean_article(
     raw: str,
     *,
@@ -229,7 +238,8 @@ def clean_article(
         tree, url=url if url.startswith(("http://", "https://")) else None,
         include_comments=False, include_tables=False, favor_precision=True,
     ) or "")
-    title = normalize_text(meta.title or "").replace("\n", " ")
+    text = _drop_shown_code(text)
+    title = _drop_shown_code(normalize_text(meta.title or "")).replace("\n", " ")
     if text.startswith(title + "\n") and title:
         text = text[len(title) + 1:]
     byline = normalize_text(meta.author or "").replace("\n", " ") or None

@@ -56,6 +56,8 @@ _XML_CHARSET = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9_.:-]+)"""
 # A DOCTYPE with an internal subset (entity declarations) or an external DTD reference.
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_ENTITY_NAME = re.compile(rb"<!ENTITY\s+(?:%\s+)?([^\s%;&<>\"']+)", re.IGNORECASE)
+_XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,7 +483,9 @@ def _defuse(content: bytes) -> bytes:
     """Remove a DOCTYPE with entity declarations or an external DTD before parsing.
 
     Feeds have no use for them; they are how a hostile feed expands entities a billion times
-    or makes a parser read local files (XXE). Undeclared entities then stay unexpanded.
+    or makes a parser read local files (XXE). The references to the entities it declared are
+    removed too: left in, they end up as `&xxe;` in the article text (and make the feed
+    malformed, so feedparser falls back to its loose parser).
     """
     head = content[:65536]
     m = _DOCTYPE.search(head)
@@ -491,7 +495,12 @@ def _defuse(content: bytes) -> bytes:
     root = _FIRST_ELEMENT.search(head)
     if root is not None and root.start() < m.start():
         return content
-    return content[: m.start()] + content[m.end():]
+    names = {n for n in _ENTITY_NAME.findall(m.group(0)) if n not in _XML_ENTITIES}
+    content = content[: m.start()] + content[m.end():]
+    if names:
+        references = re.compile(b"&(?:" + b"|".join(re.escape(n) for n in sorted(names)) + b");")
+        content = references.sub(b"", content)
+    return content
 
 
 def _when(entry: Any) -> dt.datetime | None:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the wheel, install it (not editable) with the machine's own pip in a fresh virtualenv
 # outside the checkout, and run what a new user runs first: db upgrade, an ingest of the seed,
-# events --json. Fails if the wheel installs any top-level name but `newswatch`.
+# an HTML page and a feed file, events --json. Fails if the wheel installs any top-level name
+# but `newswatch`, or if any of the three inputs yields no event (an undeclared dependency of
+# the HTML or feed readers, such as lxml_html_clean, shows here: issue 18).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3.11}
@@ -21,10 +23,27 @@ PY
 )
 [ -z "$top" ] || { echo "check_wheel: unexpected top-level names in the wheel: $top" >&2; exit 1; }
 cp "$repo/seeds/000_30228fdb78730024.txt" seed.txt
+cp "$repo/tests/hostile/good-03-page.html" page.html
+cp "$repo/tests/hostile/good-04-feed.xml" feed.xml
 export NEWSWATCH_DATABASE_URL="sqlite:///$work/wheel.db"
 "$work/venv/bin/newswatch" db upgrade
-"$work/venv/bin/newswatch" ingest seed.txt --published 2021-12-17
+"$work/venv/bin/newswatch" ingest seed.txt page.html --feed feed.xml --published 2021-12-17
 "$work/venv/bin/newswatch" events --json > events.jsonl
 n=$(grep -c '"type": "DEMAND"' events.jsonl || true)
 [ "$n" -ge 1 ] || { echo "check_wheel: no DEMAND event from the seed" >&2; exit 1; }
-echo "check_wheel: ok ($n demands from the seed, installed from the wheel outside the checkout)"
+# each input has its events: the seed (RUS), the page (POL -> DEU) and the feed entry (GRC -> TUR)
+"$work/venv/bin/python" - events.jsonl <<'PY'
+import json, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+try:
+    events = json.loads(text)
+except json.JSONDecodeError:
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
+pairs = {((e["source"] or {}).get("code"), (e["target"] or {}).get("code")) for e in events}
+articles = {m["article"] for e in events for m in e["mentions"]}
+missing = [name for name, pair in (("page.html", ("POL", "DEU")), ("feed.xml", ("GRC", "TUR")))
+           if pair not in pairs]
+if missing or not any(code == "RUS" for code, _ in pairs):
+    sys.exit(f"check_wheel: no event from {missing or 'the seed'}; events from {sorted(articles)}")
+PY
+echo "check_wheel: ok ($n demands; events from the seed, the HTML page and the feed; installed from the wheel outside the checkout)"

@@ -162,3 +162,17 @@ def test_html_cleaning_never_fails(raw: str) -> None:
     article = clean_article(f"<html><body><p>{raw}</p></body></html>", url="h.html",
                             published=None, source=None, html=True)
     assert "\x00" not in article.text
+
+
+def test_script_markup_a_page_shows_as_text_is_not_article_text() -> None:
+    """Regression (hostile corpus): `&lt;script&gt;alert(1)&lt;/script&gt;` in a page's paragraph
+    reached the stored text as `<script>alert(1)</script>`; it is code shown, not the story."""
+    page = ("<html><head><title>Hungary urges EU &lt;style&gt;x{}&lt;/style&gt;to act</title></head><body><article>"
+            "<p>&lt;script&gt;alert(\"x\")&lt;/script&gt;Hungary on Tuesday urged the European Commission "
+            "to release the frozen funds.</p><p>Officials said talks would go on. &lt;SCRIPT src=x&gt; The vote is on Friday.</p>"
+            "</article></body></html>")
+    article = clean_article(page, url="p.html", published=None, source=None, html=True)
+    assert "script" not in article.text.lower() and "alert" not in article.text
+    assert article.text.startswith("Hungary on Tuesday urged")
+    assert "Officials said talks would go on. The vote is on Friday." in article.text
+    assert article.title == "Hungary urges EU to act"

@@ -649,3 +649,85 @@ def test_serve_drops_runs_a_previous_serve_scheduled_for_other_feeds() -> None:
     _drop_stale_runs(["https://new.test/rss"])
     left = asyncio.run(remaining())
     assert new in left and old not in left
+
+
+# ---- properties: mutated feeds and bad entries beside good ones ---------------------------
+
+GOOD_ENTRIES = [
+    (101, "Chile urges Bolivia to reopen border crossing",
+     "<p>Chile on Monday urged Bolivia to reopen the Colchane border crossing to lorries.</p>"),
+    (102, "Kenya calls on Ethiopia to share dam data",
+     "<p>Kenya on Monday called on Ethiopia to share data on water released from the new dam.</p>"),
+]
+# Entries that are well-formed XML but bad content: each must fail, be skipped or be kept,
+# alone, without taking the good entries with it.
+BAD_ENTRY = st.sampled_from([
+    "<item><title>Long</title><link>https://news.example.org/" + "x" * 3000 + "</link></item>",
+    "<item><enclosure url='https://news.example.org/p.jpg' type='image/jpeg'/></item>",
+    "<item><title>Far future</title><guid>f</guid><pubDate>Fri, 31 Dec 9999 23:59:59 GMT</pubDate></item>",
+    "<item><title>Year one</title><guid>y1</guid><pubDate>Mon, 01 Jan 0001 00:00:00 GMT</pubDate></item>",
+    "<item><title>&lt;script&gt;alert(1)&lt;/script&gt;</title><guid>s</guid></item>",
+    "<item><title>Deep</title><guid>d</guid><description><![CDATA[" + "<div>" * 500 + "text" + "</div>" * 500 + "]]></description></item>",
+    "<item><title>Bad link</title><link>javascript:alert(1)</link></item>",
+    "<item><title>Bad date</title><guid>bd</guid><pubDate>not a date at all</pubDate></item>",
+    "<item><title>" + "T" * 5000 + "</title><guid>long-title</guid></item>",
+    "<item><guid>" + "g" * 3000 + "</guid><title>Long id</title></item>",
+    "<item></item>",
+]) | st.text(max_size=80).map(
+    lambda t: "<item><title><![CDATA[" + t.replace("]]>", "") + "]]></title><guid>t</guid></item>")
+
+
+@settings(max_examples=80, deadline=None)
+@given(bad=BAD_ENTRY, where=st.integers(0, 2))
+def test_a_bad_entry_never_loses_the_good_entries_beside_it(bad: str, where: int) -> None:
+    """However an entry is broken, the good entries of the same feed are all kept."""
+    good = [rss_item(n, title, body) for n, title, body in GOOD_ENTRIES]
+    items = [*good[:where], bad, *good[where:]]
+    parsed = parse_feed(rss(*items), "http://x/feed")
+    ids = [entry.entry_id for entry in parsed.entries]
+    for n, title, _body in GOOD_ENTRIES:
+        assert f"story-{n}" in ids, (bad[:120], parsed.failures)
+        entry = next(e for e in parsed.entries if e.entry_id == f"story-{n}")
+        assert entry.article.title == title
+    assert len(parsed.entries) + len(parsed.failures) + len(parsed.skipped) == 3
+
+
+def _mutate(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    for position, delete, insert in edits:
+        at = position % (len(data) + 1)
+        data = data[:at] + insert + data[at + delete:]
+    return data
+
+
+MUTATION = st.tuples(st.integers(0, 10_000), st.integers(0, 40),
+                     st.binary(max_size=12) | st.sampled_from(
+                         [b"<", b">", b"&", b"]]>", b"<![CDATA[", b"<!DOCTYPE x [<!ENTITY a 'b'>]>",
+                          b"\x00", b"\xff\xfe", b"\xef\xbb\xbf", b"&#0;", b"&#xD800;", b"</item>",
+                          b"<item>", b"<entry>", b"encoding='utf-16'", b"\xe2\x80"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=st.sampled_from([rss(ITEM1, ITEM2), ATOM]), edits=st.lists(MUTATION, min_size=1, max_size=6))
+def test_mutated_rss_and_atom_only_ever_raise_feed_parse_error(base: bytes, edits: list[tuple[int, int, bytes]]) -> None:
+    """Bytes cut, inserted or overwritten anywhere in a real feed: entries or FeedParseError."""
+    try:
+        parsed = parse_feed(_mutate(base, edits), "http://x/feed")
+    except FeedParseError:
+        return
+    for entry in parsed.entries:
+        assert entry.article.text and "\x00" not in entry.article.text + entry.article.title
+
+
+def test_references_to_removed_entities_are_not_left_in_the_text() -> None:
+    """Regression (hostile corpus): the DOCTYPE of an XXE or billion-laughs feed was removed
+    but its `&xxe;` references stayed, stored as literal `&xxe;` in titles and texts (and the
+    feed became malformed, parsed by feedparser's loose parser)."""
+    feed = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> <!ENTITY % p "x"> <!ENTITY amp "&#38;"> ]>
+<rss version="2.0"><channel><title>T &xxe;</title><item><title>Denmark urges calm &xxe;</title>
+<link>https://e.example.org/1</link><description>Text &amp; more &xxe;end.</description></item></channel></rss>"""
+    parsed = parse_feed(feed, "http://x/")
+    assert parsed.error is None
+    (entry,) = parsed.entries
+    assert entry.article.title == "Denmark urges calm"
+    assert entry.article.text == "Text & more end."
