@@ -56,6 +56,8 @@ class RoleWords:
     protest_words: frozenset[str]  # a purpose clause of these makes a demand a protest
     reciprocal_failures: frozenset[str]  # failing to agree takes two: the partner is the target
     date_words: frozenset[str]  # a demand's content of only these (and names) says nothing wanted
+    home_bodies: frozenset[str]  # the speaker's own institutions: "urged parliament to" asks no other side
+    collective_nouns: frozenset[str]  # "the bloc", "the four states": the side that made the last demand
 
     @classmethod
     def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> RoleWords:
@@ -409,9 +411,15 @@ class Resolver:
             if speaker is not None and speaker.type == "person":
                 return speaker
             return self.preceding(token, True, exclude) or self.last_source
+        relative = self._relative_antecedent(token, speaker, exclude)
+        if relative is not None:
+            return relative
         if low in _PRONOUNS_OTHER or token.tag_ == "WDT":
             if speaker is not None and not exclude:
                 return speaker
+            sibling = self._conjunct_subject(token)
+            if sibling is not None:
+                return sibling
             found = self.preceding(token, False, exclude)
             return found or (self.last_source if not exclude else None)
         # an actor named inside the noun phrase: "Poland's foreign minister", "a Russian official"
@@ -432,7 +440,31 @@ class Resolver:
             return speaker or self.last_demander or self.last_source or self.preceding(token, False, exclude)
         if token.lemma_.lower() in self.words.referring_nouns:
             return speaker or self.last_source or self.dateline
+        if token.lemma_.lower() in self.words.collective_nouns and not exclude:
+            # "the bloc further wants ...", "the four states": no organisation of that name
+            # in the text, so the side that has been demanding
+            return speaker or self.last_demander
         return None
+
+    def _relative_antecedent(self, token: Token, speaker: Actor | None,
+                             exclude: set[str | None]) -> Actor | None:
+        """The actor a relative pronoun stands for: "Orban, who had demanded ..." -> Orban."""
+        verb = token.head
+        if token.tag_ not in ("WP", "WDT") or verb.dep_ != "relcl" or verb.head == verb:
+            return None
+        return self.resolve(verb.head, speaker, exclude)
+
+    def _conjunct_subject(self, token: Token) -> Actor | None:
+        """The subject of the clause a pronoun subject's clause is joined to: "the ministry said
+        ..., and it urged Manila" -> the ministry (not the last organisation named before "it")."""
+        verb = token.head
+        if token.dep_ not in _SUBJECTS or verb.dep_ != "conj" or verb.head == verb:
+            return None
+        subj, _ = _subject(verb.head)
+        if subj is None or subj.lower_ in _PRONOUNS_OTHER | _PRONOUNS_PERSON | _PRONOUNS_SPEAKER:
+            return None
+        found = self.actor_of(subj)
+        return found if found is not None and found.code is not None else None
 
     def issuer(self, noun: Token | None, exclude: set[str | None]) -> Actor | None:
         """Who issued the demand, proposal or call `noun` ("North Korea's demand", "calls by X")."""
@@ -515,6 +547,8 @@ def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf,
         here.sort(key=lambda c: (_depth(c.predicate), c.trigger.i))
         for c in here:
             _assign_roles(c, here, resolver)
+            if _asks_own_body(c, resolver):
+                c.dropped = True
             if c.source is not None and c.source.code is not None and not c.dropped:
                 resolver.last_source = c.source
                 if c.type in (EventType.DEMAND, EventType.PROPOSE):
@@ -544,7 +578,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         c.source_token = c.nodes["source"]
         c.source = r.resolve(c.source_token, speaker)
     elif c.frame == "clause":
-        if c.trigger.pos_ == "VERB":
+        if c.trigger.pos_ == "VERB" and c.type is EventType.DEMAND:
+            # "Serbia has to hand over ...", "Caracas has until Friday to ...": who is obliged is
+            # the addressee; the demand is whoever says so
+            c.target_token, _ = _subject(p)
+        elif c.trigger.pos_ == "VERB":
             # "they would boycott", "the EC may halt ..., the minister said": whoever would act
             subj, _ = _subject(p)
             c.source_token = subj
@@ -567,14 +605,17 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.source = r.preceding(c.trigger, None, set())
         if c.source is None and subj is None and outer is not None:
             c.source = outer.source
+        if c.source is None:
+            c.source = _fallback_source(c, passive, r, speaker)
     src_code = c.source.code if c.source else None
     exclude: set[str | None] = {src_code} if src_code else set()
     # target
     target_tok = c.nodes.get("target") or c.target_token
     head = c.content_head
     if target_tok is None and c.frame == "verb" and c.type is EventType.DEMAND:
+        named = {t.i for name, t in c.nodes.items() if name not in ("addressee", "target")}
         objects = [x for x in _children(p, ("dobj",)) if x != head and x.pos_ in ("NOUN", "PROPN")
-                   and head is not None and x.i < head.i]
+                   and head is not None and x.i < head.i and x.i not in named]
         if objects and head is not None and head.pos_ in ("VERB", "AUX") and r.resolve(objects[0]) is None:
             c.unknown_addressee = True  # "urged its citizens to ...": not an actor we can code
     if target_tok is None and c.frame in ("verb", "noun"):
@@ -604,8 +645,9 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.target = None  # "Russia would take measures": the speaker's own side is no target
         if c.target is not None:
             c.target_token = target_tok
-        if c.target is not None and c.target == c.source:
-            c.target = None
+        if c.target is not None and c.source is not None and (
+                c.target == c.source or c.target.code is not None and c.target.code == c.source.code):
+            c.target = None  # a side does not demand of itself
     if c.target is None and c.type is EventType.REJECT:
         thing = head if head is not None and head.pos_ in ("NOUN", "PROPN") else None
         if thing is None and head is not None:
@@ -640,6 +682,44 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
             own = {t.i for x in _children(p, ("prep", "dative")) for t in x.subtree}
             c.target = r.first_in(own, exclude, c.source_token, strict=True)
+
+
+def _fallback_source(c: Candidate, passive: bool, r: Resolver, speaker: Actor | None) -> Actor | None:
+    """The source of a verb demand whose subject names no actor.
+
+    - a conjunct misattached to a reported clause ("the United States said the use of force was
+      dangerous and called on Beijing to ..."): the subject of the speech verb;
+    - an agentless passive ("Doha is also required to sever ...", "Kyiv has been asked to ..."):
+      whoever reports it, else the side that made the last demand, when the one asked is an actor.
+    """
+    p = c.predicate
+    if p.dep_ == "conj" and p.head.dep_ == "ccomp" and not _children(p, _SUBJECTS | _PASSIVE_SUBJECTS):
+        subj, _ = _subject(p.head.head)
+        found = r.resolve(subj, speaker) if subj is not None else None
+        if found is not None:
+            return found
+    if passive and c.type is EventType.DEMAND and _agent(p) is None and c.target_token is not None:
+        asked = r.resolve(c.target_token)
+        last = speaker or r.last_demander
+        if asked is not None and asked.code is not None and last is not None and last.code != asked.code:
+            return last
+    return None
+
+
+def _asks_own_body(c: Candidate, r: Resolver) -> bool:
+    """Whether a demand is addressed to the source's own institutions ("Orban would urge
+    parliament to approve it", "the president asked his government to ..."): no other side."""
+    tok = c.nodes.get("target") or c.nodes.get("addressee") or c.target_token
+    if tok is None:
+        tok = _first_child(c.predicate, ("dobj",))
+    if c.type is not EventType.DEMAND or tok is None or c.source is None:
+        return False
+    if tok.lemma_.lower() not in r.words.home_bodies:
+        return False
+    owner = r.actor_of(tok)
+    if any(t.lower_ in _PRONOUNS_PERSON | _PRONOUNS_SPEAKER | {"its", "their"} for t in tok.children):
+        return True  # "his government", "its parliament"
+    return owner is None or owner.code == c.source.code
 
 
 def _drop_nested(here: list[Candidate]) -> list[Candidate]:
