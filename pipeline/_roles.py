@@ -58,6 +58,8 @@ class RoleWords:
     date_words: frozenset[str]  # a demand's content of only these (and names) says nothing wanted
     home_bodies: frozenset[str]  # the speaker's own institutions: "urged parliament to" asks no other side
     collective_nouns: frozenset[str]  # "the bloc", "the four states": the side that made the last demand
+    list_nouns: frozenset[str]  # "its conditions:", "the demands include:": a list of demands follows
+    list_verbs: frozenset[str]  # "requires Doha to:": a verb whose complement is a list of demands
 
     @classmethod
     def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> RoleWords:
