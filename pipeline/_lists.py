@@ -184,6 +184,8 @@ def _clause_roles(noun: Token, r: Resolver, limit: int) -> tuple[Actor, Actor | 
     subj = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
     if subj is None or _in(noun, subj):
         return None
+    if subj.lemma_.lower() in r.words.document_nouns and r.last_demander is None:
+        return None  # "The list requires ... to:": whoever handed the list over, said before
     source = r.resolve(subj)
     if source is None or source.code is None:
         return None

@@ -257,7 +257,7 @@ def _trim(doc: Doc, ids: set[int]) -> list[int]:
                        (doc[ordered[0]].tag_ in ("TO", "IN", "MD", ",", "``", "''", ":", "CC", "WDT", "HYPH")
                         or doc[ordered[0]].is_punct)):
         ordered.pop(0)
-    while ordered and (doc[ordered[-1]].is_punct or doc[ordered[-1]].dep_ == "cc"):
+    while ordered and (doc[ordered[-1]].is_punct or doc[ordered[-1]].is_space or doc[ordered[-1]].dep_ == "cc"):
         ordered.pop()
     return ordered
 
@@ -439,7 +439,8 @@ class Resolver:
                 if inner is not None and token.lemma_.lower() in self.words.referring_nouns:
                     return inner
         if token.lemma_.lower() in self.words.document_nouns:
-            return speaker or self.last_demander or self.last_source or self.preceding(token, False, exclude)
+            return (speaker or self.last_demander or self._handed_over(token, exclude) or self.last_source
+                    or self.preceding(token, False, exclude))
         if token.lemma_.lower() in self.words.referring_nouns:
             return speaker or self.last_source or self.dateline
         if token.lemma_.lower() in self.words.collective_nouns and not exclude:
@@ -448,13 +449,29 @@ class Resolver:
             return speaker or self.last_demander
         return None
 
+    def _handed_over(self, token: Token, exclude: set[str | None]) -> Actor | None:
+        """Who produced the document an earlier sentence names ("X handed Y a list of demands.
+        The list requires ..."): the subject of the verb whose object it was."""
+        sent = token.sent
+        start = self.doc[sent.start - 1].sent.start if sent.start > 0 else sent.start
+        for t in reversed(self.doc[start:token.i]):
+            if t.lemma_ != token.lemma_ or t.dep_ not in ("dobj", "pobj", "dative"):
+                continue
+            verb = t.head.head if t.dep_ == "pobj" else t.head
+            subj, _ = _subject(verb) if verb.pos_ in ("VERB", "AUX") else (None, False)
+            found = self.actor_of(subj) if subj is not None else None
+            if found is not None and found.code is not None and found.code not in exclude:
+                return found
+        return None
+
     def _relative_antecedent(self, token: Token, speaker: Actor | None,
                              exclude: set[str | None]) -> Actor | None:
         """The actor a relative pronoun stands for: "Orban, who had demanded ..." -> Orban."""
         verb = token.head
         if token.tag_ not in ("WP", "WDT") or verb.dep_ != "relcl" or verb.head == verb:
             return None
-        return self.resolve(verb.head, speaker, exclude)
+        found = self.actor_of(verb.head)  # a document ("a plan that ...") is left to the pronoun rules
+        return found if found is not None and found.code not in exclude else None
 
     def _conjunct_subject(self, token: Token) -> Actor | None:
         """The subject of the clause a pronoun subject's clause is joined to: "the ministry said
@@ -591,6 +608,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.source = r.resolve(subj, speaker) if subj is not None else None
         if c.source is None and outer is not None and outer.source is not None:
             c.source = outer.source
+        frame = _under_document(p, r.words) if c.source is None and c.type is EventType.DEMAND else None
+        if frame is not None:
+            c.source = r.last_demander  # "Under its terms, Qatar must ...": the list's issuer
+            c.exclude = c.exclude | {t.i for t in frame.subtree}
+            c.content_tokens = c.content_tokens - c.exclude
         if c.source is None:
             c.dropped = True
             return
@@ -633,7 +655,10 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
                     if obj is not None and r.actor_of(obj) is not None:
                         target_tok = obj
                         break
-    if target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
+    undergoer = _passive_undergoer(c, head) if target_tok is None else frozenset()
+    if undergoer and head is not None:
+        target_tok = _agent(head)  # "demanded that the bid be taken off the agenda (by X)"
+    elif target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
         subj = _first_child(head, _SUBJECTS | _PASSIVE_SUBJECTS)
         if subj is not None and c.type is not EventType.REJECT:
             target_tok = subj
@@ -647,9 +672,8 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.target = None  # "Russia would take measures": the speaker's own side is no target
         if c.target is not None:
             c.target_token = target_tok
-        if c.target is not None and c.source is not None and (
-                c.target == c.source or c.target.code is not None and c.target.code == c.source.code):
-            c.target = None  # a side does not demand of itself
+        if c.target is not None and c.target == c.source:
+            c.target = None
     if c.target is None and c.type is EventType.REJECT:
         thing = head if head is not None and head.pos_ in ("NOUN", "PROPN") else None
         if thing is None and head is not None:
@@ -679,11 +703,32 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         partners = [t for t in c.trigger.subtree if t.dep_ == "pobj" and t.head.lower_ == "with"]
         c.target = r.first_in({t.i for t in partners}, exclude, c.source_token) if partners else None
     elif c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
-        c.target = r.first_in(c.content_tokens, exclude, c.source_token)
+        c.target = r.first_in(c.content_tokens - undergoer, exclude, c.source_token)
         if c.target is None and c.frame == "verb":
             # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
             own = {t.i for x in _children(p, ("prep", "dative")) for t in x.subtree}
             c.target = r.first_in(own, exclude, c.source_token, strict=True)
+
+
+def _under_document(verb: Token, words: RoleWords) -> Token | None:
+    """The phrase framing a clause by a document ("under its terms", "according to the list"), or None."""
+    for frame in _children(verb, ("prep",)):
+        prep = _first_child(frame, ("prep",)) if frame.lower_ == "according" else frame
+        if prep is None or prep.lower_ not in ("under", "to"):
+            continue
+        obj = _first_child(prep, ("pobj",))
+        if obj is not None and obj.lemma_.lower() in words.document_nouns | words.list_nouns:
+            return frame
+    return None
+
+
+def _passive_undergoer(c: Candidate, head: Token | None) -> frozenset[int]:
+    """The subject of a passive demanded clause ("that Ukraine's bid be taken off the agenda"),
+    as token positions: what is acted on, not whom the demand is made of."""
+    if c.type is not EventType.DEMAND or head is None or head.pos_ not in ("VERB", "AUX"):
+        return frozenset()
+    subj = _first_child(head, _PASSIVE_SUBJECTS)
+    return frozenset(t.i for t in subj.subtree) if subj is not None else frozenset()
 
 
 def _fallback_source(c: Candidate, passive: bool, r: Resolver, speaker: Actor | None) -> Actor | None:
@@ -718,10 +763,12 @@ def _asks_own_body(c: Candidate, r: Resolver) -> bool:
         return False
     if tok.lemma_.lower() not in r.words.home_bodies:
         return False
-    owner = r.actor_of(tok)
     if any(t.lower_ in _PRONOUNS_PERSON | _PRONOUNS_SPEAKER | {"its", "their"} for t in tok.children):
         return True  # "his government", "its parliament"
-    return owner is None or owner.code == c.source.code
+    # a leader's own unqualified parliament; an opposition's demand of the government stays
+    owner = r.actor_of(tok)
+    leader = c.source.type == "person" and c.source_token is not None and r.names_actor(c.source_token)
+    return leader and (owner is None or owner.code == c.source.code)
 
 
 def _drop_nested(here: list[Candidate]) -> list[Candidate]:
