@@ -442,7 +442,10 @@ class Resolver:
             return (speaker or self.last_demander or self._handed_over(token, exclude) or self.last_source
                     or self.preceding(token, False, exclude))
         if token.lemma_.lower() in self.words.referring_nouns:
-            return speaker or self.last_source or self.dateline
+            if speaker is None and token.tag_ == "NNS" and self.last_source is not None \
+                    and self.last_source.type == "person":
+                return self._summit(token, exclude) or self.last_source  # "the leaders" are no one person
+            return speaker or self.last_source or self._summit(token, exclude) or self.dateline
         if token.lemma_.lower() in self.words.collective_nouns and not exclude:
             # "the bloc further wants ...", "the four states": no organisation of that name
             # in the text, so the side that has been demanding
@@ -461,6 +464,23 @@ class Resolver:
             subj, _ = _subject(verb) if verb.pos_ in ("VERB", "AUX") else (None, False)
             found = self.actor_of(subj) if subj is not None else None
             if found is not None and found.code is not None and found.code not in exclude:
+                return found
+        return None
+
+    def _summit(self, token: Token, exclude: set[str | None]) -> Actor | None:
+        """The organisation "the leaders" met in: a plural referring noun with no modifier after a
+        bloc was named ("ABUJA - ECOWAS met ... the leaders directed ..."), not the host city."""
+        if token.tag_ != "NNS" or any(c.dep_ != "det" for c in token.children if c.i < token.i):
+            return None
+        index = self.index
+        if index is None:
+            return None
+        for k in range(bisect_left(index.starts, token.i) - 1, -1, -1):
+            if index.spans[k].start < token.sent.start - 200:
+                break
+            found = index.actor(k)
+            if found is not None and found.type == "organisation" and found.code is not None \
+                    and found.code not in exclude:
                 return found
         return None
 
@@ -640,11 +660,13 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         named = {t.i for name, t in c.nodes.items() if name not in ("addressee", "target")}
         objects = [x for x in _children(p, ("dobj",)) if x != head and x.pos_ in ("NOUN", "PROPN")
                    and head is not None and x.i < head.i and x.i not in named]
-        if objects and head is not None and head.pos_ in ("VERB", "AUX") and r.resolve(objects[0]) is None:
+        if objects and head is not None and head.pos_ in ("VERB", "AUX") and r.resolve(objects[0]) is None \
+                and not _members(objects[0]) and _ruling_in(objects[0], r) is None:
             c.unknown_addressee = True  # "urged its citizens to ...": not an actor we can code
     if target_tok is None and c.frame in ("verb", "noun"):
         for x in _children(p, _OBJECTS):
-            if x != head and r.actor_of(x) is not None or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
+            if x != head and (r.actor_of(x) is not None or _ruling_in(x, r) is not None) \
+                    or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
                 if x != head:
                     target_tok = x
                     break
@@ -666,7 +688,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         if r.actor_of(head) is not None:
             target_tok = head
     if target_tok is not None:
-        c.target = r.resolve(target_tok, None, exclude)
+        c.target = r.resolve(target_tok, None, exclude) or _ruling_in(target_tok, r)
         if c.target is not None and target_tok.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS and src_code is not None \
                 and c.target.code == src_code and c.target.type == "state" and r.names_actor(target_tok):
             c.target = None  # "Russia would take measures": the speaker's own side is no target
@@ -702,6 +724,8 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         # both sides failed, so no target (not the host city or the subject of the talks)
         partners = [t for t in c.trigger.subtree if t.dep_ == "pobj" and t.head.lower_ == "with"]
         c.target = r.first_in({t.i for t in partners}, exclude, c.source_token) if partners else None
+    elif c.target is None and c.type is EventType.DEMAND and any(_members(x) for x in _children(p, ("dobj",))):
+        pass  # "directed member states to enforce the closures imposed on Niger": no other side asked
     elif c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
         c.target = r.first_in(c.content_tokens - undergoer, exclude, c.source_token)
         if c.target is None and c.frame == "verb":
@@ -729,6 +753,25 @@ def _passive_undergoer(c: Candidate, head: Token | None) -> frozenset[int]:
         return frozenset()
     subj = _first_child(head, _PASSIVE_SUBJECTS)
     return frozenset(t.i for t in subj.subtree) if subj is not None else frozenset()
+
+
+def _ruling_in(token: Token, r: Resolver) -> Actor | None:
+    """The state a group is said to rule by its relative clause: "the soldiers who seized power
+    in Niger", "the officers who took control of Mali" (the junta, not the place's neighbours)."""
+    for rel in _children(token, ("relcl",)):
+        if not any(t.lemma_.lower() in ("power", "control") for t in rel.children if t.dep_ == "dobj"):
+            continue
+        found = r.first_in((t.i for t in rel.subtree), set())
+        if found is not None and found.type == "state":
+            return found
+    return None
+
+
+def _members(token: Token) -> bool:
+    """Whether a noun phrase is the members of a bloc ("directed member states to ..."): states
+    the text does not name one by one, no unknown addressee."""
+    return token.lemma_.lower() == "member" or any(
+        c.lemma_.lower() == "member" and c.dep_ in ("compound", "amod") for c in token.children)
 
 
 def _fallback_source(c: Candidate, passive: bool, r: Resolver, speaker: Actor | None) -> Actor | None:
@@ -765,9 +808,14 @@ def _asks_own_body(c: Candidate, r: Resolver) -> bool:
         return False
     if any(t.lower_ in _PRONOUNS_PERSON | _PRONOUNS_SPEAKER | {"its", "their"} for t in tok.children):
         return True  # "his government", "its parliament"
-    # a leader's own unqualified parliament; an opposition's demand of the government stays
-    owner = r.actor_of(tok)
-    leader = c.source.type == "person" and c.source_token is not None and r.names_actor(c.source_token)
+    # a leader's own parliament, unless another state's is named ("urged Sweden's parliament");
+    # the dateline's state says nothing here; an opposition's demand of the government stays
+    other = [r.actor_of(t) for t in tok.children if t.dep_ in ("poss", "compound", "amod", "nmod")]
+    owner = next((a for a in other if a is not None), None)
+    said_by = c.source_token
+    leader = c.source.type == "person" and said_by is not None and (
+        r.names_actor(said_by) or said_by.lower_ in _PRONOUNS_PERSON
+        or any(t.lower_ in _PRONOUNS_PERSON and t.dep_ == "poss" for t in said_by.children))  # "his government"
     return leader and (owner is None or owner.code == c.source.code)
 
 

@@ -459,3 +459,32 @@ def test_a_regional_bloc_refers_back_and_a_party_speaks_for_its_state(nlp) -> No
 ])
 def test_own_parliament_negation_hypothesis_and_denial_are_no_demands(nlp, text) -> None:  # type: ignore[no-untyped-def]
     assert demands_of(nlp, text) == []
+
+
+def test_a_junta_is_the_state_it_seized_and_members_are_no_unknown_addressee(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Bug: "gave the soldiers who seized power in Niger one week to ..." and "directed member
+    states to ..." were dropped as addressed to someone no actor codes."""
+    text = "ABUJA — West African leaders gave the officers who took power in Guinea one month to free the detained ministers."
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("ECOWAS", "GIN")]
+    text = ("ABUJA — The Economic Community of West African States met on Thursday. Nigerian President Bola Tinubu "
+            "told the summit that no option was ruled out.\n"
+            "In their final communique, the leaders directed member states to freeze the assets of the junta in Bamako.")
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("ECOWAS", None)]  # the leaders are no one person
+
+
+def test_a_document_frame_and_a_passive_demanded_clause(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("DUBAI — Saudi Arabia and its allies have demanded that Qatar shut down its broadcaster.\n"
+            "Under their terms, Doha must also expel members of the Revolutionary Guard.\n"
+            "According to the list, Qatar must pay compensation within a year.")
+    demands = demands_of(nlp, text)
+    assert [(s, t) for s, t, _ in demands] == [("SAU", "QAT")] * 3
+    assert demands[1][2] == "also expel members of the Revolutionary Guard"
+    assert demands_of(nlp, "Under the new rules, drivers must carry a permit.") == []
+    ((s, t, content),) = demands_of(nlp, "Lukashenko demanded that Poland's complaint be withdrawn from the agenda.")
+    assert (s, t) == ("BLR", None)  # what is to be withdrawn is no addressee
+
+
+def test_a_leaders_parliament_is_his_own_whatever_the_dateline(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("STOCKHOLM — Sweden is waiting for Hungary.\nOrban said he had assured Stoltenberg that his government "
+            "supported Sweden's membership and would urge parliament to approve it soon.")
+    assert demands_of(nlp, text) == []
