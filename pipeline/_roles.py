@@ -621,6 +621,9 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             # "Serbia has to hand over ...", "Caracas has until Friday to ...": who is obliged is
             # the addressee; the demand is whoever says so
             c.target_token, _ = _subject(p)
+            if c.target_token is not None and c.target_token.lower_ in _PRONOUNS_SPEAKER:
+                c.dropped = True  # "we have until Friday to file": a deadline of one's own
+                return
         elif c.trigger.pos_ == "VERB":
             # "they would boycott", "the EC may halt ..., the minister said": whoever would act
             subj, _ = _subject(p)
@@ -894,6 +897,8 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
                     ids = ids - {x.i for x in subj.subtree}
         if h is not None and h.pos_ in ("VERB", "AUX") and c.target_token is not None and c.target_token.head == h:
             ids = ids - {x.i for x in c.target_token.subtree}
+        if "period" in c.nodes and h is head:
+            ids = set(ids) | {t.i for t in c.nodes["period"].subtree}  # "10 days to comply"
         ordered = _trim(doc, {i for i in ids if sent.start <= i < sent.end})
         if _names_only(doc, ordered, r):
             ordered = []  # "on Friday", "Serbia and Kosovo": a date or names say nothing wanted
