@@ -34,7 +34,9 @@ def read_listed_demands(doc: Doc, events: list[Event], actor_of: ActorOf, words:
     """
     resolver = Resolver(doc, actor_of, words)
     for colon in (t for t in doc if t.text == ":"):
-        items = _items(doc, colon, tag)
+        items = _items(doc, colon, tag, False)
+        if len(items) < _MIN_ITEMS and any(t.lemma_.lower() in words.list_nouns for t in doc[colon.sent.start:colon.i]):
+            items = _items(doc, colon, tag, True)  # "its conditions: a ceasefire, the release of ..."
         if len(items) < _MIN_ITEMS:
             continue
         roles = _announcer(doc, colon, events, resolver)
@@ -42,8 +44,11 @@ def read_listed_demands(doc: Doc, events: list[Event], actor_of: ActorOf, words:
             continue
         source, target, trigger = roles
         covered = {colon.sent.start_char} | {doc[start].sent.start_char for start, _ in items}
+        listed = [doc[start:end].text for start, end in items]
+        tail = doc[colon.i + 1:items[-1][1]].text
         events = [e for e in events if not (
-            e.type is EventType.DEMAND and e.start in covered and _code(e.source) == _code(source))]
+            e.type is EventType.DEMAND and e.start in covered and _code(e.source) == _code(source)
+            and e.content and (e.content in tail or any(x in e.content for x in listed)))]
         for start, end in items:
             sent = doc[start].sent
             sentence = sent.text.rstrip()
@@ -72,11 +77,12 @@ def _paragraph_end(doc: Doc, start: int) -> int:
     return len(doc)
 
 
-def _items(doc: Doc, colon: Token, tag: Tagger) -> list[tuple[int, int]]:
-    """The items after `colon` that read as verb phrases, as token ranges (empty: no list)."""
+def _items(doc: Doc, colon: Token, tag: Tagger, nominal: bool) -> list[tuple[int, int]]:
+    """The items after `colon` that read as verb phrases (or, `nominal`, as noun phrases of an
+    act: "an immediate ceasefire", "the release of the hostages"), as token ranges (empty: no list)."""
     end = _paragraph_end(doc, colon.i + 1)
     if end > colon.i + 1 and not doc[colon.i + 1].is_space:
-        pieces = _split_inline(doc, colon.i + 1, end)
+        pieces = _split_inline(doc, colon.i + 1, end, nominal)
     else:
         pieces = []
         start = end
@@ -86,22 +92,23 @@ def _items(doc: Doc, colon: Token, tag: Tagger) -> list[tuple[int, int]]:
             if start >= len(doc):
                 break
             stop = _paragraph_end(doc, start)
-            if not _is_demand_item(doc, start, stop, tag):
+            if not _is_demand_item(doc, start, stop, tag, nominal):
                 break
             pieces.append((start, stop))
             start = stop
     found = [(s, e) for s, e in (_strip(doc, s, e) for s, e in pieces) if e > s]
-    verbs = [(s, e) for s, e in found if _is_demand_item(doc, s, e, tag)]
+    verbs = [(s, e) for s, e in found if _is_demand_item(doc, s, e, tag, nominal)]
     return verbs if len(verbs) >= _MIN_ITEMS and 2 * len(verbs) >= len(found) else []
 
 
-def _split_inline(doc: Doc, start: int, end: int) -> list[tuple[int, int]]:
+def _split_inline(doc: Doc, start: int, end: int, nominal: bool) -> list[tuple[int, int]]:
     """Split "close A; sever B; pay C" at semicolons, else "stop A, end B and pull out of C" at
-    commas and at "and"/"or" before a verb."""
+    commas and at "and"/"or" before a verb (before an article, for noun phrases)."""
+    opens = ("DT",) if nominal else ("VB", "VBP", "VBZ")
     marks = [t.i for t in doc[start:end] if t.text == ";"]
     if not marks:
         marks = [t.i for t in doc[start:end] if t.text == "," or (
-            t.lower_ in ("and", "or") and t.i + 1 < end and doc[t.i + 1].tag_.startswith("VB"))]
+            t.lower_ in ("and", "or") and t.i + 1 < end and doc[t.i + 1].tag_ in opens)]
     pieces: list[tuple[int, int]] = []
     left = start
     for m in marks:
@@ -122,11 +129,16 @@ def _strip(doc: Doc, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _is_demand_item(doc: Doc, start: int, end: int, tag: Tagger) -> bool:
-    """Whether tokens start..end read as an act demanded: a verb phrase once bullets are off."""
+def _is_demand_item(doc: Doc, start: int, end: int, tag: Tagger, nominal: bool = False) -> bool:
+    """Whether tokens start..end read as an act demanded: a verb phrase once bullets are off, or
+    (`nominal`) a noun phrase with an article and a common noun, not names ("Egypt and Jordan")."""
     start, end = _strip(doc, start, end)
     if end - start < 2 or end - start > 40:
         return False
+    if nominal:
+        words = doc[start:end]
+        return words[0].tag_ == "DT" and words[0].lower_ in ("a", "an", "the") and any(
+            t.pos_ == "NOUN" and not t.ent_type_ for t in words)
     tagged = tag(_ITEM_FRAME + doc[start:end].text)
     first = tagged[2] if len(tagged) > 2 else None  # the word after "They must"
     return first is not None and first.pos_ == "VERB" and first.tag_ == "VB"

@@ -462,6 +462,9 @@ class Resolver:
                 continue
             verb = t.head.head if t.dep_ == "pobj" else t.head
             subj, _ = _subject(verb) if verb.pos_ in ("VERB", "AUX") else (None, False)
+            appos = _first_child(subj, ("appos",)) if subj is not None and subj.i == 0 else None
+            if appos is not None:
+                subj = appos  # "DUBAI — Saudi Arabia ... handed": a dateline parsed as the subject
             found = self.actor_of(subj) if subj is not None else None
             if found is not None and found.code is not None and found.code not in exclude:
                 return found

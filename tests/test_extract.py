@@ -488,3 +488,18 @@ def test_a_leaders_parliament_is_his_own_whatever_the_dateline(nlp) -> None:  # 
     text = ("STOCKHOLM — Sweden is waiting for Hungary.\nOrban said he had assured Stoltenberg that his government "
             "supported Sweden's membership and would urge parliament to approve it soon.")
     assert demands_of(nlp, text) == []
+
+
+def test_a_list_of_acts_named_by_nouns_and_the_demand_before_the_colon_stays(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("CAIRO — Egypt set out its conditions for a deal with Israel: an immediate ceasefire, "
+            "the release of the hostages and the withdrawal of the troops from the border.")
+    demands = demands_of(nlp, text)
+    assert [c for _, _, c in demands] == ["an immediate ceasefire", "the release of the hostages",
+                                          "the withdrawal of the troops from the border"]
+    assert {s for s, _, _ in demands} == {"EGY"}
+    text = ("DUBAI — Saudi Arabia and three allies handed Qatar a list of demands. The list requires Doha "
+            "to: close the broadcaster; expel the guards.")
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("SAU", "QAT")] * 2
+    text = "Russia demanded security guarantees, and Lavrov listed them: stop NATO expansion, withdraw forces from Romania."
+    assert [c for _, _, c in demands_of(nlp, text)] == [
+        "security guarantees", "stop NATO expansion", "withdraw forces from Romania"]
