@@ -67,3 +67,10 @@ def _upgrade(engine: Engine) -> None:
             f"cannot migrate database {engine.url.render_as_string(hide_password=True)}: "
             f"{exc.orig or exc}. Check NEWSWATCH_DATABASE_URL and that the database is reachable."
         ) from exc
+
+
+def current_revision(bind: Engine | str) -> str | None:
+    """The schema revision the database is at (None before the first migration)."""
+    with engine_for(bind) as engine, engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None

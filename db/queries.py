@@ -84,7 +84,7 @@ def select_events(filters: EventFilters) -> Select[EventRow]:
         stmt = stmt.where(or_(EventRow.source_code == code, EventRow.target_code == code))
     if filters.topic:
         stmt = stmt.where(
-            EventRow.id.in_(select(TopicMatchRow.event_id).where(TopicMatchRow.topic == filters.topic))
+            EventRow.id.in_(select(TopicMatchRow.event_id).where(TopicMatchRow.topic == filters.topic.lower()))
         )
     if filters.since:
         stmt = stmt.where(EventRow.event_date >= filters.since)
@@ -182,12 +182,26 @@ def list_articles(
     ]
 
 
-def list_alerts(session: Session, *, status: str | None = None, limit: int = 1000) -> Sequence[AlertRow]:
-    """Return alerts oldest first, optionally of one delivery status."""
+def list_alerts(
+    session: Session, *, status: str | None = None, since: dt.date | None = None,
+    topic: str | None = None, limit: int = 1000,
+) -> Sequence[AlertRow]:
+    """Return alerts oldest first, optionally of one delivery status, topic, or from a day on."""
     stmt = select(AlertRow)
     if status:
         stmt = stmt.where(AlertRow.status == status)
+    if topic:
+        stmt = stmt.where(AlertRow.topic == topic.lower())
+    if since:
+        stmt = stmt.where(AlertRow.created_at >= dt.datetime.combine(since, dt.time.min))
     return session.scalars(stmt.order_by(AlertRow.id).limit(limit)).all()
+
+
+def stored_codes(session: Session) -> set[str]:
+    """The actor codes that occur in stored events, for a hint when a filter finds nothing."""
+    sources = select(EventRow.source_code).where(EventRow.source_code.is_not(None)).distinct()
+    targets = select(EventRow.target_code).where(EventRow.target_code.is_not(None)).distinct()
+    return {c for c in session.scalars(sources.union(targets)) if c}
 
 
 

@@ -24,7 +24,7 @@ from newswatch.db.models import (
 )
 from newswatch.db.upsert import dialect_of, insert_function, insert_ignoring
 from newswatch.pipeline.dedup import ArticleFingerprint, KnownEvent, actor_key
-from newswatch.pipeline.records import Actor, Event, EventType, TopicMatch
+from newswatch.pipeline.records import MAX_NAME_CHARS, Actor, Event, EventType, TopicMatch
 
 # --------------------------------------------------------------------------------------------
 # Articles
@@ -63,7 +63,7 @@ def save_article(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
 def save_actors(session: Session, article_id: int, actors: Iterable[Actor]) -> None:
     """Record the actors named in an article (idempotent)."""
     rows = [
-        {"article_id": article_id, "code": a.code, "name": a.name, "type": a.type}
+        {"article_id": article_id, "code": a.code, "name": a.name[:MAX_NAME_CHARS], "type": a.type}
         for a in {(a.name, a.type): a for a in actors}.values()
     ]
     if rows:
@@ -103,9 +103,9 @@ def save_events(
             "type": event.type.value,
             "cameo": event.cameo,
             "source_code": event.source.code if event.source else None,
-            "source_name": event.source.name if event.source else None,
+            "source_name": event.source.name[:MAX_NAME_CHARS] if event.source else None,
             "target_code": event.target.code if event.target else None,
-            "target_name": event.target.name if event.target else None,
+            "target_name": event.target.name[:MAX_NAME_CHARS] if event.target else None,
             "content": event.content,
             "event_date": event_date,
             "article_id": article_id,
@@ -186,7 +186,7 @@ def save_alert(
         "status": status,
         "attempts": 0,
         "created_at": now,
-        "sent_at": now if status == "sent" else None,
+        "sent_at": None,
     }
     new_id: int | None = session.connection().scalar(stmt, values)
     return new_id

@@ -25,7 +25,9 @@ from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, event_key, find_duplicates, fingerprint,
     inherit_events, match_events,
 )
+from newswatch.pipeline.embed import Embedder
 from newswatch.pipeline.errors import SourceError
+from newswatch.pipeline.clean import limit_text
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
 from newswatch.pipeline.settings import DATA_DIR, Settings
@@ -76,7 +78,21 @@ def load_articles(
                                              max_bytes=settings.fetch_max_bytes))
             except SourceError as exc:
                 failures.append(str(exc))
+            except Exception as exc:  # noqa: BLE001  (a parser bug fails this input alone)
+                failures.append(f"{item}: could not be read ({type(exc).__name__}: {exc})")
     return articles, failures
+
+
+def limit_texts(articles: Sequence[Article], settings: Settings) -> tuple[list[Article], list[str]]:
+    """Bound each article's text (`limit_text`); return the articles and a note per cut."""
+    limited: list[Article] = []
+    notes: list[str] = []
+    for article in articles:
+        bounded, note = limit_text(article, settings.max_text_chars)
+        limited.append(bounded)
+        if note:
+            notes.append(note)
+    return limited, notes
 
 
 def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Article], int]:
@@ -88,15 +104,41 @@ def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Articl
 
 
 def extract(
-    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None
+    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None,
+    embedder: Embedder | None = None,
 ) -> list[Extraction]:
     """Extract actors and events from a batch of articles and tag the events' topics.
 
     Topics are tagged here, while the analysed sentences are at hand: the store step gets
-    finished records and needs no model.
+    finished records and needs no model. `embedder` (the run's, `make_embedder`) adds matches
+    by meaning; without one, topics match by their patterns only.
     """
     analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
-    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed)
+    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed,
+                      embedder)
+
+
+def extract_each(
+    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic],
+    embedder: Embedder | None = None,
+) -> tuple[list[Extraction], list[str]]:
+    """`extract`, with one article's failure failing that article alone.
+
+    The batch runs as one `nlp.pipe` call; should it raise, each article is run by itself,
+    so the others are still stored and the bad one is named in one line.
+    """
+    try:
+        return extract(nlp, articles, settings, topics, embedder), []
+    except Exception:  # noqa: BLE001  (which article it was is found below)
+        pass
+    extractions: list[Extraction] = []
+    failures: list[str] = []
+    for article in articles:
+        try:
+            extractions.extend(extract(nlp, [article], settings, topics, embedder))
+        except Exception as exc:  # noqa: BLE001  (one line for the user; the others go on)
+            failures.append(f"{article.url}: could not be analysed ({type(exc).__name__}: {exc})")
+    return extractions, failures
 
 
 def store(
@@ -216,7 +258,7 @@ def _queue_alerts(
     ):
         raised += db_store.save_alert(
             session, event_id=alert.event_id, topic=alert.topic, channel=alert.channel,
-            message=alert_message(alert), status="sent" if alert.channel == NO_CHANNEL else "pending",
+            message=alert_message(alert), status="stored" if alert.channel == NO_CHANNEL else "pending",
         ) is not None
     return raised
 
@@ -237,9 +279,7 @@ def deliver(
     (sent, failed) for this attempt. `engine` is the run's; without one, a one-off engine on
     `settings.database_url` serves the call.
     """
-    channels = list(settings.notify_urls)
-    for topic_channels in _topic_channels(read_topics(settings) if topics is None else topics).values():
-        channels.extend(topic_channels)
+    channels = configured_channels(settings, topics)
     if not channels:
         return 0, 0
     if engine is None:
@@ -248,9 +288,27 @@ def deliver(
     return _deliver(settings, engine, channels)
 
 
-def _deliver(settings: Settings, engine: Engine, channels: list[str]) -> tuple[int, int]:
+def configured_channels(settings: Settings, topics: Sequence[Topic] | None = None) -> list[str]:
+    """The channels alerts go to now: NEWSWATCH_NOTIFY and every topic's own `channels`."""
+    channels = list(settings.notify_urls)
+    for topic_channels in _topic_channels(read_topics(settings) if topics is None else topics).values():
+        channels.extend(topic_channels)
+    return list(dict.fromkeys(channels))
+
+
+def deliver_ids(settings: Settings, engine: Engine, ids: Sequence[int]) -> tuple[int, int]:
+    """Deliver the given queued alerts now (`newswatch alerts retry`); return (sent, failed)."""
+    if not ids:
+        return 0, 0
+    return _deliver(settings, engine, configured_channels(settings), only=set(ids))
+
+
+def _deliver(settings: Settings, engine: Engine, channels: list[str],
+             only: set[int] | None = None) -> tuple[int, int]:
     with open_session(engine) as session:
         undelivered = outbox.list_undelivered_alerts(session, channels=channels)
+    if only is not None:
+        undelivered = [a for a in undelivered if a.id in only]
     sent = failed = 0
     for group in _delivery_groups(undelivered, settings.digest_threshold):
         # The claim, the call and its outcome share one transaction: the claim's row lock is

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,9 +55,14 @@ def prefect_api() -> Iterator[str]:
     if configured:
         yield str(configured)
         return
+    from newswatch.flows.server import prefect_home
+
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
-    log = tempfile.NamedTemporaryFile(prefix="newswatch-prefect-server-", suffix=".log", delete=False)
+    # the log lives beside the server's database (one file, reused), not as a new /tmp file per run
+    home = prefect_home()
+    home.mkdir(parents=True, exist_ok=True)
+    log = open(home / "newswatch-serve.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
@@ -97,6 +101,35 @@ def prefect_api() -> Iterator[str]:
         log.close()
 
 
+def _drop_stale_runs(feeds: list[str]) -> None:
+    """Delete runs a previous `serve` scheduled with other feeds.
+
+    A scheduled run keeps the parameters it was created with: without this, a `serve` restarted
+    with a new feed list would first run the old list's leftover runs.
+    """
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter, DeploymentFilterName, FlowRunFilter, FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    async def drop() -> None:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[DEPLOYMENT_NAME])),
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+            )
+            for run in runs:
+                if run.parameters.get("feeds") != feeds:
+                    await client.delete_flow_run(run.id)
+
+    asyncio.run(drop())
+
+
 def check_cron(expression: str) -> bool:
     """Tell whether `expression` is a cron schedule Prefect accepts."""
     from prefect.client.schemas.schedules import CronSchedule
@@ -129,6 +162,7 @@ def serve_feeds(
         {"cron": cron} if cron else {"interval": dt.timedelta(seconds=interval) if interval else DEFAULT_INTERVAL}
     )
     with prefect_api():
+        _drop_stale_runs(list(feeds))
         poll_all_feeds.serve(
             name=DEPLOYMENT_NAME,
             parameters={"feeds": list(feeds)},

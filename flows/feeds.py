@@ -104,7 +104,7 @@ def poll_feed(
             return (FeedPoll(url, state.id, now, True, "304 not modified", state.title,
                              fetched.etag, fetched.last_modified), [], [])
         assert fetched.content is not None
-        parsed = parse_feed(fetched.content, url, source=source)
+        parsed = parse_feed(fetched.content, url, source=source, content_type=fetched.content_type)
     except SourceError as exc:
         logger.error("%s", exc)
         return FeedPoll(url, state.id, now, False, str(exc)), [], [str(exc)]
@@ -115,6 +115,8 @@ def poll_feed(
     seen_ids, seen_links = feed_state.lookup_seen_entries(engine, state.id, *lookup_keys(parsed.entries))
     fresh = _with_full_text(select_new_entries(parsed.entries, seen_ids, seen_links), settings, logger)
     logger.info("%s: %d entries, %d new", url, len(parsed.entries), len(fresh))
+    for note in parsed.skipped:
+        logger.info("%s", note)
     poll = FeedPoll(url, state.id, now, True,
                     poll_status(fetched.status, len(parsed.entries), len(fresh), parsed.error),
                     parsed.title, fetched.etag, fetched.last_modified, seen_entry_rows(fresh))

@@ -24,6 +24,7 @@ from newswatch.db.migrate import upgrade
 from newswatch.db.session import connect
 from newswatch.flows import _steps
 from newswatch.flows.feeds import poll_feeds, save_feed_polls
+from newswatch.pipeline.embed import Embedder, make_embedder
 from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings
@@ -106,10 +107,14 @@ def skip_known(articles: Sequence[Article], engine: Engine) -> tuple[list[Articl
 
 @task(cache_policy=NO_CACHE)
 def extract_batch(
-    articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic]
-) -> list[Extraction]:
-    """Run the spaCy pipeline over one batch of articles and tag the events' topics."""
-    return _steps.extract(nlp, articles, settings, topics)
+    articles: Sequence[Article], settings: Settings, nlp: Any, topics: Sequence[Topic],
+    embedder: Embedder | None = None,
+) -> tuple[list[Extraction], list[str]]:
+    """Run the spaCy pipeline over one batch of articles and tag the events' topics.
+
+    Returns the extractions and one line per article that could not be analysed.
+    """
+    return _steps.extract_each(nlp, articles, settings, topics, embedder)
 
 
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
@@ -165,6 +170,7 @@ def _ingest(
     topics = _steps.read_topics(settings)  # a bad topics file stops the run before any work
     upgrade(engine)
     nlp = NlpLoader(settings)
+    embedder = make_embedder(settings.embedding_model)  # loads at its first use, if any
     summary = IngestSummary()
 
     def process(articles: list[Article]) -> None:
@@ -172,19 +178,31 @@ def _ingest(
         # looking for futures to resolve (about 3 ms per article); these are plain values.
         fresh, known = skip_known(quote(articles), quote(engine))  # type: ignore[call-overload]
         summary.articles_known += known
+        fresh, notes = _steps.limit_texts(fresh, settings)
+        for note in notes:
+            logger.warning(note)
         if fresh:
-            extractions = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics))  # type: ignore[call-overload]
+            extractions, failed = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics), quote(embedder))  # type: ignore[call-overload]
+            for failure in failed:
+                logger.error(failure)
+            summary.failures.extend(failed)
             for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics)):  # type: ignore[call-overload]
                 summary.add(outcome)
 
     # Streamed one batch at a time (load -> extract -> store): memory stays flat however
     # many inputs a run has (benchmarks/run.py measures it).
+    done = 0
     for batch in _batches(inputs, settings.batch_size):
         loaded, failures = load_articles(batch, published, source, quote(settings))  # type: ignore[call-overload]
         for failure in failures:
             logger.error(failure)
         summary.failures.extend(failures)
         process(loaded)
+        done += len(batch)
+        if len(inputs) > settings.batch_size:  # a long run says how far it is
+            logger.info("progress: %d of %d inputs done (%d new articles, %d failed)",
+                        done, len(inputs), summary.articles_new + summary.articles_duplicate,
+                        len(summary.failures))
     feed_polls: list[Any] = []
     if feeds:
         feed_articles, feed_failures, feed_polls = poll_feeds(

@@ -44,6 +44,8 @@ _HYPOTHETICAL_MODALS = frozenset({"would", "could", "might", "may"})
 _CONDITION_MARKS = frozenset({"if", "unless"})
 _EDGE_SKIP = frozenset({"mark", "punct", "cc", "prep", "advmod"})
 _SPLIT_DEPS = frozenset({"conj"})
+_PRONOUNS_PLURAL = frozenset({"they", "them", "their", "themselves"})
+_VICTIM_PREPS = frozenset({"on", "against", "in", "into", "upon"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,10 @@ class RoleWords:
     collective_nouns: frozenset[str]  # "the bloc", "the four states": the side that made the last demand
     list_nouns: frozenset[str]  # "its conditions:", "the demands include:": a list of demands follows
     list_verbs: frozenset[str]  # "requires Doha to:": a verb whose complement is a list of demands
+    hostile_acts: frozenset[str]  # "an attack on X", "sanctions against X": X is a victim, not a target
+    state_nouns: frozenset[str]  # "the country": the speaker's state, else the state named last
+    undoing_verbs: frozenset[str]  # "lift the sanctions on X": refusing this is aimed at X after all
+    demand_nouns: frozenset[str]  # what a refusal turns down; its issuer may be named earlier ("the list")
 
     @classmethod
     def from_lists(cls, lists: Mapping[str, Iterable[str]]) -> RoleWords:
@@ -203,6 +209,8 @@ def make_candidate(pattern_id: str, label: EventType, names: Sequence[str], toke
 def is_excluded(c: Candidate, words: RoleWords) -> bool:
     """Negated, hypothetical and purpose-clause triggers are not events of their kind."""
     p = c.predicate
+    if _describes_attribute(p):
+        return True
     if c.trigger.tag_ != "MD" and "neg" not in c.nodes and _is_negated(p):
         return True
     if c.frame == "verb":
@@ -211,7 +219,8 @@ def is_excluded(c: Candidate, words: RoleWords) -> bool:
             x.dep_ == "advcl" and any(m.lower_ in _CONDITION_MARKS for m in x.children if m.dep_ == "mark")
             for x in p.children
         )
-        if modals & _HYPOTHETICAL_MODALS and (conditional or "neg" not in c.nodes and p.head == p):
+        refusal = c.type is EventType.REJECT and "neg" in c.nodes  # "would not approve it if ..."
+        if modals & _HYPOTHETICAL_MODALS and (conditional and not refusal or "neg" not in c.nodes and p.head == p):
             return True
         if p.dep_ in ("xcomp", "ccomp", "acomp") and p.head.lemma_.lower() in words.hypothetical_governors:
             return True
@@ -224,6 +233,20 @@ def is_excluded(c: Candidate, words: RoleWords) -> bool:
         if p.tag_ == "VBG" and p.dep_ in ("advcl", "acl", "pcomp", "xcomp") and _path_has(p, words.protest_words):
             return True
     return False
+
+
+def _joined_by_and(doc: Doc, first: Span, second: Span) -> bool:
+    """Whether two mentions stand side by side joined by "and" ("Mali and Burkina Faso")."""
+    between = [t.lower_ for t in doc[first.end:second.start]]
+    return bool(between) and between[-1] in ("and", "&") and all(w in ("and", "&", ",") for w in between)
+
+
+def _describes_attribute(p: Token) -> bool:
+    """Whether `p` heads a relative clause that only describes what a subject is: "Hungary is the
+    only member that has not approved the bid" states a fact about Hungary, not a new refusal."""
+    noun = p.head
+    return (p.dep_ == "relcl" and noun.dep_ == "attr" and noun.head.lemma_ == "be"
+            and any(t.dep_ in _SUBJECTS for t in noun.head.children))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,6 +420,82 @@ class Resolver:
                 return actor
         return None
 
+    def preceding_group(self, token: Token, exclude: set[str | None]) -> Actor | None:
+        """The nearest group named before `token`, for "they": actors joined by "and" ("Mali and
+        Burkina Faso ... They refused"; the first of them) or a plural name, in this sentence or
+        the one before; None when there is none (a single state is rarely "they")."""
+        index = self.index
+        if index is None:
+            return None
+        sent = token.sent
+        earliest = sent.start if sent.start == 0 else self.doc[sent.start - 1].sent.start
+        for k in range(bisect_left(index.starts, token.i) - 1, -1, -1):
+            span = index.spans[k]
+            if span.start < earliest:
+                break
+            root = span.root
+            if root.dep_ == "conj":
+                while root.dep_ == "conj" and root.head != root:
+                    root = root.head
+                k2 = index.at(root.i)
+                actor = index.actor(k2) if k2 is not None else None
+            elif any(c.dep_ == "conj" for c in root.children) or root.tag_ in ("NNS", "NNPS"):
+                actor = index.actor(k)
+            elif k > 0 and _joined_by_and(self.doc, index.spans[k - 1], span):
+                actor = index.actor(k - 1)  # "of Mali and Burkina Faso", however it is parsed
+            else:
+                continue
+            if actor is not None and actor.code is not None and actor.code not in exclude \
+                    and span.start != self.dateline_start:
+                return actor
+        return None
+
+    def state_of(self, token: Token, speaker: Actor | None, exclude: set[str | None]) -> Actor | None:
+        """The state "the country" stands for: the speaker's, else the last state named before."""
+        index = self.index
+        if index is None:
+            return None
+        if speaker is not None and speaker.code is not None and speaker.code not in exclude:
+            state = index.by_code.get(speaker.code)
+            if state is not None and state.type == "state":
+                return state
+        for k in range(bisect_left(index.starts, token.i) - 1, -1, -1):
+            span = index.spans[k]
+            if span.start < token.sent.start - 400:
+                break
+            actor = index.actor(k)
+            if actor is not None and actor.type == "state" and actor.code not in exclude \
+                    and span.start != self.dateline_start:
+                return actor
+        return None
+
+    def earlier_issuer(self, noun: Token, exclude: set[str | None]) -> Actor | None:
+        """Who issued the demands that `noun` ("the list", "the demands") refers back to: the issuer
+        of the last such noun in the sentences before, or the subject of the verb it is the object
+        of ("Riyadh handed Doha a list of demands. ... Doha's reply rejected the list")."""
+        doc = self.doc
+        start = noun.sent.start
+        for t in reversed(doc[max(0, start - 400):start]):
+            if t.pos_ != "NOUN" or t.lemma_.lower() not in self.words.demand_nouns | self.words.document_nouns:
+                continue
+            found = self.issuer(t, exclude, named=True)
+            node = t
+            while found is None and node.dep_ == "pobj" and node.head.lower_ == "of" and node.head.head.pos_ == "NOUN":
+                node = node.head.head  # "a list of demands", "a set of conditions"
+                found = self.issuer(node, exclude, named=True)
+            verb = None
+            if node.dep_ in ("dobj", "dative", "nsubjpass") and node.head.pos_ == "VERB":
+                verb = node.head  # "handed Doha a list"; "a list was delivered by Riyadh"
+            elif node.dep_ == "pobj" and node.head.lower_ == "with" and node.head.head.pos_ == "VERB":
+                verb = node.head.head  # "presented Hamas with demands"
+            if found is None and verb is not None:
+                subj, passive = _subject(verb)
+                subj = _agent(verb) if passive else subj
+                found = self.resolve(subj, exclude=exclude) if subj is not None and subj.pos_ != "PRON" else None
+            if found is not None and found.code is not None and found.code not in exclude:
+                return found
+        return None
+
     def resolve(self, token: Token | None, speaker: Actor | None = None,
                 exclude: set[str | None] | None = None) -> Actor | None:
         """The actor the noun phrase headed by `token` stands for, or None."""
@@ -422,8 +521,11 @@ class Resolver:
             sibling = self._conjunct_subject(token)
             if sibling is not None:
                 return sibling
-            found = self.preceding(token, False, exclude)
+            found = self.preceding_group(token, exclude) if low in _PRONOUNS_PLURAL else None
+            found = found or self.preceding(token, False, exclude)
             return found or (self.last_source if not exclude else None)
+        if low in self.words.state_nouns and token.tag_ == "NN" and any(c.lower_ == "the" for c in token.children):
+            return self.state_of(token, speaker, exclude)
         # an actor named inside the noun phrase: "Poland's foreign minister", "a Russian official"
         for t in token.subtree:
             if t == token or t.i > token.i and t.dep_ not in ("appos",):
@@ -508,18 +610,20 @@ class Resolver:
         found = self.actor_of(subj)
         return found if found is not None and found.code is not None else None
 
-    def issuer(self, noun: Token | None, exclude: set[str | None]) -> Actor | None:
-        """Who issued the demand, proposal or call `noun` ("North Korea's demand", "calls by X")."""
+    def issuer(self, noun: Token | None, exclude: set[str | None], named: bool = False) -> Actor | None:
+        """Who issued the demand, proposal or call `noun` ("North Korea's demand", "calls by X");
+        `named`: only an actor named there, not a pronoun ("its terms")."""
         if noun is None:
             return None
         for t in noun.subtree:
-            if t == noun:
+            if t == noun or named and t.pos_ == "PRON":
                 continue
             if t.dep_ in ("poss", "compound", "amod", "nmod") and t.head == noun:
                 a = self.resolve(t, exclude=exclude)
                 if a is not None and a.code not in exclude:
                     return a
-            if t.dep_ == "pobj" and t.head.lower_ in ("by", "from") and t.head.head == noun:
+            by_acl = t.head.dep_ == "agent" and t.head.head.dep_ == "acl" and t.head.head.head == noun
+            if t.dep_ == "pobj" and (t.head.lower_ in ("by", "from") and t.head.head == noun or by_acl):
                 a = self.resolve(t, exclude=exclude)
                 if a is not None and a.code not in exclude:
                     return a
@@ -640,6 +744,8 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.exclude = c.exclude | {t.i for t in frame.subtree}
             c.content_tokens = c.content_tokens - c.exclude
         if c.source is None:
+            c.source = _alternative_speaker(c, here, r)
+        if c.source is None:
             c.dropped = True
             return
     else:
@@ -659,6 +765,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.source = _fallback_source(c, passive, r, speaker)
     src_code = c.source.code if c.source else None
     exclude: set[str | None] = {src_code} if src_code else set()
+    exclude |= _side_codes(c.source_token or (outer.source_token if outer is not None else None), r)
     # target
     target_tok = c.nodes.get("target") or c.target_token
     head = c.content_head
@@ -683,12 +790,13 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
                     if obj is not None and r.actor_of(obj) is not None:
                         target_tok = obj
                         break
+    self_acts = False  # the threatener itself is the one who would act: no target of its own side
     undergoer = _passive_undergoer(c, head) if target_tok is None else frozenset()
     if undergoer and head is not None:
         target_tok = _agent(head)  # "demanded that the bid be taken off the agenda (by X)"
     elif target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
         subj = _first_child(head, _SUBJECTS | _PASSIVE_SUBJECTS)
-        if subj is not None and c.type is not EventType.REJECT:
+        if subj is not None and c.type is not EventType.REJECT and not _threatener_itself(c, subj, r.words):
             target_tok = subj
     if target_tok is None and head is not None and c.type is EventType.DEMAND and head.pos_ in ("NOUN", "PROPN"):
         if r.actor_of(head) is not None:
@@ -698,10 +806,13 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         if c.target is not None and target_tok.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS and src_code is not None \
                 and c.target.code == src_code and c.target.type == "state" and r.names_actor(target_tok):
             c.target = None  # "Russia would take measures": the speaker's own side is no target
+            self_acts = True
         if c.target is not None:
             c.target_token = target_tok
         if c.target is not None and c.target == c.source:
             c.target = None
+    if c.target is None and c.type is EventType.REJECT:
+        c.target = _condition_subject(c, r, exclude, _CONDITION_MARKS | {"until"})
     if c.target is None and c.type is EventType.REJECT:
         thing = head if head is not None and head.pos_ in ("NOUN", "PROPN") else None
         if thing is None and head is not None:
@@ -710,21 +821,14 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             of = [t for t in subj.subtree if t.dep_ == "pobj" and t.head.lower_ == "of"] if subj is not None else []
             thing = of[0] if of else subj
         c.target = r.issuer(thing, exclude)
-        if c.target is None and thing is not None and thing.lemma_.lower() in (
-            "demand", "call", "proposal", "request", "offer", "plan", "ultimatum", "appeal", "condition"
-        ):
+        if c.target is None and thing is not None and thing.lemma_.lower() in r.words.demand_nouns | r.words.document_nouns:
+            c.target = r.earlier_issuer(thing, exclude)
+        if c.target is None and thing is not None and thing.lemma_.lower() in r.words.demand_nouns:
             last = r.last_demander or r.last_source
             c.target = last if last is not None and last.code not in exclude else None
     if c.target is None and c.type is EventType.THREATEN:
         # "threatened to ban voting if Hamas ran": the threat is aimed at whoever must comply
-        near = set(c.scope or c.content_tokens) | {x.i for x in c.predicate.children}
-        for x in (c.predicate.doc[i] for i in sorted(near)):
-            if x.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in _CONDITION_MARKS for m in x.children):
-                subj = _first_child(x, _SUBJECTS)
-                who = r.actor_of(subj) if subj is not None else None
-                if who is not None and who.code is not None and who.code not in exclude:
-                    c.target = who
-                    break
+        c.target = _condition_subject(c, r, exclude, _CONDITION_MARKS) or _alternative_target(c, here, r, exclude)
     if c.target is None and c.type is EventType.REJECT and c.trigger.lemma_ in r.words.reciprocal_failures:
         # "failed to reach a deal with Kyiv": the partner; "Serbia and Kosovo failed to agree":
         # both sides failed, so no target (not the host city or the subject of the talks)
@@ -733,7 +837,9 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
     elif c.target is None and c.type is EventType.DEMAND and any(_members(x) for x in _children(p, ("dobj",))):
         pass  # "directed member states to enforce the closures imposed on Niger": no other side asked
     elif c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
-        c.target = r.first_in(c.content_tokens - undergoer, exclude, c.source_token)
+        ids = (c.content_tokens - undergoer if c.type is EventType.DEMAND
+               else _without_victims(c.predicate.doc, c.content_tokens, r.words, c.type is EventType.THREATEN))
+        c.target = r.first_in(ids, exclude, c.source_token, strict=self_acts and c.type is EventType.THREATEN)
         if c.target is None and c.frame == "verb":
             # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
             own = {t.i for x in _children(p, ("prep", "dative")) for t in x.subtree}
@@ -823,6 +929,106 @@ def _asks_own_body(c: Candidate, r: Resolver) -> bool:
         r.names_actor(said_by) or said_by.lower_ in _PRONOUNS_PERSON
         or any(t.lower_ in _PRONOUNS_PERSON and t.dep_ == "poss" for t in said_by.children))  # "his government"
     return leader and (owner is None or owner.code == c.source.code)
+
+
+def _condition_subject(c: Candidate, r: Resolver, exclude: set[str | None], marks: frozenset[str]) -> Actor | None:
+    """The actor that must meet the condition of a threat or refusal: the subject of an "if",
+    "unless" (or "until") clause of the trigger ("will not ratify it unless Kyiv restores ...")."""
+    near = set(c.scope or c.content_tokens) | {x.i for x in c.predicate.children}
+    for x in (c.predicate.doc[i] for i in sorted(near)):
+        if x.dep_ == "advcl" and any(m.dep_ == "mark" and m.lower_ in marks for m in x.children):
+            subj = _first_child(x, _SUBJECTS)
+            who = r.actor_of(subj) if subj is not None else None
+            if who is not None and who.code is not None and who.code not in exclude:
+                return who
+    return None
+
+
+def _alternative_target(c: Candidate, here: list[Candidate], r: Resolver, exclude: set[str | None]) -> Actor | None:
+    """Whom an alternative threatens: "Qatar should take the list seriously, 'or a divorce will
+    happen'" is aimed at the actor named in the clause the "or" joins it to."""
+    p = c.predicate
+    head = p.head
+    if p.dep_ != "conj" or not any(x.dep_ == "cc" and x.lower_ == "or" for x in head.children):
+        return None
+    base = next((o.content_head for o in here if o.trigger == head and o.type is EventType.STATEMENT
+                 and o.content_head is not None), head)
+    own = {t.i for t in p.subtree}
+    ids = [t.i for t in base.subtree if t.i not in own]
+    return r.first_in(ids, exclude, c.source_token, strict=True)
+
+
+def _side_codes(token: Token | None, r: Resolver) -> set[str | None]:
+    """Codes of the actors joined with the source by "and" ("Sudan and Libya said ..."): its own side."""
+    if token is None:
+        return set()
+    head = token
+    while head.dep_ == "conj" and head.head != head:
+        head = head.head
+    out: set[str | None] = set()
+    for t in head.subtree:
+        if t == head or t.dep_ == "conj" and t.head.i in {x.i for x in head.subtree}:
+            actor = r.actor_of(t)
+            if actor is not None and actor.code is not None:
+                out.add(actor.code)
+    return out
+
+
+def _threatener_itself(c: Candidate, subj: Token, words: RoleWords) -> bool:
+    """Whether the subject of a threatened act names no one threatened: a pronoun for the
+    threatener ("said they would treat an attack as an act of war") or a hostile act ("any
+    intervention in Libya would be considered a declaration of war": Libya is its victim)."""
+    return c.type is EventType.THREATEN and (
+        subj.lower_ in _PRONOUNS_OTHER | _PRONOUNS_SPEAKER or subj.lemma_.lower() in words.hostile_acts)
+
+
+def _provoking_act(noun: Token) -> bool:
+    """Whether a hostile act is what would provoke a threat, not the act threatened: "any attack
+    on its nationals", "any intervention in Libya would be ...", "respond to an attack on X",
+    "treat an attack on Chad as an act of war" (its victim is not whom the threat is aimed at)."""
+    if any(c.dep_ == "det" and c.lower_ == "any" for c in noun.children) or noun.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS:
+        return True
+    if noun.dep_ == "pobj" and noun.head.lower_ == "to":
+        return True
+    return noun.dep_ == "dobj" and any(c.dep_ == "prep" and c.lower_ == "as" for c in noun.head.children)
+
+
+def _without_victims(doc: Doc, ids: frozenset[int], words: RoleWords, threat: bool) -> frozenset[int]:
+    """Tokens `ids` without the victims of hostile acts ("an attack on Chad", "sanctions against
+    the people of Niger"): those suffer the act; they are not whom the threat or refusal is aimed at,
+    unless the act is being undone ("refused to lift the sanctions on Burma" is aimed at Burma); in a
+    threat, only the victims of the act that would provoke it (`_provoking_act`) are left out."""
+    out = set(ids)
+    for i in ids:
+        t = doc[i]
+        prep = t.head
+        if t.dep_ == "pobj" and prep.lower_ in _VICTIM_PREPS and prep.head.lemma_.lower() in words.hostile_acts:
+            if threat and not _provoking_act(prep.head):
+                continue  # "threatened further action against Russia": aimed at Russia
+            if prep.head.head.lemma_.lower() not in words.undoing_verbs:  # "lifting the sanctions on Burma"
+                out -= {x.i for x in t.subtree}
+    return frozenset(out)
+
+
+def _alternative_speaker(c: Candidate, here: list[Candidate], r: Resolver) -> Actor | None:
+    """Who threatens in a clause joined to another: "X said ..., 'or war will follow'" (the speaker
+    of the clause it is joined to), "gave them a week to hand back power or risk an intervention"
+    (whoever set the demand the alternative belongs to)."""
+    p = c.predicate
+    if p.dep_ != "conj":
+        return None
+    head = p.head
+    for o in here:
+        if o is not c and not o.dropped and o.trigger == head and o.source is not None:
+            return o.source
+    if not any(x.dep_ == "cc" and x.lower_ == "or" for x in head.children) or head.dep_ not in ("advcl", "xcomp", "ccomp"):
+        return None
+    gov = head.head
+    for o in here:
+        if o is not c and not o.dropped and o.trigger == gov and o.source is not None:
+            return o.source
+    subj, passive = _subject(gov)
+    return r.resolve(subj) if subj is not None and not passive else None
 
 
 def _drop_nested(here: list[Candidate]) -> list[Candidate]:

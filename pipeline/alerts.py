@@ -223,6 +223,16 @@ def _link(url: str, label: str, fmt: str) -> str:
     return f"{_escape(label, fmt)} ({_escape(url, fmt)})"
 
 
+def _matched(match: TopicMatch) -> str:
+    """The pattern words of a match, or for a match by meaning its nearest example and cosine."""
+    if match.words:
+        return ", ".join(match.words)
+    if match.example:
+        score = f" {match.score:.2f}" if match.score is not None else ""
+        return f"by meaning (near{score}: {match.example})"
+    return "-"
+
+
 def format_alert(
     event: Event,
     match: TopicMatch,
@@ -237,7 +247,7 @@ def format_alert(
         ("Topic", _escape(match.topic, fmt)),
         ("Event", _escape(f"{source} -> {target}: {event.type.value}", fmt)),
         ("Content", _escape(event.content, fmt)),
-        ("Matched", _escape(", ".join(match.words) or "-", fmt)),
+        ("Matched", _escape(_matched(match), fmt)),
         ("Article", _link(article.url, article.title or article.url, fmt)),
         ("Date", event_date.isoformat() if event_date else "-"),
     ]

@@ -10,6 +10,7 @@ are stable.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import unicodedata
@@ -17,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from newswatch.pipeline.records import Article
+from newswatch.pipeline.records import MAX_NAME_CHARS, MAX_URL_CHARS, Article, plausible_date
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
 
@@ -91,9 +92,43 @@ def _utc_date(stamp: str | None) -> dt.date | None:
         return None
     try:
         when = dt.datetime.fromisoformat(stamp)
-        return when.astimezone(dt.timezone.utc).date() if when.tzinfo else when.date()
+        return plausible_date(when.astimezone(dt.timezone.utc).date() if when.tzinfo else when.date())
     except (ValueError, OverflowError):  # not a stamp, or a zone that leaves the calendar
         return None
+
+
+#: libxml2's HTML parser stops descending at 256 levels and drops what lies deeper, silently.
+MAX_DEPTH = 200
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+#: Wrappers that carry no text of their own; dropped (blocks become line breaks) when too deep.
+_WRAPPERS = re.compile(
+    r"</?(?:div|span|section|article|main|aside|font|center|table|tbody|thead|tr|td|th|ul|ol|li|"
+    r"blockquote|b|i|em|strong|small|big|u|s|sub|sup|nav|header|footer|figure)\b[^>]*>",
+    re.IGNORECASE,
+)
+
+
+def _depth(html: str) -> int:
+    depth = deepest = 0
+    for m in _TAG.finditer(html):
+        closing, name, selfclosing = m.group(1), m.group(2).lower(), m.group(3)
+        if name in _VOID or selfclosing:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _flatten_deep(html: str) -> str:
+    """Unwrap a page nested deeper than the parser goes, so its text is not lost.
+
+    Hostile or machine-made pages wrap text in hundreds of `<div>`s; without them the
+    paragraphs and headings are still there for the extractor.
+    """
+    if _depth(html) <= MAX_DEPTH:
+        return html
+    return _WRAPPERS.sub("\n", html)
 
 
 def _load_page(html: str) -> Any:
@@ -105,6 +140,7 @@ def _load_page(html: str) -> Any:
     """
     import trafilatura
 
+    html = _flatten_deep(html)
     tree = trafilatura.load_html(html)
     if tree is None and html.strip():
         tree = trafilatura.load_html(f"<html><body>{html}</body></html>")
@@ -181,13 +217,13 @@ def clean_article(
     if not html:
         title, byline, body = split_text_article(raw)
         return Article(url=url, title=title, text=body, published=published,
-                       source=source, byline=byline, canonical_url=None)
+                       source=_label(source), byline=byline, canonical_url=None)
 
     import trafilatura
 
     tree = _load_page(raw)
     if tree is None:
-        return Article(url=url, title="", text="", published=published, source=source)
+        return Article(url=url, title="", text="", published=published, source=_label(source))
     meta = trafilatura.extract_metadata(tree, date_config=_DATE_CONFIG)
     text = normalize_text(trafilatura.extract(
         tree, url=url if url.startswith(("http://", "https://")) else None,
@@ -207,7 +243,30 @@ def clean_article(
         title=title,
         text=text,
         published=_utc_date(meta.date) or published,
-        source=source or meta.sitename or None,
+        source=_label(source or meta.sitename),
         byline=byline,
-        canonical_url=meta.url or None,
+        # a page's own claim, so only kept when it fits beside the URL it was read from
+        canonical_url=meta.url if meta.url and len(meta.url) <= MAX_URL_CHARS else None,
     )
+
+
+def _label(name: str | None) -> str | None:
+    return name[:MAX_NAME_CHARS].strip() or None if name else None
+
+
+def limit_text(article: Article, max_chars: int) -> tuple[Article, str | None]:
+    """Cut an article's text to `max_chars` at a paragraph or sentence end; say so if cut.
+
+    Analysis time and memory grow with the text; a bound keeps one huge input (a 10 MB
+    single line, a book pasted into a page) from stalling its batch. The cut is reported,
+    never silent.
+    """
+    text = article.text
+    if len(text) <= max_chars:
+        return article, None
+    window = text[:max_chars]
+    cut = max(window.rfind("\n"), window.rfind(". "))
+    end = cut + 1 if cut > max_chars // 2 else max_chars
+    note = (f"{article.url}: text cut to its first {end:,} of {len(text):,} characters "
+            "(NEWSWATCH_MAX_TEXT_CHARS)")
+    return dataclasses.replace(article, text=text[:end].rstrip()), note

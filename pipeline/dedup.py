@@ -266,7 +266,10 @@ def band_buckets_near(day: dt.date, days: int) -> list[int]:
 
     The buckets are whole weeks, so they also hold some articles a few days further away.
     """
-    return list(range(band_bucket(day - dt.timedelta(days=days)), band_bucket(day + dt.timedelta(days=days)) + 1))
+    # clamped to the calendar: a date near year 1 or 9999 must not overflow the window
+    first = max(day.toordinal() - days, dt.date.min.toordinal())
+    last = min(day.toordinal() + days, dt.date.max.toordinal())
+    return list(range(first // BUCKET_DAYS, last // BUCKET_DAYS + 1))
 
 
 def fingerprint(article: Article) -> ArticleFingerprint:

@@ -227,7 +227,7 @@ def analyse_articles(
 
     def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
         for article in items:
-            yield (article.title or "")[: nlp.max_length], (article, "title", 0, True)
+            yield (article.title or "")[: min(nlp.max_length, TITLE_CHARS)], (article, "title", 0, True)
             yield from _text_pieces(nlp, article)
 
     title_doc: Doc | None = None
@@ -260,13 +260,21 @@ def _event_sentences(doc: Doc) -> Iterator[Span]:
             yield span
 
 
-# A text over spaCy's max_length (error E088) is processed in pieces (pipeline/_chunks.py);
-# events found in a piece get offsets into the whole text.
+# A long text is processed in pieces (pipeline/_chunks.py); events found in a piece get
+# offsets into the whole text. spaCy's own limit (max_length, 1,000,000 characters, error E088)
+# is far above what the parser handles in bounded memory (about 1 GB per 100,000 characters,
+# spaCy's docs say), and the parser slows down more than linearly on a long run-on sentence; so
+# pieces are kept to PIECE_CHARS, above almost every article (so references across a cut are
+# rare). Measured on a 1 MB line without sentence ends: 1,000,000-character pieces drove an
+# ingest to 14 GB; 50,000 gave 3.2 GB; a 200 kB line took 63 s at 50,000 and 35 s at 10,000.
+PIECE_CHARS = 20_000
+#: A headline is analysed up to this many characters; a longer first line is a body.
+TITLE_CHARS = 2_000
 
 
 def _text_pieces(nlp: Language, article: Article) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
-    """Yield the article's text for `nlp.pipe` in pieces within `nlp.max_length`."""
-    pieces = list(split_text(article.text or "", nlp.max_length))
+    """Yield the article's text for `nlp.pipe` in pieces of at most PIECE_CHARS characters."""
+    pieces = list(split_text(article.text or "", min(nlp.max_length, PIECE_CHARS)))
     for n, (offset, piece) in enumerate(pieces):
         yield piece, (article, "text", offset, n == len(pieces) - 1)
 

@@ -31,6 +31,31 @@ CAMEO_ROOT: dict[EventType, str] = {
 }
 
 
+
+#: The longest URL or path stored (and indexed) for an article; longer ones are refused as
+#: inputs, since PostgreSQL would refuse the row and with it the whole batch.
+MAX_URL_CHARS = 2048
+#: The longest outlet or actor name stored; longer ones are cut (they are labels, not keys).
+MAX_NAME_CHARS = 256
+
+#: News dated before this is a wrong date (a zero or a default), not an old story.
+EARLIEST_DATE = dt.date(1900, 1, 1)
+#: How far ahead of today a date may lie: time zones and embargoed wires run a day ahead.
+AHEAD_DAYS = 2
+
+
+def plausible_date(day: dt.date | None, today: dt.date | None = None) -> dt.date | None:
+    """`day` when it can be a publication date, else None (unknown).
+
+    Pages and feeds carry dates such as 9999-12-31 or 0001-01-01; taken at their word they
+    push date arithmetic (windows, buckets) off the calendar and file the story decades away
+    from its neighbours.
+    """
+    if day is None:
+        return None
+    latest = (today or dt.datetime.now(dt.timezone.utc).date()) + dt.timedelta(days=AHEAD_DAYS)
+    return day if EARLIEST_DATE <= day <= latest else None
+
 @dataclass(frozen=True, slots=True)
 class Article:
     """One news article as read from a file, a URL or a feed entry.
@@ -106,10 +131,13 @@ class Extraction:
 
 @dataclass(frozen=True, slots=True)
 class TopicMatch:
-    """An event's match with a tracked topic and the words that made it match."""
+    """An event's match with a tracked topic and why: the pattern words that matched, or
+    (a match by meaning) the topic example nearest to the event's sentence and its cosine."""
 
     topic: str
     words: tuple[str, ...] = ()
+    example: str = ""
+    score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +171,8 @@ class FeedFetch:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+    #: the server's Content-Type, whose charset feedparser needs (None for a local file)
+    content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +194,5 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...] = ()
     error: str | None = None
     failures: tuple[str, ...] = ()
+    #: entries with nothing to read (an image or a video only): noted, not failures
+    skipped: tuple[str, ...] = ()

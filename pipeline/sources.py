@@ -9,12 +9,15 @@ share one connection pool across a batch and tests can point it at a local serve
 from __future__ import annotations
 
 import calendar
+import codecs
 import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
+import os
 import re
 import socket
+import stat
 import time
 import xml.sax
 from collections.abc import Iterator
@@ -30,7 +33,9 @@ import httpx
 
 from newswatch.pipeline.clean import clean_article, clean_fragment
 from newswatch.pipeline.errors import FeedParseError, FetchError, SourceError
-from newswatch.pipeline.records import Article, FeedEntry, FeedFetch, ParsedFeed
+from newswatch.pipeline.records import (
+    MAX_URL_CHARS, Article, FeedEntry, FeedFetch, ParsedFeed, plausible_date,
+)
 from newswatch.pipeline.settings import DATA_DIR
 from newswatch.pipeline.wordlist import load_word_list
 
@@ -50,6 +55,7 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", re
 _XML_CHARSET = re.compile(rb"""^\s*<\?xml[^>]*encoding=["']([A-Za-z0-9_.:-]+)""")
 # A DOCTYPE with an internal subset (entity declarations) or an external DTD reference.
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,8 +234,26 @@ def fetch_url(
     )
 
 
+def _stray_bytes_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: read the bytes that are not UTF-8 as Windows-1252, one by one."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start:error.end]
+    return bytes(bad).decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error("newswatch-cp1252", _stray_bytes_as_cp1252)
+#: Share of bytes that may be stray for a text still to count as UTF-8 (a pasted quote).
+STRAY_BYTES_SHARE = 0.01
+
+
 def _decode(body: bytes, content_type: str | None, origin: str) -> str:
-    """Decode fetched HTML/text: declared charset, then a <meta> charset, then UTF-8."""
+    """Decode fetched HTML/text: declared charset, then a <meta> charset, then UTF-8.
+
+    A UTF-8 page with a few stray Windows-1252 bytes (a quote pasted from a word processor)
+    stays UTF-8 with just those bytes read as Windows-1252; only a text mostly not UTF-8 is
+    decoded wholly as Windows-1252.
+    """
     candidates: list[str] = []
     if content_type and (m := re.search(r"charset=([\w.:-]+)", content_type, re.IGNORECASE)):
         candidates.append(m.group(1))
@@ -241,6 +265,10 @@ def _decode(body: bytes, content_type: str | None, origin: str) -> str:
             return body.decode(encoding)
         except (LookupError, UnicodeDecodeError):
             continue
+    stray = body.decode("utf-8", errors="replace").count("\ufffd") - body.decode(
+        "utf-8", errors="ignore").count("\ufffd")
+    if stray <= max(2, int(len(body) * STRAY_BYTES_SHARE)):
+        return body.decode("utf-8", errors="newswatch-cp1252")
     return body.decode("cp1252", errors="replace")
 
 
@@ -276,27 +304,65 @@ def _kind(path: Path, data: bytes) -> str:
     return "text"
 
 
-def _read_file(path_str: str, max_bytes: int) -> tuple[Path, bytes]:
+def check_length(path_or_url: str) -> None:
+    """Refuse an input whose name is too long to be an article's key in the database."""
+    if len(path_or_url) > MAX_URL_CHARS:
+        raise SourceError(
+            f"{path_or_url[:80]}...: longer than {MAX_URL_CHARS} characters ({len(path_or_url)})"
+        )
+
+
+def check_file(path_str: str, max_bytes: int) -> Path:
+    """Refuse, without reading it, an input path that is missing, not a file, or too large.
+
+    Only regular files are read: a FIFO would block the run for good and a device such as
+    /dev/zero never ends, so both are refused by their type, not by a size they do not have.
+    """
     path = Path(path_str).expanduser()
     try:
-        if not path.exists():
-            raise SourceError(f"{path_str}: no such file; check the path")
-        if path.is_dir():
-            raise SourceError(
-                f"{path_str}: is a directory; give the article files inside it (e.g. {path_str}/*.txt)"
-            )
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise SourceError(
-                f"{path_str}: file too large ({size} bytes, limit {max_bytes}); "
-                "split it or raise NEWSWATCH_FETCH_MAX_BYTES"
-            )
-        data = path.read_bytes()
+        info = path.stat()
+    except FileNotFoundError:
+        raise SourceError(f"{path_str}: no such file; check the path") from None
+    except OSError as exc:
+        raise SourceError(f"{path_str}: cannot read the file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SourceError(
+            f"{path_str}: is a directory; give the article files inside it (e.g. {path_str}/*.txt)"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(f"{path_str}: not a regular file (a pipe, socket or device); give a file")
+    if info.st_size > max_bytes:
+        raise SourceError(
+            f"{path_str}: file too large ({info.st_size} bytes, limit {max_bytes}); "
+            "split it or raise NEWSWATCH_FETCH_MAX_BYTES"
+        )
+    return path
+
+
+def _read_file(path_str: str, max_bytes: int, *, text: bool = True) -> tuple[Path, bytes]:
+    """Read a checked file, at most `max_bytes`: a file that grows meanwhile is still bounded.
+
+    The type is checked again on the open descriptor (O_NONBLOCK), so a path swapped for a FIFO
+    after `check_file` cannot block the read. `text=False` (feeds) leaves the encoding to
+    feedparser, which reads UTF-16 and UTF-32 feeds that look binary to a byte test.
+    """
+    path = check_file(path_str, max_bytes)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SourceError(f"{path_str}: not a regular file (a pipe, socket or device); give a file")
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise SourceError(f"{path_str}: cannot read the file ({exc.strerror or exc})") from exc
+    if len(data) > max_bytes:
+        raise SourceError(
+            f"{path_str}: file too large (over {max_bytes} bytes); "
+            "split it or raise NEWSWATCH_FETCH_MAX_BYTES"
+        )
     if not data.strip():
         raise SourceError(f"{path_str}: the file is empty; an article needs a headline and a body")
-    if _looks_binary(data):
+    if text and _looks_binary(data):
         raise SourceError(
             f"{path_str}: binary file, not a text or HTML article; give a UTF-8 .txt or .html file"
         )
@@ -326,6 +392,7 @@ def read_article(
     `published` dates an article that carries no date of its own; `source` names the outlet.
     Raises `SourceError` (a `FetchError` for URLs) naming the input and the reason.
     """
+    check_length(path_or_url)
     if is_url(path_or_url):
         with _client_or_new(client) as http:
             response = fetch_url(http, path_or_url, max_bytes=max_bytes)
@@ -382,7 +449,7 @@ def fetch_feed(
     A local path is read as a feed file; its modification time plays the part of Last-Modified.
     """
     if not is_url(url):
-        path, data = _read_file(url, max_bytes)
+        path, data = _read_file(url, max_bytes, text=False)
         stamp = formatdate(path.stat().st_mtime, usegmt=True)
         if last_modified == stamp:
             return FeedFetch(url=url, final_url=url, status=304, content=None,
@@ -406,7 +473,7 @@ def fetch_feed(
     return FeedFetch(
         url=url, final_url=response.url, status=response.status, content=response.content,
         etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
-        not_modified=False,
+        not_modified=False, content_type=response.headers.get("content-type"),
     )
 
 
@@ -420,6 +487,10 @@ def _defuse(content: bytes) -> bytes:
     m = _DOCTYPE.search(head)
     if m is None:
         return content
+    # A DOCTYPE is only one before the root element; "<!DOCTYPE" inside an entry's CDATA is text.
+    root = _FIRST_ELEMENT.search(head)
+    if root is not None and root.start() < m.start():
+        return content
     return content[: m.start()] + content[m.end():]
 
 
@@ -428,7 +499,9 @@ def _when(entry: Any) -> dt.datetime | None:
         value = entry.get(key)
         if value:
             try:
-                return dt.datetime.fromtimestamp(calendar.timegm(value), dt.timezone.utc)
+                when = dt.datetime.fromtimestamp(calendar.timegm(value), dt.timezone.utc)
+                if plausible_date(when.date()) is not None:
+                    return when
             except (OverflowError, ValueError, TypeError):
                 continue
     return None
@@ -451,6 +524,10 @@ def entry_key(value: str) -> str:
     return hashlib.sha256(value.strip().encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class _NothingToRead(FeedParseError):
+    """An entry with no title and no text: a picture or a video post, not a broken entry."""
+
+
 def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | None,
                  source: str | None) -> FeedEntry:
     link = str(entry.get("link") or "").strip() or None
@@ -458,17 +535,21 @@ def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | Non
         link = urljoin(base_url, link)
         if urlsplit(link).scheme.lower() not in ("http", "https"):
             link = None
+        elif len(link) > MAX_URL_CHARS:
+            raise FeedParseError(f"link longer than {MAX_URL_CHARS} characters ({len(link)})")
     title = clean_fragment(str(entry.get("title") or ""))
     body = clean_fragment(_entry_body(entry))
     given_id = str(entry.get("id") or "").strip() or link
     raw_id = given_id or entry_key(title + "\n" + body)
     if not (title or body):
-        raise FeedParseError(
+        raise _NothingToRead(
             f"entry {given_id!r} has neither a title nor any text" if given_id
             else "entry has no id, no link, no title and no text"
         )
     when = _when(entry)
     url = link or f"{feed_url}#{raw_id}"
+    if len(url) > MAX_URL_CHARS:  # a long id: its digest names the entry as well
+        url = f"{feed_url}#{entry_key(raw_id)}"
     article = clean_article(
         f"{title}\n{body}", url=url, published=when.date() if when else None,
         source=source or feed_title,
@@ -481,8 +562,12 @@ def _parse_entry(entry: Any, feed_url: str, base_url: str, feed_title: str | Non
     return FeedEntry(entry_id=raw_id, link=link, article=article, published_at=when)
 
 
-def parse_feed(content: bytes, url: str, *, source: str | None = None) -> ParsedFeed:
+def parse_feed(content: bytes, url: str, *, source: str | None = None,
+               content_type: str | None = None) -> ParsedFeed:
     """Parse RSS or Atom bytes into entries; a malformed feed yields whatever parses.
+
+    `content_type` is the server's header: its charset wins over the XML declaration, as
+    feedparser's rules say, so a feed served as windows-1251 is read as such.
 
     A feed error (`bozo`) is kept in `error`; an entry that cannot be read is named in
     `failures` and the others go on. Raises `FeedParseError` only when nothing in `content`
@@ -491,7 +576,7 @@ def parse_feed(content: bytes, url: str, *, source: str | None = None) -> Parsed
     import feedparser
 
     try:
-        result = feedparser.parse(_defuse(content), response_headers={"content-type": "application/xml"},
+        result = feedparser.parse(_defuse(content), response_headers={"content-type": content_type or "application/xml"},
                                   sanitize_html=True, resolve_relative_uris=True)
     except (xml.sax.SAXException, ValueError, RecursionError) as exc:  # feedparser guards most
         raise FeedParseError(f"{url}: cannot parse the feed ({exc})") from exc
@@ -510,14 +595,17 @@ def parse_feed(content: bytes, url: str, *, source: str | None = None) -> Parsed
     base_url = str(feed_info.get("link") or url)
     parsed: list[FeedEntry] = []
     failures: list[str] = []
+    skipped: list[str] = []
     for index, entry in enumerate(entries):
         try:
             parsed.append(_parse_entry(entry, url, base_url if is_url(base_url) else url,
                                        feed_title, source))
+        except _NothingToRead as exc:
+            skipped.append(f"{url}: entry {index + 1} skipped: {exc}")
         except Exception as exc:  # one bad entry never stops the others
             failures.append(f"{url}: entry {index + 1} skipped: {exc}")  # the others go on
     return ParsedFeed(url=url, title=feed_title, entries=tuple(parsed),
-                      error=error, failures=tuple(failures))
+                      error=error, failures=tuple(failures), skipped=tuple(skipped))
 
 
 def fetch_full_text(

@@ -17,6 +17,11 @@ component (`newswatch_actors`, pipeline/actors.py) put on the article's Doc
 - `exclusions` veto the matches they overlap; `event_types`, `require_actors` and
   `exclude_actors` filter events.
 
+Patterns miss paraphrases, so a topic may also list `examples` and `counter_examples`: with
+an embedder (pipeline/embed.py), an event no pattern matched matches by meaning when its
+sentence is near the examples and clearly nearer them than the counter-examples (or continues
+an on-topic previous sentence), and the topic's actor constraint holds as above.
+
 `tag_topics` is the step between extraction and store: it reuses the sentences extraction
 analysed and returns the extractions with their `TopicMatch`es, so storing needs no model. Any
 other text (a free text, a title the resolution needs) runs through the loaded pipeline without
@@ -32,10 +37,10 @@ import functools
 import itertools
 import re
 import tomllib
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
 
     from newswatch.pipeline.actors import ActorRecognizer
+    from newswatch.pipeline.embed import Embedder, Vectors
 
 #: The pipes that read a pattern word's forms; every other pipe is disabled for them.
 LEMMA_PIPES = ("tok2vec", "tagger", "attribute_ruler", "lemmatizer")
@@ -70,7 +76,7 @@ MENTION_ATTR = "topic_actor"
 GAP = "..."
 TOPIC_FIELDS = {
     "slug", "name", "description", "actors", "require_actors", "exclude_actors", "event_types",
-    "patterns", "exclusions", "channels", "tests",
+    "patterns", "exclusions", "channels", "tests", "examples", "counter_examples",
 }
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CLAUSE_BOUNDARY = {",", ";", ":", "(", ")", "—", "–", "but", "while", "whereas", "although"}
@@ -86,10 +92,29 @@ class Negation:
 
 
 @dataclass(frozen=True, slots=True)
+class Meaning:
+    """When an event matches a topic by meaning (the `[meaning]` table; docs/data-files.md).
+
+    A sentence matches when its cosine to the nearest of the topic's `examples` is at least
+    `threshold` and beats the nearest `counter_examples` by `margin`. A sentence that
+    continues an on-topic previous sentence (one that passes on its own) needs only
+    `context_threshold` and `context_margin`. Chosen on dev, dev2 and the sentences of
+    tests/test_topics.py with all-MiniLM-L6-v2 (the figures are in docs/data-files.md).
+    """
+
+    threshold: float = 0.60
+    margin: float = 0.10
+    context_threshold: float = 0.40
+    context_margin: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class MatchContext:
-    """What a topics file shares between its topics: the negation words."""
+    """What a topics file shares between its topics: the negation words and the meaning
+    thresholds."""
 
     negation: Negation = field(default_factory=Negation)
+    meaning: Meaning = field(default_factory=Meaning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +140,8 @@ class Topic:
     exclusions: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     tests: TopicTests = field(default_factory=TopicTests)
+    examples: tuple[str, ...] = ()
+    counter_examples: tuple[str, ...] = ()
     context: MatchContext = field(default_factory=MatchContext)
     source: Path | None = None
     line: int = 0
@@ -140,6 +167,11 @@ def load_topics(path: Path, organisations: Collection[str] | None = None) -> lis
             f"{path}: cannot read the topics file ({exc.strerror}). "
             "Check NEWSWATCH_TOPICS."
         ) from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition; binary or UTF-16 is not it
+        raise TopicError(
+            f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8 TOML"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -227,6 +259,13 @@ class _NegationModel(_Model):
     window: Annotated[int, Field(gt=0)] = Negation().window
 
 
+class _MeaningModel(_Model):
+    threshold: Annotated[float, Field(ge=-1, le=1)] = Meaning().threshold
+    margin: Annotated[float, Field(ge=-2, le=2)] = Meaning().margin
+    context_threshold: Annotated[float, Field(ge=-1, le=1)] = Meaning().context_threshold
+    context_margin: Annotated[float, Field(ge=-2, le=2)] = Meaning().context_margin
+
+
 class _TestsModel(_Model):
     match: _Words = ()
     no_match: _Words = ()
@@ -239,13 +278,17 @@ class _FileModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     negation: _NegationModel = _NegationModel()
+    meaning: _MeaningModel = _MeaningModel()
 
     def context(self) -> MatchContext:
-        negation = self.negation
+        negation, meaning = self.negation, self.meaning
         return MatchContext(
             negation=Negation(cues=tuple(c.lower() for c in negation.cues),
                               verbs=tuple(v.lower() for v in negation.verbs),
                               window=negation.window),
+            meaning=Meaning(threshold=meaning.threshold, margin=meaning.margin,
+                            context_threshold=meaning.context_threshold,
+                            context_margin=meaning.context_margin),
         )
 
 
@@ -263,6 +306,8 @@ class _TopicModel(_Model):
     exclusions: _Words = ()
     channels: _Words = ()
     tests: _TestsModel = _TestsModel()
+    examples: _Words = ()
+    counter_examples: _Words = ()
 
     @field_validator("slug")
     @classmethod
@@ -307,6 +352,13 @@ class _TopicModel(_Model):
             raise ValueError("; ".join(found))
         return value
 
+    @field_validator("counter_examples")
+    @classmethod
+    def _counter_examples(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and not info.data.get("examples"):
+            raise ValueError("'counter_examples' need 'examples': meaning is judged against both")
+        return value
+
     def topic(self, context: MatchContext, path: Path, line: int) -> Topic:
         return Topic(
             slug=self.slug, name=self.name, description=" ".join(self.description.split()),
@@ -315,6 +367,8 @@ class _TopicModel(_Model):
             event_types=tuple(EventType(name) for name in self.event_types),
             exclusions=self.exclusions, channels=self.channels,
             tests=TopicTests(match=self.tests.match, no_match=self.tests.no_match),
+            examples=tuple(" ".join(e.split()) for e in self.examples),
+            counter_examples=tuple(" ".join(e.split()) for e in self.counter_examples),
             context=context, source=path, line=line,
         )
 
@@ -624,6 +678,7 @@ def match_topics(
     topics: Sequence[Topic],
     items: Sequence[tuple[Event, Extraction]],
     analysed: Mapping[str, Doc | Span] | None = None,
+    embedder: Embedder | None = None,
 ) -> list[tuple[TopicMatch, ...]]:
     """Tag each event with the topics it matches, in the context of its article.
 
@@ -633,6 +688,10 @@ def match_topics(
     Docs) the full pipeline already produced (tags, lemmas and actor mentions), so they need not
     be analysed again; the mentions earlier in a Span's Doc are the article's earlier ones.
     Any other text (and, when the resolution needs it, the article's title) runs through `nlp`.
+
+    With an `embedder`, an event no pattern of a topic matched may still match it by meaning
+    (`_match_meaning`): its sentence is near the topic's `examples` and the topic's actor
+    constraint holds. Without one (the `none` setting) only patterns match.
     """
     if not topics or not items:
         return [() for _ in items]
@@ -708,13 +767,195 @@ def match_topics(
                                       functools.partial(earlier, event, extraction))) is not None
             )
         )
-    return results
+    if embedder is None or not any(topic.examples for topic in topics):
+        return results
+    # Meaning: only for the (event, topic) pairs no pattern matched whose filters and actor
+    # constraint hold, so an article with nothing to compare never loads the model.
+    wanted: list[tuple[int, Topic]] = []
+    for i, (event, extraction) in enumerate(items):
+        found = {m.topic for m in results[i]}
+        about: set[str] | None = None
+        for topic in topics:
+            if not topic.examples or topic.slug in found:
+                continue
+            if not _passes_filters(topic, event, mentions_in):
+                continue
+            if topic.actors:
+                if about is None:
+                    about = _about(compiled, event, extraction, sources.get(event.sentence),
+                                   mentions_in(event.sentence),
+                                   functools.partial(earlier, event, extraction))
+                if not about & set(topic.actors):
+                    continue
+            wanted.append((i, topic))
+    if not wanted:
+        return results
+    meant = _match_meaning(embedder, tuple(topics), [(items[i][0], items[i][1], t) for i, t in wanted])
+    extra: dict[int, list[TopicMatch]] = {}
+    for (i, _), match in zip(wanted, meant):
+        if match is not None:
+            extra.setdefault(i, []).append(match)
+    order = {topic.slug: n for n, topic in enumerate(topics)}
+    return [
+        tuple(sorted((*found, *extra[i]), key=lambda m: order[m.topic])) if i in extra else found
+        for i, found in enumerate(results)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Meaning
+
+
+def _example_vectors(
+    embedder: Embedder, topics: tuple[Topic, ...]
+) -> dict[str, tuple[Vectors, Vectors]]:
+    """Embed every topic's examples and counter-examples once per loaded topics and embedder."""
+    return _embed_examples(cast(Hashable, embedder), topics)
+
+
+# Two entries: a run's embedder with its topics, and a `topics test` beside it.
+@functools.lru_cache(maxsize=2)
+def _embed_examples(
+    key: Hashable, topics: tuple[Topic, ...]
+) -> dict[str, tuple[Vectors, Vectors]]:
+    embedder = cast("Embedder", key)
+    texts = list(dict.fromkeys(
+        text for topic in topics for text in (*topic.examples, *topic.counter_examples)
+    ))
+    if not texts:
+        return {}
+    vectors = embedder.encode(texts)
+    row = {text: i for i, text in enumerate(texts)}
+    return {
+        topic.slug: (vectors[[row[t] for t in topic.examples]],
+                     vectors[[row[t] for t in topic.counter_examples]])
+        for topic in topics if topic.examples
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Nearest:
+    """How near a text is to a topic: its nearest example, and its best margin over the
+    nearest counter-example."""
+
+    example: str
+    score: float
+    margin: float
+
+    def passes(self, threshold: float, margin: float) -> bool:
+        return self.score >= threshold and self.margin >= margin
+
+
+def _nearest(topic: Topic, vectors: tuple[Vectors, Vectors], text: Vectors) -> _Nearest:
+    from newswatch.pipeline.embed import cosine
+
+    examples, counters = vectors
+    pos = cosine(text[None, :], examples)[0]
+    best = int(pos.argmax())
+    neg = float(cosine(text[None, :], counters)[0].max()) if len(counters) else -1.0
+    return _Nearest(topic.examples[best], float(pos[best]), float(pos[best]) - neg)
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+(?=\S)")
+
+
+def _previous_sentence(text: str, start: int) -> str:
+    """The sentence before offset `start` of an article's text ("" at its start)."""
+    head = text[: max(0, min(start, len(text)))].rstrip()
+    ends = list(_SENTENCE_END.finditer(head))
+    return head[ends[-1].end():] if ends else head
+
+
+def _match_meaning(
+    embedder: Embedder, topics: tuple[Topic, ...], wanted: Sequence[tuple[Event, Extraction, Topic]]
+) -> list[TopicMatch | None]:
+    """Match events to topics by meaning, one answer per (event, extraction, topic).
+
+    An event matches when its sentence passes the topic's `threshold` and `margin`, or when
+    it passes the lower `context_threshold` and `context_margin` and continues the topic: the
+    article's previous sentence passes on its own ("refused to set a date" after a demand for
+    an invitation). When one sentence holds several events, the event's own content is what
+    must pass the lower thresholds, and its sentence is the context: another event's words do
+    not tag it. Returns the matches with the nearest example and its cosine.
+    """
+    vectors = _example_vectors(embedder, topics)
+    plans: list[tuple[str, str]] = []  # (own text, context text) per wanted pair
+    for event, extraction, _ in wanted:
+        shared = any(
+            other.sentence == event.sentence and other.start == event.start
+            and other.content != event.content for other in extraction.events
+        )
+        if shared and event.content.strip():
+            plans.append((event.content, event.sentence))
+        else:
+            plans.append((event.sentence, _previous_sentence(extraction.article.text, event.start)))
+    # Own texts first; a context text only for a pair its own text leaves undecided.
+    own_texts = list(dict.fromkeys(own for own, _ in plans if own.strip()))
+    own_vectors = embedder.encode(own_texts)
+    own_row = {text: i for i, text in enumerate(own_texts)}
+    nearest: list[_Nearest | None] = []
+    undecided: list[str] = []
+    for (own, context), (_, _, topic) in zip(plans, wanted):
+        meaning = topic.context.meaning
+        near = _nearest(topic, vectors[topic.slug], own_vectors[own_row[own]]) if own in own_row else None
+        nearest.append(near)
+        if (near is not None and context.strip() and not near.passes(meaning.threshold, meaning.margin)
+                and near.passes(meaning.context_threshold, meaning.context_margin)):
+            undecided.append(context)
+    context_texts = list(dict.fromkeys(undecided))
+    context_vectors = embedder.encode(context_texts) if context_texts else None
+    context_row = {text: i for i, text in enumerate(context_texts)}
+    out: list[TopicMatch | None] = []
+    for (own, context), (_, _, topic), near in zip(plans, wanted, nearest):
+        meaning = topic.context.meaning
+        ok = near is not None and near.passes(meaning.threshold, meaning.margin)
+        if not ok and near is not None and context_vectors is not None and context in context_row:
+            ok = near.passes(meaning.context_threshold, meaning.context_margin) and _nearest(
+                topic, vectors[topic.slug], context_vectors[context_row[context]]
+            ).passes(meaning.threshold, meaning.margin)
+        out.append(TopicMatch(topic=topic.slug, example=near.example, score=round(near.score, 3))
+                   if ok and near is not None else None)
+    return out
+
+
+def _about(
+    compiled: _Compiled,
+    event: Event,
+    extraction: Extraction,
+    sentence: Doc | Span | None,
+    in_sentence: Sequence[_Mention],
+    earlier: Callable[[], list[str]],
+) -> set[str]:
+    """The organisations an event's sentence is about, for a match by meaning: those it names
+    or refers to ("the alliance", resolved as for patterns), else the event's own, else the
+    last one the article named before it (so an EU accession story stays EU)."""
+    codes = {m.code for m in in_sentence}
+    references = [
+        t for t in (sentence or ()) if (t.lemma_.lower() or t.lower_) in compiled.references
+    ]
+    if references and not codes:
+        allowed = {code for t in references
+                   for code in compiled.references[t.lemma_.lower() or t.lower_]}
+        own = [a.code for a in (event.source, event.target) if a is not None and a.code in allowed]
+        before = own or [code for code in earlier() if code in allowed]
+        if before:
+            codes.add(before[-1])
+    if codes:
+        return codes
+    for actor in (event.target, event.source):
+        if actor is not None and actor.code and actor.code in compiled.organisations:
+            return {actor.code}
+    if named := earlier():
+        return {named[-1]}
+    article = {a.code for a in extraction.actors if a.code and a.code in compiled.organisations}
+    return article if len(article) == 1 else set()
 
 
 def tag_topics(
     nlp: Language,
     topics: Sequence[Topic],
     analysed: Iterable[tuple[Extraction, Sequence[Span]]],
+    embedder: Embedder | None = None,
 ) -> list[Extraction]:
     """Tag every event of a batch of extractions with the topics it matches.
 
@@ -723,11 +964,12 @@ def tag_topics(
     analysed here). Their Docs carry the actor component's mentions, which is what `{actor}`
     and the resolution of "the alliance" or a bare "accession" read. Returns the extractions
     with `topics` filled, one tuple of `TopicMatch` per event; the Spans are not kept.
+    `embedder` adds matches by meaning (see `match_topics`).
     """
     pairs = list(analysed)
     spans = {span.text: span for _, sentences in pairs for span in sentences}
     items = [(event, extraction) for extraction, _ in pairs for event in extraction.events]
-    matches = iter(match_topics(nlp, topics, items, spans))
+    matches = iter(match_topics(nlp, topics, items, spans, embedder))
     return [
         dataclasses.replace(extraction, topics=tuple(next(matches) for _ in extraction.events))
         for extraction, _ in pairs
@@ -735,7 +977,8 @@ def tag_topics(
 
 
 def preview_topics(
-    nlp: Language, topics: Sequence[Topic], text: str, *, title: str = ""
+    nlp: Language, topics: Sequence[Topic], text: str, *, title: str = "",
+    embedder: Embedder | None = None,
 ) -> list[tuple[Topic, TopicMatch | None]]:
     """Match a free text against every topic (`newswatch topics test`).
 
@@ -743,20 +986,39 @@ def preview_topics(
     "accession" resolve only to an organisation named there. `nlp` is the newswatch pipeline
     (`load_nlp`): the text and title run through it, so their organisation mentions are the
     actor component's. Topic event-type and actor filters do not apply because there is no
-    event; resolution and negation do.
+    event; resolution and negation do. With an `embedder`, a match by meaning comes with
+    the nearest example and its cosine (`nearest_examples` gives them for every topic).
     """
     article = Article(url="<text>", title=title, text=text)
     event = Event(type=EventType.STATEMENT, source=None, target=None, content=text,
                   sentence=text, start=0, end=len(text))
     bare = [
         Topic(slug=t.slug, name=t.name, description=t.description, patterns=t.patterns,
-              actors=t.actors, exclusions=t.exclusions, context=t.context, source=t.source,
+              actors=t.actors, exclusions=t.exclusions, examples=t.examples,
+              counter_examples=t.counter_examples, context=t.context, source=t.source,
               line=t.line)
         for t in topics
     ]
-    found = match_topics(nlp, bare, [(event, Extraction(article=article, events=(event,)))])[0]
+    found = match_topics(nlp, bare, [(event, Extraction(article=article, events=(event,)))],
+                         embedder=embedder)[0]
     by_slug = {m.topic: m for m in found}
     return [(t, by_slug.get(t.slug)) for t in topics]
+
+
+def nearest_examples(
+    embedder: Embedder, topics: Sequence[Topic], text: str
+) -> dict[str, tuple[str, float, float]]:
+    """For each topic with examples: the example nearest to `text`, its cosine, and the
+    margin over the nearest counter-example (what `newswatch topics test` shows)."""
+    vectors = _example_vectors(embedder, tuple(topics))
+    if not vectors:
+        return {}
+    (encoded,) = embedder.encode([text])
+    return {
+        topic.slug: (near.example, round(near.score, 3), round(near.margin, 3))
+        for topic in topics if topic.slug in vectors
+        for near in [_nearest(topic, vectors[topic.slug], encoded)]
+    }
 
 
 def _find(haystack: str, needle: str) -> tuple[int, int] | None:
@@ -797,6 +1059,20 @@ def _involved(event: Event) -> set[str]:
     return {a.code for a in (event.source, event.target) if a is not None and a.code}
 
 
+def _passes_filters(
+    topic: Topic, event: Event, mentions: Callable[[str], tuple[_Mention, ...]]
+) -> bool:
+    """Whether an event passes a topic's `event_types`, `exclude_actors` and `require_actors`."""
+    if topic.event_types and event.type not in topic.event_types:
+        return False
+    involved = _involved(event)
+    if topic.exclude_actors and involved & set(topic.exclude_actors):
+        return False
+    if topic.require_actors and not involved & set(topic.require_actors):
+        return bool({m.code for m in mentions(event.sentence)} & set(topic.require_actors))
+    return True
+
+
 def _match_event(
     topic: Topic,
     compiled: _Compiled,
@@ -807,14 +1083,8 @@ def _match_event(
     mentions: Callable[[str], tuple[_Mention, ...]],
     earlier: Callable[[], list[str]],
 ) -> TopicMatch | None:
-    if topic.event_types and event.type not in topic.event_types:
+    if not _passes_filters(topic, event, mentions):
         return None
-    involved = _involved(event)
-    if topic.exclude_actors and involved & set(topic.exclude_actors):
-        return None
-    if topic.require_actors and not involved & set(topic.require_actors):
-        if not {m.code for m in mentions(event.sentence)} & set(topic.require_actors):
-            return None
 
     # Where the event's own content lies in its sentence, and the contents of the other events
     # read from the same sentence: a match inside another event's content belongs to it.

@@ -6,7 +6,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3.11}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# the background Prefect server an ingest starts lives in this PREFECT_HOME and is stopped here
+export PREFECT_HOME="$work/prefect-home"
+trap '"$work/venv/bin/newswatch" server stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 "$python" -m pip wheel --quiet --no-deps --wheel-dir "$work/dist" "$repo"
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet "$work"/dist/newswatch-*.whl

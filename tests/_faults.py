@@ -202,6 +202,8 @@ def ingest_env(
         env["NEWSWATCH_NOTIFY"] = notify
     if api_url:
         env["PREFECT_API_URL"] = api_url
+    else:  # no server of the test run: each command's own temporary one, left nothing behind
+        env["NEWSWATCH_PREFECT_SERVER"] = "temporary"
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env.update(extra)
     return env

@@ -163,6 +163,17 @@ def test_text_alert_names_everything_a_reader_needs() -> None:
     assert (alert.event_id, alert.topic, alert.extra["format"]) == (7, "nato-enlargement", "text")
 
 
+def test_a_match_by_meaning_names_its_nearest_example() -> None:
+    from newswatch.pipeline.records import TopicMatch
+
+    meant = TopicMatch("nato-enlargement", example="The allies refused to give Kyiv a timetable.",
+                       score=0.694)
+    (alert,) = build_alerts(7, EVENT, [meant], ARTICLE, ["json://127.0.0.1:1/h"])
+    _, body = split_message(alert_message(alert))
+    assert ("Matched: by meaning (near 0.69: The allies refused to give Kyiv a timetable.)"
+            in body.splitlines())
+
+
 def test_html_channel_escapes_article_markup() -> None:
     (alert,) = build_alerts(1, EVENT, [MATCH], ARTICLE, ["mailto://me:pw@example.org"])
     assert alert.extra["format"] == "html"
@@ -303,13 +314,20 @@ def test_a_channel_that_fails_then_recovers_gets_each_alert_exactly_once(
     _queue(db, receiver.url())
     receiver.fail_with = 500
     assert deliver(settings) == (0, 1)
-    assert _statuses(db) == [("pending", 1)]
+    assert _statuses(db) == [("retrying", 1)]
     assert deliver(settings) == (0, 1)
-    assert _statuses(db) == [("failed", 2)]  # out of attempts, yet later runs still try it
+    assert _statuses(db) == [("failed", 2)]  # out of attempts: given up
     receiver.fail_with = None
+    assert deliver(settings) == (0, 0)  # a failed alert is not retried by itself
+    from newswatch.db import outbox
+    from newswatch.db.session import open_session
+
+    with open_session(db) as session, session.begin():
+        (alert,) = outbox.find_alerts(session, [])
+        outbox.reroute_alert(session, alert, [receiver.url()])
     assert deliver(settings) == (1, 0)
     assert deliver(settings) == (0, 0)
-    assert _statuses(db) == [("sent", 3)]
+    assert _statuses(db) == [("sent", 1)]
     assert len(receiver.received) == 1
 
 
@@ -321,7 +339,7 @@ def test_a_closed_port_keeps_alerts_pending_until_the_server_starts(db: str) -> 
     settings = _settings(db, channel)
     _queue(db, channel, count=2)
     assert deliver(settings) == (0, 2)
-    assert _statuses(db) == [("pending", 1), ("pending", 1)]
+    assert _statuses(db) == [("retrying", 1), ("retrying", 1)]
     server = Receiver(port)
     try:
         assert deliver(settings) == (2, 0)
@@ -424,7 +442,7 @@ def test_ingest_flow_delivers_once_across_a_failing_then_recovering_channel(
     down = ingest(inputs=[seed], published=dt.date(2021, 12, 17))
     assert down.alerts_raised >= 1 and down.alerts_sent == 0
     assert down.alerts_failed == down.alerts_raised
-    assert {status for status, attempts in _statuses(settings_env)} == {"pending"}
+    assert {status for status, attempts in _statuses(settings_env)} == {"retrying"}
     assert {attempts for status, attempts in _statuses(settings_env)} == {2}  # task retried once
 
     receiver.fail_with = None
@@ -469,3 +487,48 @@ def test_a_channel_removed_from_the_settings_is_left_alone(db: str, receiver: Re
     assert deliver(_settings(db, receiver.url())) == (0, 0)
     assert deliver(_settings(db, "")) == (0, 0)
     assert _statuses(db) == [("pending", 0)]
+
+
+def test_without_a_channel_alerts_are_stored_not_sent(db: str, nlp: Any) -> None:
+    """Bug: with no channel set, alerts showed `sent` with 0 attempts."""
+    from newswatch.flows import _steps
+    from newswatch.pipeline.sources import read_article
+
+    seed = str(Path(__file__).resolve().parent.parent / "seeds" / "000_30228fdb78730024.txt")
+    settings = _settings(db)
+    topics = _steps.read_topics(settings)
+    article = read_article(seed, published=dt.date(2021, 12, 17))
+    _steps.store(_steps.extract(nlp, [article], settings, topics), settings, topics=topics)
+    statuses = _statuses(db)
+    assert statuses and set(statuses) == {("stored", 0)}
+    assert _steps.deliver(settings) == (0, 0)
+    assert set(_statuses(db)) == {("stored", 0)}
+
+
+def test_retry_reroutes_to_the_corrected_channel_and_drop_removes(
+    settings_env: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bug: a pending alert stayed bound to the URL it was raised with after NEWSWATCH_NOTIFY
+    was corrected, and no command could retry, re-route or drop it."""
+    from typer.testing import CliRunner
+
+    from newswatch.cli import app
+    from newswatch.db.migrate import upgrade
+
+    upgrade(settings_env)
+    _queue(settings_env, "json://127.0.0.1:9/typo", count=2)
+    runner = CliRunner()
+    monkeypatch.setenv("NEWSWATCH_NOTIFY", receiver.url("/fixed"))
+    first, second = (json.loads(line)["id"] for line in runner.invoke(app, ["alerts", "--json"]).output.splitlines())
+    result = runner.invoke(app, ["alerts", "retry", str(first)])
+    assert result.exit_code == 0, result.output
+    assert "alerts:   1 queued, 1 sent, 0 not delivered" in result.output
+    assert len(receiver.received) == 1
+    rows = {json.loads(line)["id"]: json.loads(line) for line in runner.invoke(app, ["alerts", "--json"]).output.splitlines()}
+    assert rows[first]["status"] == "sent" and rows[first]["channel"].endswith("/fixed")
+    assert rows[second]["status"] == "pending" and rows[second]["channel"].endswith("/typo")
+    dropped = runner.invoke(app, ["alerts", "drop", str(second), str(first)])
+    assert dropped.exit_code == 1  # the sent one cannot be dropped
+    assert "alerts:   1 dropped" in dropped.output
+    assert [json.loads(line)["id"] for line in runner.invoke(app, ["alerts", "--json"]).output.splitlines()] == [first]
+    assert runner.invoke(app, ["alerts", "retry", "999"]).exit_code == 1

@@ -196,6 +196,73 @@ def test_plain_statement_is_a_statement(nlp) -> None:  # type: ignore[no-untyped
     assert "implementing the memorandum" in event.content
 
 
+
+# -- refusals and threats of unseen news (issue 17): each with its source and target ----------
+
+REFUSALS_AND_THREATS = [
+    # (text, type, source, target)
+    ("Spain said the conditions set by Morocco were neither reasonable nor feasible.", "REJECT", "ESP", "MAR"),
+    ("Seoul's envoy said Pyongyang's terms are not realistic.", "REJECT", "KOR", "PRK"),
+    ("Egypt and Jordan presented Hamas with a set of demands. Hamas said the demands were not reasonable.",
+     "REJECT", "PSE", "EGY"),
+    ("Saudi Arabia handed Qatar a list of demands on Monday. Qatar's reply rejected the list.", "REJECT", "QAT", "SAU"),
+    ("Russia demanded that Kazakhstan close the base. Belarus said the demands were unacceptable.", "REJECT", "BLR", "RUS"),
+    # the issuer is the one who handed the conditions over, not a pronoun's guess ("its terms")
+    ("Egypt handed Hamas a list of conditions on Sunday. Under its terms, Hamas must free the hostages and cut "
+     "its ties with Iran. Hamas said the conditions were unrealistic.", "REJECT", "PSE", "EGY"),
+    ("Norway said it saw no reason to negotiate with Russia over the border.", "REJECT", "NOR", "RUS"),
+    ("Belgrade's chief negotiator said there was nothing to negotiate with Pristina.", "REJECT", "SRB", "XKX"),
+    ("Kosovo's prime minister said there would be no negotiations with Belgrade on the matter.", "REJECT", "XKX", "SRB"),
+    ("Poland will not ratify the treaty unless Kyiv restores minority rights.", "REJECT", "POL", "UKR"),
+    ("Turkey said it would not approve the bid if Sweden did not act against the militants.", "REJECT", "TUR", "SWE"),
+    ("The Philippines' National Security Council said the country would never abandon the shoal.", "REJECT", "PHL", None),
+    ("On Monday, the military governments of Armenia and Georgia said any incursion would be an act of war. "
+     "They also refused to apply the sanctions against the people of Azerbaijan.", "REJECT", "ARM", None),
+    ("Venezuelan officials say the country does not recognise the court's jurisdiction.", "REJECT", "VEN", None),
+    ("Russia vetoed a draft resolution that would have imposed sanctions on Mali.", "REJECT", "RUS", None),
+    ("Armenia and Azerbaijan said they would not apply the sanctions imposed by Moscow.", "REJECT", "ARM", "RUS"),
+    ("Armenia and Azerbaijan said any incursion would be an act of war. They also refused to apply "
+     "the sanctions against the people of Georgia.", "REJECT", "ARM", None),
+    ("Algeria and Tunisia said any military intervention in Libya would be considered a declaration of war "
+     "against them.", "THREATEN", "DZA", None),
+    ("Sudan and Libya said they would treat an attack on Chad as an act of war.", "THREATEN", "SDN", None),
+    ("ECOWAS said it could use force if the junta in Guinea did not step down.", "THREATEN", "ECOWAS", "GIN"),
+    ("The African Union gave the rebels until Friday to lay down their arms or risk a military intervention.",
+     "THREATEN", "AU", None),
+    ('Abu Dhabi\'s minister said Qatar should take the list seriously, "or a divorce will happen".', "THREATEN", "ARE", "QAT"),
+    ("Bahrain's foreign minister said the two countries would part ways if Doha ignored the conditions.",
+     "THREATEN", "BHR", "QAT"),
+    ('"Nothing is off the table, including military action," the Nigerian president told the summit.',
+     "THREATEN", "NGA", None),
+    ('"No option has been taken off the table," the Israeli defence minister said.', "THREATEN", "ISR", None),
+    ("Rome warned that Italy would respond immediately to any attack on its citizens in Tunisia.", "THREATEN", "ITA", None),
+]
+
+
+@pytest.mark.parametrize("text,kind,source,target", REFUSALS_AND_THREATS, ids=[c[0][:40] for c in REFUSALS_AND_THREATS])
+def test_refusal_and_threat_constructions(nlp, text, kind, source, target) -> None:  # type: ignore[no-untyped-def]
+    event = only(graded(events_of(nlp, text)), EventType(kind))
+    assert (code(event.source), code(event.target)) == (source, target)
+
+
+def test_a_threat_never_targets_its_own_side(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Bug: "would respond to any attack on its nationals" made France the target of France's threat."""
+    text = ("In Paris, President Emmanuel Macron's office warned that France would respond to any attack "
+            "on its nationals or its diplomats.")
+    for event in graded(events_of(nlp, text)):
+        assert event.source is not None and code(event.target) != code(event.source)
+
+
+@pytest.mark.parametrize("text", [
+    "Norway is the only Nordic country that has not approved the treaty.",
+    "Regional leaders said the options were off the table.",
+    "There were no negotiations on Monday, the ministry said.",
+])
+def test_descriptions_are_not_refusals_or_threats(nlp, text) -> None:  # type: ignore[no-untyped-def]
+    """A relative clause describing what a subject is ("the only member that has not approved")
+    states a fact; options taken off the table and past talks that did not happen threaten nothing."""
+    assert graded(events_of(nlp, text)) == []
+
 # -- records, headline and offsets -------------------------------------------------------------
 
 

@@ -271,7 +271,14 @@ def _events(*args: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_sql_in_event_filters_is_only_ever_a_value(stored_events: str, option: str, value: str) -> None:
     """Each filter value is a bound parameter: it matches literally or not at all, and the
-    tables are intact afterwards. `%` and `_` are literal characters in --search, not wildcards."""
+    tables are intact afterwards. `%` and `_` are literal characters in --search, not wildcards.
+    --type takes only the event types, so anything else is refused (exit 2) before a query."""
+    if option == "--type":
+        from newswatch.cli import app
+
+        assert CliRunner().invoke(app, ["events", "--type", value]).exit_code == 2
+        assert len(_events()) == 2
+        return
     found = _events(option, value)
     if option == "--search":
         assert all(value.lower() in e["content"].lower() for e in found), f"{value!r} matched {found}"
@@ -464,3 +471,52 @@ def test_failed_statements_do_not_carry_their_parameters(
     with connect(url) as engine, pytest.raises(Exception) as caught, engine.connect() as conn:
         conn.execute(text("INSERT INTO no_such_table (channel) VALUES (:c)"), {"c": f"json://u:{SECRET}@h/"})
     assert "no_such_table" in str(caught.value) and SECRET not in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Nesting, CDATA and mixed encodings
+
+
+def test_text_nested_deeper_than_the_parser_goes_is_kept(tmp_path: Path) -> None:
+    """Bug: text inside 300 or more nested elements was dropped without a word."""
+    from newswatch.pipeline.sources import read_article
+
+    body = "<div>" * 400 + "<p>Moscow demanded on Friday that NATO halt its expansion.</p>" + "</div>" * 400
+    page = tmp_path / "deep.html"
+    page.write_text(f"<html><head><title>Russia demands guarantees</title></head><body>{body}</body></html>")
+    article = read_article(str(page))
+    assert article.text == "Moscow demanded on Friday that NATO halt its expansion."
+
+
+def test_doctype_inside_cdata_is_entry_text_not_a_dtd() -> None:
+    """Bug: "<!DOCTYPE" in an entry's CDATA was removed as a DTD, truncating the feed."""
+    from newswatch.pipeline.sources import parse_feed
+
+    feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+            b"<item><title>Web tips</title><link>https://n.test/a</link><description><![CDATA["
+            b"<p>Start pages with <!DOCTYPE html> always.</p> Moscow demanded that NATO halt expansion."
+            b"]]></description></item><item><title>Second</title><link>https://n.test/b</link>"
+            b"<description>Ankara demanded that Sweden act.</description></item></channel></rss>")
+    parsed = parse_feed(feed, "https://n.test/rss")
+    assert parsed.error is None
+    assert [e.article.title for e in parsed.entries] == ["Web tips", "Second"]
+    assert "Moscow demanded that NATO halt expansion." in parsed.entries[0].article.text
+
+
+def test_a_doctype_with_entities_before_the_root_is_still_removed() -> None:
+    from newswatch.pipeline.sources import parse_feed
+
+    feed = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "AAAAAAAAAA"><!ENTITY b "&a;&a;&a;">]>'
+            b'<rss version="2.0"><channel><title>t</title><item><title>x &b;</title>'
+            b"<link>https://n.test/a</link><description>Moscow demanded talks.</description></item></channel></rss>")
+    (entry,) = parse_feed(feed, "https://n.test/rss").entries
+    assert "AAAAAAAAAA" not in entry.article.title
+
+
+def test_utf8_page_with_two_stray_latin1_bytes_stays_utf8() -> None:
+    """Bug: two stray Windows-1252 bytes made the whole UTF-8 page decode as Windows-1252."""
+    from newswatch.pipeline.sources import _decode
+
+    body = "Zelenskyy’s café — Kyiv demanded".encode() + b" \x93a quote\x94"
+    assert _decode(body, None, "x") == "Zelenskyy’s café — Kyiv demanded “a quote”"
+    assert _decode("Ça va très bien, déjà".encode("cp1252"), None, "x") == "Ça va très bien, déjà"

@@ -262,8 +262,8 @@ def test_every_bad_entry_is_reported_with_file_line_and_field(tmp_path: Path) ->
         f"{where}1: the [organisations] table is no longer read: organisations, their names and "
         "generic references ('refer') come from the actor dictionary (actors.jsonl)",
         f"{where}10: topic 'Bad Slug': unknown field 'colour' (fields: actors, channels, "
-        "description, event_types, exclude_actors, exclusions, name, patterns, require_actors, "
-        "slug, tests)",
+        "counter_examples, description, event_types, examples, exclude_actors, exclusions, name, "
+        "patterns, require_actors, slug, tests)",
         f"{where}10: topic 'Bad Slug': 'slug' must be lowercase words joined by hyphens, like "
         "'nato-enlargement'",
         f"{where}10: topic 'Bad Slug': pattern 'join {{actor}}': '{{actor}}' needs the topic's "
@@ -326,9 +326,36 @@ def test_topics_test_shows_the_words_that_matched() -> None:
     import json
 
     rows = {r["topic"]: r for r in map(json.loads, result.output.splitlines())}
-    assert rows["nato-enlargement"] == {"topic": "nato-enlargement", "match": True,
-                                        "words": ["accession to NATO"]}
+    nato = rows["nato-enlargement"]
+    assert {k: nato[k] for k in ("topic", "match", "words", "by")} == {
+        "topic": "nato-enlargement", "match": True, "words": ["accession to NATO"], "by": "pattern"}
+    assert nato["example"] in TOPICS[0].examples and nato["score"] > 0.5
     assert rows["sanctions"]["match"] is False
+    assert set(rows["sanctions"]) == set(nato)  # every row has the same keys
+
+
+def test_topics_test_shows_the_nearest_example_of_a_match_by_meaning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from newswatch.cli import app
+
+    text = "The allies again declined to name a date for bringing Kyiv in."
+    result = CliRunner().invoke(app, ["topics", "test", "--json", "--title", "NATO summit", text])
+    assert result.exit_code == 0, result.output
+    rows = {r["topic"]: r for r in map(json.loads, result.output.splitlines())}
+    nato = rows["nato-enlargement"]
+    assert (nato["match"], nato["by"], nato["words"]) == (True, "meaning", [])
+    assert nato["example"] in TOPICS[0].examples and nato["score"] >= 0.6
+    table = CliRunner().invoke(app, ["topics", "test", "--title", "NATO summit", text])
+    assert "nato-enlargement                 match by meaning (nearest example 0." in table.output
+    monkeypatch.setenv("NEWSWATCH_EMBEDDING_MODEL", "none")
+    off = CliRunner().invoke(app, ["topics", "test", "--json", "--title", "NATO summit", text])
+    rows = {r["topic"]: r for r in map(json.loads, off.output.splitlines())}
+    assert rows["nato-enlargement"]["match"] is False and rows["nato-enlargement"]["score"] is None
 
 
 def test_topics_test_uses_the_title_as_context() -> None:
@@ -440,3 +467,169 @@ def test_compiled_topics_do_not_keep_earlier_pipelines_alive(nlp) -> None:  # ty
     topics_module._compile(nlp, loaded)  # the next run's pipeline
     gc.collect()
     assert ref() is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Meaning: examples, counter-examples, the actor constraint and the previous sentence
+
+
+@pytest.fixture(scope="module")
+def embedder():  # type: ignore[no-untyped-def]
+    from newswatch.pipeline.embed import make_embedder
+    from newswatch.pipeline.settings import Settings
+
+    made = make_embedder(Settings().embedding_model)
+    assert made is not None
+    return made
+
+
+def _meant(nlp, embedder, title: str, before: str, event: Event) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    (placed,), extraction = _in_article(title, before, event)
+    (matches,) = match_topics(nlp, TOPICS, [(placed, extraction)], embedder=embedder)
+    return {m.topic: m for m in matches}
+
+
+@pytest.mark.parametrize("slug,text,expected", EXAMPLES,
+                         ids=[f"{s}-{'match' if e else 'no'}-{i}" for i, (s, _, e) in enumerate(EXAMPLES)])
+def test_topic_file_examples_hold_with_meaning(nlp, embedder, slug: str, text: str,  # type: ignore[no-untyped-def]
+                                               expected: bool) -> None:
+    """Meaning adds matches, never at the cost of a topic's `tests`."""
+    result = dict((t.slug, m) for t, m in preview_topics(nlp, TOPICS, text, embedder=embedder))[slug]
+    assert (result is not None) == expected, (text, result)
+
+
+def test_counter_examples_never_match_by_meaning(nlp, embedder) -> None:  # type: ignore[no-untyped-def]
+    topic = TOPICS[0]
+    assert topic.slug == "nato-enlargement" and topic.examples and topic.counter_examples
+    for text in topic.counter_examples:
+        found = dict((t.slug, m) for t, m in preview_topics(nlp, TOPICS, text, title="NATO",
+                                                            embedder=embedder))
+        assert found["nato-enlargement"] is None or found["nato-enlargement"].words, text
+
+
+# (title, the sentence before, the event's sentence, its content) that must match by meaning
+MEANT = [
+    ("Zelensky presses the alliance for a timetable",
+     "Zelensky asked NATO for an invitation to join at the summit.",
+     "The allies once more declined to say when Kyiv could come in.", ""),
+    ("Kremlin warns Helsinki over NATO",
+     "The Kremlin spoke on Monday.",
+     "Peskov said Finland's entry would have grave consequences and that Moscow would respond "
+     "with countermeasures.", "Moscow would respond with countermeasures"),
+    ("Turkish lawmakers back Finland's NATO bid",
+     "Turkey's parliament voted to approve Finland's application to join NATO on Thursday.",
+     "The secretary-general welcomed the vote and urged Budapest to complete its ratification "
+     "quickly.", "complete its ratification quickly"),
+    ("Russia warns Finland against NATO",
+     "Russia warned Finland against joining NATO.",
+     "Moscow would answer with military-technical steps, the foreign ministry said.", ""),
+]
+
+# ... and that must not: NATO on other matters, EU accession, background mentions
+NOT_MEANT = [
+    ("Clashes in Kosovo", "NATO's KFOR mission said 30 soldiers were hurt in clashes.",
+     "NATO said it would send 500 more troops to Kosovo after the peacekeepers were injured.",
+     "send 500 more troops to Kosovo"),
+    ("Clashes in Kosovo", "NATO said it would deploy 500 more troops to Kosovo.",
+     "The KFOR commander demanded that Serbia pull back its forces from the border.", ""),
+    ("EU opens talks with Kyiv", "The European Union agreed to open accession talks with Ukraine.",
+     "Orban refused to lift his veto on Kyiv's path to membership.", ""),
+    ("EU opens talks with Kyiv", "The European Union agreed to open accession talks with Ukraine.",
+     "Hungary demanded that the question be taken off the summit's agenda.", ""),
+    ("Finland joined NATO in April", "Finland became a member of NATO in April.",
+     "NATO ministers agreed to raise the production of artillery shells.", ""),
+    ("Finland joined NATO in April", "Finland became a member of NATO in April.",
+     "Stoltenberg called for more air defence systems for Kyiv.", ""),
+    ("Arms control", "Russia blamed NATO for the collapse of arms control.",
+     "Moscow withdrew its ratification of the nuclear test ban treaty.", ""),
+    ("Russia warns the alliance", "NATO held exercises in Estonia.",
+     "A Russian official said the alliance's drills and deployments close to Russia posed "
+     "unacceptable threats to its security.", ""),
+    ("Georgia and NATO", "Georgia has sought NATO membership since 2008.",
+     "Tbilisi demanded that Moscow withdraw its troops from Abkhazia.", ""),
+]
+
+
+@pytest.mark.parametrize("title,before,sentence,content", MEANT)
+def test_paraphrases_and_continuations_match_by_meaning(nlp, embedder, title: str, before: str,  # type: ignore[no-untyped-def]
+                                                        sentence: str, content: str) -> None:
+    event = _event(sentence, content or None, source=RUS)
+    assert "nato-enlargement" not in _slugs(nlp, title, before, event)  # no pattern's words
+    found = _meant(nlp, embedder, title, before, event)
+    match = found["nato-enlargement"]
+    assert match.words == () and match.example in TOPICS[0].examples  # type: ignore[attr-defined]
+    assert match.score >= TOPICS[0].context.meaning.context_threshold  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("title,before,sentence,content", NOT_MEANT)
+def test_near_misses_do_not_match_by_meaning(nlp, embedder, title: str, before: str,  # type: ignore[no-untyped-def]
+                                             sentence: str, content: str) -> None:
+    event = _event(sentence, content or None)
+    assert "nato-enlargement" not in _meant(nlp, embedder, title, before, event)
+
+
+def test_meaning_needs_the_topics_actor(nlp, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A sentence as near the examples as an enlargement sentence, in a story that names only
+    the EU, stays out: the actor constraint holds for meaning as for patterns."""
+    sentence = "The leaders once more refused to set a date for admitting Ukraine."
+    nato = _meant(nlp, embedder, "NATO summit", "NATO leaders met in Vilnius.", _event(sentence))
+    assert "nato-enlargement" in nato
+    eu = _meant(nlp, embedder, "EU summit", "European Union leaders met in Brussels.",
+                _event(sentence))
+    assert "nato-enlargement" not in eu
+    alone = _meant(nlp, embedder, "Summit", "Leaders met on Tuesday.", _event(sentence))
+    assert "nato-enlargement" not in alone
+
+
+def test_sanctions_in_passing_do_not_tag_a_later_sentence(nlp, embedder) -> None:  # type: ignore[no-untyped-def]
+    event = _event("The African Union demanded that the soldiers return to their barracks.")
+    found = _meant(nlp, embedder, "Niger deadline passes",
+                   "West African leaders imposed sanctions on Niger last month.", event)
+    assert "sanctions" not in found
+
+
+def test_without_a_model_topics_match_by_patterns_only(nlp) -> None:  # type: ignore[no-untyped-def]
+    sentence = "NATO leaders refused to set a date."
+    event = _event(sentence, "set a date", type_=EventType.REJECT, source=NATO)
+    (placed,), extraction = _in_article("NATO summit", "Kyiv asked to join NATO.", event)
+    assert match_topics(nlp, TOPICS, [(placed, extraction)], embedder=None) == [()]
+
+
+def test_an_article_with_nothing_to_compare_never_embeds(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Meaning runs only where the topic's actor constraint holds: a story naming no NATO
+    never calls the model (so a run without such a story never loads it)."""
+
+    class Counting:
+        calls = 0
+
+        def encode(self, texts):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            raise AssertionError(texts)
+
+    event = _event("Manila urged Beijing to stop firing water cannon at its boats.")
+    (placed,), extraction = _in_article("South China Sea", "China's coast guard said it acted.", event)
+    assert match_topics(nlp, TOPICS, [(placed, extraction)], embedder=Counting()) == [()]
+    assert Counting.calls == 0
+
+
+@pytest.mark.parametrize("sentence,words", [
+    ("Zelensky demanded a time frame for inviting Ukraine into the alliance.",
+     "inviting Ukraine into the alliance"),
+    ("Lavrov condemned the bloc's push eastwards.", "bloc's push eastwards"),
+    ("Pulling Moldova under the alliance's umbrella would be a provocation, Lavrov said.",
+     "Pulling Moldova under the alliance's umbrella"),
+])
+def test_enlargement_paraphrase_patterns(nlp, sentence: str, words: str) -> None:  # type: ignore[no-untyped-def]
+    found = _slugs(nlp, "NATO leaders meet", "NATO leaders met in Madrid.", _event(sentence))
+    assert words in found["nato-enlargement"]
+
+
+def test_counter_examples_need_examples_and_meaning_fields_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "topics.toml"
+    path.write_text('[meaning]\nthreshold = 2.0\n\n[[topic]]\nslug = "a"\nname = "A"\n'
+                    'description = "d"\npatterns = ["x"]\ncounter_examples = ["no"]\n')
+    with pytest.raises(TopicError) as info:
+        load_topics(path)
+    lines = str(info.value).splitlines()[1:]
+    assert lines[0].startswith(f"{path}:1: 'meaning.threshold': input should be less than or equal to 1")
+    assert lines[1] == f"{path}:4: topic 'a': 'counter_examples' need 'examples': meaning is judged against both"
