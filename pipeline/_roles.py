@@ -58,6 +58,10 @@ class RoleWords:
     protest_words: frozenset[str]  # a purpose clause of these makes a demand a protest
     reciprocal_failures: frozenset[str]  # failing to agree takes two: the partner is the target
     date_words: frozenset[str]  # a demand's content of only these (and names) says nothing wanted
+    home_bodies: frozenset[str]  # the speaker's own institutions: "urged parliament to" asks no other side
+    collective_nouns: frozenset[str]  # "the bloc", "the four states": the side that made the last demand
+    list_nouns: frozenset[str]  # "its conditions:", "the demands include:": a list of demands follows
+    list_verbs: frozenset[str]  # "requires Doha to:": a verb whose complement is a list of demands
     hostile_acts: frozenset[str]  # "an attack on X", "sanctions against X": X is a victim, not a target
     state_nouns: frozenset[str]  # "the country": the speaker's state, else the state named last
     undoing_verbs: frozenset[str]  # "lift the sanctions on X": refusing this is aimed at X after all
@@ -276,7 +280,7 @@ def _trim(doc: Doc, ids: set[int]) -> list[int]:
                        (doc[ordered[0]].tag_ in ("TO", "IN", "MD", ",", "``", "''", ":", "CC", "WDT", "HYPH")
                         or doc[ordered[0]].is_punct)):
         ordered.pop(0)
-    while ordered and (doc[ordered[-1]].is_punct or doc[ordered[-1]].dep_ == "cc"):
+    while ordered and (doc[ordered[-1]].is_punct or doc[ordered[-1]].is_space or doc[ordered[-1]].dep_ == "cc"):
         ordered.pop()
     return ordered
 
@@ -508,9 +512,15 @@ class Resolver:
             if speaker is not None and speaker.type == "person":
                 return speaker
             return self.preceding(token, True, exclude) or self.last_source
+        relative = self._relative_antecedent(token, speaker, exclude)
+        if relative is not None:
+            return relative
         if low in _PRONOUNS_OTHER or token.tag_ == "WDT":
             if speaker is not None and not exclude:
                 return speaker
+            sibling = self._conjunct_subject(token)
+            if sibling is not None:
+                return sibling
             found = self.preceding_group(token, exclude) if low in _PRONOUNS_PLURAL else None
             found = found or self.preceding(token, False, exclude)
             return found or (self.last_source if not exclude else None)
@@ -531,10 +541,74 @@ class Resolver:
                 if inner is not None and token.lemma_.lower() in self.words.referring_nouns:
                     return inner
         if token.lemma_.lower() in self.words.document_nouns:
-            return speaker or self.last_demander or self.last_source or self.preceding(token, False, exclude)
+            return (speaker or self.last_demander or self._handed_over(token, exclude) or self.last_source
+                    or self.preceding(token, False, exclude))
         if token.lemma_.lower() in self.words.referring_nouns:
-            return speaker or self.last_source or self.dateline
+            if speaker is None and token.tag_ == "NNS" and self.last_source is not None \
+                    and self.last_source.type == "person":
+                return self._summit(token, exclude) or self.last_source  # "the leaders" are no one person
+            return speaker or self.last_source or self._summit(token, exclude) or self.dateline
+        if token.lemma_.lower() in self.words.collective_nouns and not exclude:
+            # "the bloc further wants ...", "the four states": no organisation of that name
+            # in the text, so the side that has been demanding
+            return speaker or self.last_demander
         return None
+
+    def _handed_over(self, token: Token, exclude: set[str | None]) -> Actor | None:
+        """Who produced the document an earlier sentence names ("X handed Y a list of demands.
+        The list requires ..."): the subject of the verb whose object it was."""
+        sent = token.sent
+        start = self.doc[sent.start - 1].sent.start if sent.start > 0 else sent.start
+        for t in reversed(self.doc[start:token.i]):
+            if t.lemma_ != token.lemma_ or t.dep_ not in ("dobj", "pobj", "dative"):
+                continue
+            verb = t.head.head if t.dep_ == "pobj" else t.head
+            subj, _ = _subject(verb) if verb.pos_ in ("VERB", "AUX") else (None, False)
+            appos = _first_child(subj, ("appos",)) if subj is not None and subj.i == 0 else None
+            if appos is not None:
+                subj = appos  # "DUBAI — Saudi Arabia ... handed": a dateline parsed as the subject
+            found = self.actor_of(subj) if subj is not None else None
+            if found is not None and found.code is not None and found.code not in exclude:
+                return found
+        return None
+
+    def _summit(self, token: Token, exclude: set[str | None]) -> Actor | None:
+        """The organisation "the leaders" met in: a plural referring noun with no modifier after a
+        bloc was named ("ABUJA - ECOWAS met ... the leaders directed ..."), not the host city."""
+        if token.tag_ != "NNS" or any(c.dep_ != "det" for c in token.children if c.i < token.i):
+            return None
+        index = self.index
+        if index is None:
+            return None
+        for k in range(bisect_left(index.starts, token.i) - 1, -1, -1):
+            if index.spans[k].start < token.sent.start - 200:
+                break
+            found = index.actor(k)
+            if found is not None and found.type == "organisation" and found.code is not None \
+                    and found.code not in exclude:
+                return found
+        return None
+
+    def _relative_antecedent(self, token: Token, speaker: Actor | None,
+                             exclude: set[str | None]) -> Actor | None:
+        """The actor a relative pronoun stands for: "Orban, who had demanded ..." -> Orban."""
+        verb = token.head
+        if token.tag_ not in ("WP", "WDT") or verb.dep_ != "relcl" or verb.head == verb:
+            return None
+        found = self.actor_of(verb.head)  # a document ("a plan that ...") is left to the pronoun rules
+        return found if found is not None and found.code not in exclude else None
+
+    def _conjunct_subject(self, token: Token) -> Actor | None:
+        """The subject of the clause a pronoun subject's clause is joined to: "the ministry said
+        ..., and it urged Manila" -> the ministry (not the last organisation named before "it")."""
+        verb = token.head
+        if token.dep_ not in _SUBJECTS or verb.dep_ != "conj" or verb.head == verb:
+            return None
+        subj, _ = _subject(verb.head)
+        if subj is None or subj.lower_ in _PRONOUNS_OTHER | _PRONOUNS_PERSON | _PRONOUNS_SPEAKER:
+            return None
+        found = self.actor_of(subj)
+        return found if found is not None and found.code is not None else None
 
     def issuer(self, noun: Token | None, exclude: set[str | None], named: bool = False) -> Actor | None:
         """Who issued the demand, proposal or call `noun` ("North Korea's demand", "calls by X");
@@ -619,6 +693,8 @@ def resolve_candidates(doc: Doc, candidates: list[Candidate], actor_of: ActorOf,
         here.sort(key=lambda c: (_depth(c.predicate), c.trigger.i))
         for c in here:
             _assign_roles(c, here, resolver)
+            if _asks_own_body(c, resolver):
+                c.dropped = True
             if c.source is not None and c.source.code is not None and not c.dropped:
                 resolver.last_source = c.source
                 if c.type in (EventType.DEMAND, EventType.PROPOSE):
@@ -648,13 +724,25 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         c.source_token = c.nodes["source"]
         c.source = r.resolve(c.source_token, speaker)
     elif c.frame == "clause":
-        if c.trigger.pos_ == "VERB":
+        if c.trigger.pos_ == "VERB" and c.type is EventType.DEMAND:
+            # "Serbia has to hand over ...", "Caracas has until Friday to ...": who is obliged is
+            # the addressee; the demand is whoever says so
+            c.target_token, _ = _subject(p)
+            if c.target_token is not None and c.target_token.lower_ in _PRONOUNS_SPEAKER:
+                c.dropped = True  # "we have until Friday to file": a deadline of one's own
+                return
+        elif c.trigger.pos_ == "VERB":
             # "they would boycott", "the EC may halt ..., the minister said": whoever would act
             subj, _ = _subject(p)
             c.source_token = subj
             c.source = r.resolve(subj, speaker) if subj is not None else None
         if c.source is None and outer is not None and outer.source is not None:
             c.source = outer.source
+        frame = _under_document(p, r.words) if c.source is None and c.type is EventType.DEMAND else None
+        if frame is not None:
+            c.source = r.last_demander  # "Under its terms, Qatar must ...": the list's issuer
+            c.exclude = c.exclude | {t.i for t in frame.subtree}
+            c.content_tokens = c.content_tokens - c.exclude
         if c.source is None:
             c.source = _alternative_speaker(c, here, r)
         if c.source is None:
@@ -673,6 +761,8 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.source = r.preceding(c.trigger, None, set())
         if c.source is None and subj is None and outer is not None:
             c.source = outer.source
+        if c.source is None:
+            c.source = _fallback_source(c, passive, r, speaker)
     src_code = c.source.code if c.source else None
     exclude: set[str | None] = {src_code} if src_code else set()
     exclude |= _side_codes(c.source_token or (outer.source_token if outer is not None else None), r)
@@ -680,13 +770,16 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
     target_tok = c.nodes.get("target") or c.target_token
     head = c.content_head
     if target_tok is None and c.frame == "verb" and c.type is EventType.DEMAND:
+        named = {t.i for name, t in c.nodes.items() if name not in ("addressee", "target")}
         objects = [x for x in _children(p, ("dobj",)) if x != head and x.pos_ in ("NOUN", "PROPN")
-                   and head is not None and x.i < head.i]
-        if objects and head is not None and head.pos_ in ("VERB", "AUX") and r.resolve(objects[0]) is None:
+                   and head is not None and x.i < head.i and x.i not in named]
+        if objects and head is not None and head.pos_ in ("VERB", "AUX") and r.resolve(objects[0]) is None \
+                and not _members(objects[0]) and _ruling_in(objects[0], r) is None:
             c.unknown_addressee = True  # "urged its citizens to ...": not an actor we can code
     if target_tok is None and c.frame in ("verb", "noun"):
         for x in _children(p, _OBJECTS):
-            if x != head and r.actor_of(x) is not None or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
+            if x != head and (r.actor_of(x) is not None or _ruling_in(x, r) is not None) \
+                    or x.lower_ in _PRONOUNS_PERSON | _PRONOUNS_OTHER:
                 if x != head:
                     target_tok = x
                     break
@@ -698,7 +791,10 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
                         target_tok = obj
                         break
     self_acts = False  # the threatener itself is the one who would act: no target of its own side
-    if target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
+    undergoer = _passive_undergoer(c, head) if target_tok is None else frozenset()
+    if undergoer and head is not None:
+        target_tok = _agent(head)  # "demanded that the bid be taken off the agenda (by X)"
+    elif target_tok is None and head is not None and head.pos_ in ("VERB", "AUX", "ADJ"):
         subj = _first_child(head, _SUBJECTS | _PASSIVE_SUBJECTS)
         if subj is not None and c.type is not EventType.REJECT and not _threatener_itself(c, subj, r.words):
             target_tok = subj
@@ -706,7 +802,7 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         if r.actor_of(head) is not None:
             target_tok = head
     if target_tok is not None:
-        c.target = r.resolve(target_tok, None, exclude)
+        c.target = r.resolve(target_tok, None, exclude) or _ruling_in(target_tok, r)
         if c.target is not None and target_tok.dep_ in _SUBJECTS | _PASSIVE_SUBJECTS and src_code is not None \
                 and c.target.code == src_code and c.target.type == "state" and r.names_actor(target_tok):
             c.target = None  # "Russia would take measures": the speaker's own side is no target
@@ -738,8 +834,11 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
         # both sides failed, so no target (not the host city or the subject of the talks)
         partners = [t for t in c.trigger.subtree if t.dep_ == "pobj" and t.head.lower_ == "with"]
         c.target = r.first_in({t.i for t in partners}, exclude, c.source_token) if partners else None
+    elif c.target is None and c.type is EventType.DEMAND and any(_members(x) for x in _children(p, ("dobj",))):
+        pass  # "directed member states to enforce the closures imposed on Niger": no other side asked
     elif c.target is None and c.type in (EventType.DEMAND, EventType.THREATEN, EventType.REJECT) and c.content_tokens:
-        ids = c.content_tokens if c.type is EventType.DEMAND else _without_victims(c.predicate.doc, c.content_tokens, r.words, c.type is EventType.THREATEN)
+        ids = (c.content_tokens - undergoer if c.type is EventType.DEMAND
+               else _without_victims(c.predicate.doc, c.content_tokens, r.words, c.type is EventType.THREATEN))
         c.target = r.first_in(ids, exclude, c.source_token, strict=self_acts and c.type is EventType.THREATEN)
         if c.target is None and c.frame == "verb":
             # "sought refuge in Germany": an actor elsewhere in the trigger's own clause
@@ -747,6 +846,89 @@ def _assign_roles(c: Candidate, here: list[Candidate], r: Resolver) -> None:
             c.target = r.first_in(own, exclude, c.source_token, strict=True)
 
 
+def _under_document(verb: Token, words: RoleWords) -> Token | None:
+    """The phrase framing a clause by a document ("under its terms", "according to the list"), or None."""
+    for frame in _children(verb, ("prep",)):
+        prep = _first_child(frame, ("prep",)) if frame.lower_ == "according" else frame
+        if prep is None or prep.lower_ not in ("under", "to"):
+            continue
+        obj = _first_child(prep, ("pobj",))
+        if obj is not None and obj.lemma_.lower() in words.document_nouns | words.list_nouns:
+            return frame
+    return None
+
+
+def _passive_undergoer(c: Candidate, head: Token | None) -> frozenset[int]:
+    """The subject of a passive demanded clause ("that Ukraine's bid be taken off the agenda"),
+    as token positions: what is acted on, not whom the demand is made of."""
+    if c.type is not EventType.DEMAND or head is None or head.pos_ not in ("VERB", "AUX"):
+        return frozenset()
+    subj = _first_child(head, _PASSIVE_SUBJECTS)
+    return frozenset(t.i for t in subj.subtree) if subj is not None else frozenset()
+
+
+def _ruling_in(token: Token, r: Resolver) -> Actor | None:
+    """The state a group is said to rule by its relative clause: "the soldiers who seized power
+    in Niger", "the officers who took control of Mali" (the junta, not the place's neighbours)."""
+    for rel in _children(token, ("relcl",)):
+        if not any(t.lemma_.lower() in ("power", "control") for t in rel.children if t.dep_ == "dobj"):
+            continue
+        found = r.first_in((t.i for t in rel.subtree), set())
+        if found is not None and found.type == "state":
+            return found
+    return None
+
+
+def _members(token: Token) -> bool:
+    """Whether a noun phrase is the members of a bloc ("directed member states to ..."): states
+    the text does not name one by one, no unknown addressee."""
+    return token.lemma_.lower() == "member" or any(
+        c.lemma_.lower() == "member" and c.dep_ in ("compound", "amod") for c in token.children)
+
+
+def _fallback_source(c: Candidate, passive: bool, r: Resolver, speaker: Actor | None) -> Actor | None:
+    """The source of a verb demand whose subject names no actor.
+
+    - a conjunct misattached to a reported clause ("the United States said the use of force was
+      dangerous and called on Beijing to ..."): the subject of the speech verb;
+    - an agentless passive ("Doha is also required to sever ...", "Kyiv has been asked to ..."):
+      whoever reports it, else the side that made the last demand, when the one asked is an actor.
+    """
+    p = c.predicate
+    if p.dep_ == "conj" and p.head.dep_ == "ccomp" and not _children(p, _SUBJECTS | _PASSIVE_SUBJECTS):
+        subj, _ = _subject(p.head.head)
+        found = r.resolve(subj, speaker) if subj is not None else None
+        if found is not None:
+            return found
+    if passive and c.type is EventType.DEMAND and _agent(p) is None and c.target_token is not None:
+        asked = r.resolve(c.target_token)
+        last = speaker or r.last_demander
+        if asked is not None and asked.code is not None and last is not None and last.code != asked.code:
+            return last
+    return None
+
+
+def _asks_own_body(c: Candidate, r: Resolver) -> bool:
+    """Whether a demand is addressed to the source's own institutions ("Orban would urge
+    parliament to approve it", "the president asked his government to ..."): no other side."""
+    tok = c.nodes.get("target") or c.nodes.get("addressee") or c.target_token
+    if tok is None:
+        tok = _first_child(c.predicate, ("dobj",))
+    if c.type is not EventType.DEMAND or tok is None or c.source is None:
+        return False
+    if tok.lemma_.lower() not in r.words.home_bodies:
+        return False
+    if any(t.lower_ in _PRONOUNS_PERSON | _PRONOUNS_SPEAKER | {"its", "their"} for t in tok.children):
+        return True  # "his government", "its parliament"
+    # a leader's own parliament, unless another state's is named ("urged Sweden's parliament");
+    # the dateline's state says nothing here; an opposition's demand of the government stays
+    other = [r.actor_of(t) for t in tok.children if t.dep_ in ("poss", "compound", "amod", "nmod")]
+    owner = next((a for a in other if a is not None), None)
+    said_by = c.source_token
+    leader = c.source.type == "person" and said_by is not None and (
+        r.names_actor(said_by) or said_by.lower_ in _PRONOUNS_PERSON
+        or any(t.lower_ in _PRONOUNS_PERSON and t.dep_ == "poss" for t in said_by.children))  # "his government"
+    return leader and (owner is None or owner.code == c.source.code)
 
 
 def _condition_subject(c: Candidate, r: Resolver, exclude: set[str | None], marks: frozenset[str]) -> Actor | None:
@@ -924,6 +1106,8 @@ def _to_events(doc: Doc, c: Candidate, sent: Span, r: Resolver, triggers: set[in
                     ids = ids - {x.i for x in subj.subtree}
         if h is not None and h.pos_ in ("VERB", "AUX") and c.target_token is not None and c.target_token.head == h:
             ids = ids - {x.i for x in c.target_token.subtree}
+        if "period" in c.nodes and h is head:
+            ids = set(ids) | {t.i for t in c.nodes["period"].subtree}  # "10 days to comply"
         ordered = _trim(doc, {i for i in ids if sent.start <= i < sent.end})
         if _names_only(doc, ordered, r):
             ordered = []  # "on Friday", "Serbia and Kosovo": a date or names say nothing wanted

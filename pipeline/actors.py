@@ -748,8 +748,8 @@ def _referred_actor(token: Token, index: ActorIndex) -> Actor | None:
     ids = index.refer.get(token.lemma_.lower()) or index.refer.get(token.lower_)
     if not ids:
         return None
-    if any(c.dep_ in _MODIFIER_DEPS for c in token.children):
-        return None
+    if any(c.dep_ in _MODIFIER_DEPS and _names_something(c, index) for c in token.children):
+        return None  # "the Arab bloc", "the Saudi-led bloc"; but "the regional bloc" refers back
     before: int | None = None  # the last mention of one of `ids` that starts before the token
     after: int | None = None  # else the first that starts after it
     for actor_id in set(ids):
@@ -764,6 +764,11 @@ def _referred_actor(token: Token, index: ActorIndex) -> Actor | None:
     if before is not None:
         return index.actor(before)
     return index.actor(after) if after is not None else None
+
+
+def _names_something(modifier: Token, index: ActorIndex) -> bool:
+    """Whether a modifier names an actor or a proper name ("Arab", "Saudi-led", "Warsaw")."""
+    return any(t.pos_ == "PROPN" or t.ent_type_ or index.at(t.i) is not None for t in modifier.subtree)
 
 
 @Language.factory(

@@ -15,6 +15,7 @@ from spacy.vocab import Vocab
 
 import newswatch.pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
 from newswatch.pipeline._chunks import split_text
+from newswatch.pipeline._lists import read_listed_demands
 from newswatch.pipeline._roles import Candidate, RoleWords, make_candidate, resolve_candidates
 from newswatch.pipeline.actors import ActorWords, actor_of
 from newswatch.pipeline.errors import DataFileError, PatternError
@@ -115,6 +116,7 @@ class EventMatcher:
     def __init__(self, nlp: Language, name: str, validate: bool, words: RoleWords) -> None:
         self.name = name
         self.words = words
+        self.nlp = nlp
         self.matcher = DependencyMatcher(nlp.vocab, validate=validate)
         self.labels: dict[int, tuple[str, EventType, list[str], str | None]] = {}
 
@@ -132,7 +134,18 @@ class EventMatcher:
             pattern_id, label, names, frame = self.labels[key]
             candidates.append(make_candidate(pattern_id, label, names, token_ids, doc, frame))
         candidates.sort(key=lambda c: (c.trigger.i, c.pattern_id))
-        doc._.events = resolve_candidates(doc, candidates, actor_of, self.words)
+        events = resolve_candidates(doc, candidates, actor_of, self.words)
+        if any(t.text == ":" for t in doc):
+            events = read_listed_demands(doc, events, actor_of, self.words, self._tag)
+        doc._.events = events
+        return doc
+
+    def _tag(self, text: str) -> Doc:
+        """Tag and lemmatise a short text (a list item) without parsing it."""
+        doc = self.nlp.make_doc(text)
+        for name, pipe in self.nlp.pipeline:
+            if name in ("tok2vec", "tagger", "attribute_ruler", "lemmatizer"):
+                doc = pipe(doc)
         return doc
 
 

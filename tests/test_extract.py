@@ -412,3 +412,161 @@ def test_duplicate_trigger_id_is_an_error(tmp_path: Path) -> None:
 def test_missing_trigger_file_is_a_pattern_error(tmp_path: Path) -> None:
     with pytest.raises(PatternError, match="cannot read the trigger patterns"):
         load_trigger_patterns(tmp_path / "none.jsonl")
+
+
+# -- demands of issue 17: lists, ultimatums, obligations, sources that refer back ------------------
+
+
+def demands_of(nlp, text: str, title: str = "News") -> list[tuple[str | None, str | None, str]]:  # type: ignore[no-untyped-def]
+    return [(code(e.source), code(e.target), e.content) for e in events_of(nlp, text, title)
+            if e.type is EventType.DEMAND]
+
+
+@pytest.mark.parametrize("text", [
+    "SEOUL — South Korea set out its conditions for talks with North Korea: stop the missile tests, "
+    "end the artillery drills near the border and pull out of the demilitarised zone.",
+    "SEOUL — South Korea handed North Korea a list of demands on Thursday. The list requires Pyongyang to: "
+    "stop the missile tests; end the artillery drills near the border; pull out of the demilitarised zone.",
+    "SEOUL — South Korea presented North Korea with three demands on Monday. The demands include:\n"
+    "- Stop the missile tests.\n- End the artillery drills near the border.\n- Pull out of the demilitarised zone.\n"
+    "Officials in Pyongyang did not comment.",
+])
+def test_each_item_of_an_enumerated_list_is_a_demand_of_the_announcer(nlp, text) -> None:  # type: ignore[no-untyped-def]
+    """Bug: a list of conditions after a colon gave one garbled demand, or none."""
+    demands = demands_of(nlp, text)
+    assert [(s, t) for s, t, _ in demands] == [("KOR", "PRK")] * 3, demands
+    contents = [c for _, _, c in demands]
+    assert contents[0].lower() == "stop the missile tests"
+    assert "artillery drills" in contents[1] and "demilitarised zone" in contents[2]
+
+
+def test_a_colon_before_a_quote_or_names_is_no_list(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("The four states named their partners: Egypt, Bahrain and Jordan. "
+            "The minister told reporters: we will decide next week.")
+    assert demands_of(nlp, text) == []
+
+
+@pytest.mark.parametrize("text,source,target,words", [
+    ("The Arab League gave Israel two weeks to lift the blockade of the port.", "ARL", "ISR", "lift the blockade"),
+    ("ABUJA — West African leaders gave the junta in Conakry six months to set an election date.",
+     "ECOWAS", "GIN", "set an election date"),
+    ("Washington gave Tehran until the end of the month to respond to the offer.", "USA", "IRN", "respond"),
+    ("The African Union set Mali a deadline of 30 days to hold elections.", "AU", "MLI", "hold elections"),
+    ("The Organisation of American States said Venezuela has until Friday to release the opposition leaders.",
+     "OAS", "VEN", "release the opposition leaders"),
+])
+def test_ultimatums_and_deadlines_are_demands(nlp, text, source, target, words) -> None:  # type: ignore[no-untyped-def]
+    ((s, t, content),) = demands_of(nlp, text)
+    assert (s, t) == (source, target)
+    assert words in content
+
+
+def test_a_speech_is_no_ultimatum(nlp) -> None:  # type: ignore[no-untyped-def]
+    assert demands_of(nlp, "The prime minister gave a speech last week to rally support for the reform.") == []
+    assert demands_of(nlp, "The president told reporters to expect an announcement on Monday.") == []
+
+
+@pytest.mark.parametrize("text,source,target,words", [
+    ("The European Union told Belgrade to scale down its troop presence near the boundary.", "EU", "SRB", "scale down"),
+    ("The African Union directed Sudan's generals to hand power to a civilian government.", "AU", "SDN", "hand power"),
+    ("Kosovo had been asked to postpone the takeover of the town halls, a senior EU diplomat said.",
+     "EU", "XKX", "postpone the takeover"),
+    ("The Kremlin insisted that Kyiv must withdraw its forces from the four regions.", "RUS", "UKR", "withdraw its forces"),
+    ("On Monday, Erdogan had insisted that the European Union first reopen the way for Turkey to join the bloc.",
+     "TUR", "EU", "reopen the way"),
+    ("Lukashenko, who had demanded that Poland reopen the border crossings, said he would not wait.",
+     "BLR", "POL", "reopen the border crossings"),
+    ("The Chinese foreign ministry said its navy had acted lawfully at the reef, and it urged Hanoi to "
+     "withdraw its fishing fleet from the area.", "CHN", "VNM", "withdraw its fishing fleet"),
+    ("The United States said the use of water cannon was reckless and called on Beijing to stop "
+     "harassing Philippine vessels.", "USA", "CHN", "stop harassing"),
+    ("A delegation of British lawmakers on Monday urged Serbia to recognise the election result.",
+     "GBR", "SRB", "recognise the election result"),
+    ("Serbia's foreign minister said Kosovo has to hand over the suspects.", "SRB", "XKX", "hand over the suspects"),
+])
+def test_obligations_and_sources_that_refer_back(nlp, text, source, target, words) -> None:  # type: ignore[no-untyped-def]
+    """Bug: these demands had no event or no source (a relative or conjunct pronoun, a passive
+    without agent, a conjunct misattached to a reported clause, "On Monday" read as "insist on")."""
+    ((s, t, content),) = demands_of(nlp, text)
+    assert (s, t) == (source, target)
+    assert words in content
+
+
+def test_an_agentless_obligation_belongs_to_the_side_demanding(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("DUBAI — Saudi Arabia and its allies have demanded that Qatar shut down its broadcaster.\n"
+            "The bloc further wants Qatar to pay compensation for the damage.\n"
+            "Doha is also required to expel members of the Revolutionary Guard and to hand over wanted individuals.")
+    demands = demands_of(nlp, text)
+    assert [(s, t) for s, t, _ in demands] == [("SAU", "QAT")] * 4, demands
+    assert "expel members" in demands[2][2] and "hand over" in demands[3][2]
+    assert demands_of(nlp, "Companies are required to register with the ministry.") == []
+
+
+def test_obligations_under_one_trigger_are_one_event_each(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("Moscow published a draft treaty that would bind the alliance to halt its eastward expansion "
+            "and to promise never to admit Georgia.")
+    demands = demands_of(nlp, text)
+    assert [s for s, _, _ in demands] == ["RUS", "RUS"]
+    assert "halt its eastward expansion" in demands[0][2] and "never to admit Georgia" in demands[1][2]
+
+
+def test_a_regional_bloc_refers_back_and_a_party_speaks_for_its_state(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("ABUJA — The Economic Community of West African States met on Sunday.\n"
+            "The regional bloc demanded that the junta in Niamey free the detained president.")
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("ECOWAS", "NER")]
+    text = "Orban's Fidesz party has signalled that it wants Swedish Prime Minister Ulf Kristersson to visit Budapest."
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("HUN", "SWE")]
+
+
+@pytest.mark.parametrize("text", [
+    "Orban said his government backed Sweden's membership and would urge parliament to approve it soon.",
+    "The Philippines has not asked Washington to invoke the defence treaty, the foreign secretary said.",
+    '"If such an arrangement ever existed, I rescind it," the president said of the deal with Beijing.',
+    "Beijing denied that it had promised Manila to tow away the ship.",
+])
+def test_own_parliament_negation_hypothesis_and_denial_are_no_demands(nlp, text) -> None:  # type: ignore[no-untyped-def]
+    assert demands_of(nlp, text) == []
+
+
+def test_a_junta_is_the_state_it_seized_and_members_are_no_unknown_addressee(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Bug: "gave the soldiers who seized power in Niger one week to ..." and "directed member
+    states to ..." were dropped as addressed to someone no actor codes."""
+    text = "ABUJA — West African leaders gave the officers who took power in Guinea one month to free the detained ministers."
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("ECOWAS", "GIN")]
+    text = ("ABUJA — The Economic Community of West African States met on Thursday. Nigerian President Bola Tinubu "
+            "told the summit that no option was ruled out.\n"
+            "In their final communique, the leaders directed member states to freeze the assets of the junta in Bamako.")
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("ECOWAS", None)]  # the leaders are no one person
+
+
+def test_a_document_frame_and_a_passive_demanded_clause(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("DUBAI — Saudi Arabia and its allies have demanded that Qatar shut down its broadcaster.\n"
+            "Under their terms, Doha must also expel members of the Revolutionary Guard.\n"
+            "According to the list, Qatar must pay compensation within a year.")
+    demands = demands_of(nlp, text)
+    assert [(s, t) for s, t, _ in demands] == [("SAU", "QAT")] * 3
+    assert demands[1][2] == "also expel members of the Revolutionary Guard"
+    assert demands_of(nlp, "Under the new rules, drivers must carry a permit.") == []
+    ((s, t, content),) = demands_of(nlp, "Lukashenko demanded that Poland's complaint be withdrawn from the agenda.")
+    assert (s, t) == ("BLR", None)  # what is to be withdrawn is no addressee
+
+
+def test_a_leaders_parliament_is_his_own_whatever_the_dateline(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("STOCKHOLM — Sweden is waiting for Hungary.\nOrban said he had assured Stoltenberg that his government "
+            "supported Sweden's membership and would urge parliament to approve it soon.")
+    assert demands_of(nlp, text) == []
+
+
+def test_a_list_of_acts_named_by_nouns_and_the_demand_before_the_colon_stays(nlp) -> None:  # type: ignore[no-untyped-def]
+    text = ("CAIRO — Egypt set out its conditions for a deal with Israel: an immediate ceasefire, "
+            "the release of the hostages and the withdrawal of the troops from the border.")
+    demands = demands_of(nlp, text)
+    assert [c for _, _, c in demands] == ["an immediate ceasefire", "the release of the hostages",
+                                          "the withdrawal of the troops from the border"]
+    assert {s for s, _, _ in demands} == {"EGY"}
+    text = ("DUBAI — Saudi Arabia and three allies handed Qatar a list of demands. The list requires Doha "
+            "to: close the broadcaster; expel the guards.")
+    assert [(s, t) for s, t, _ in demands_of(nlp, text)] == [("SAU", "QAT")] * 2
+    text = "Russia demanded security guarantees, and Lavrov listed them: stop NATO expansion, withdraw forces from Romania."
+    assert [c for _, _, c in demands_of(nlp, text)] == [
+        "security guarantees", "stop NATO expansion", "withdraw forces from Romania"]
