@@ -264,6 +264,10 @@ def _label(name: str | None) -> str | None:
     return name[:MAX_NAME_CHARS].strip() or None if name else None
 
 
+#: A headline longer than this is a body that lacked a line break; it is cut for analysis.
+MAX_TITLE_CHARS = 2_000
+
+
 def limit_text(article: Article, max_chars: int) -> tuple[Article, str | None]:
     """Cut an article's text to `max_chars` at a paragraph or sentence end; say so if cut.
 
@@ -271,6 +275,9 @@ def limit_text(article: Article, max_chars: int) -> tuple[Article, str | None]:
     single line, a book pasted into a page) from stalling its batch. The cut is reported,
     never silent.
     """
+    if len(article.title) > MAX_TITLE_CHARS:  # a one-line file: its line is title and text
+        cut = article.title.rfind(" ", 0, MAX_TITLE_CHARS)
+        article = dataclasses.replace(article, title=article.title[: cut if cut > 0 else MAX_TITLE_CHARS])
     text = article.text
     if len(text) <= max_chars:
         return article, None
