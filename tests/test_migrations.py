@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -12,6 +13,14 @@ from sqlalchemy import Engine, inspect
 from newswatch.db.migrate import upgrade
 from newswatch.db.models import Base
 from newswatch.db.session import connect
+
+
+def _insert_article(conn: Any, at: Any) -> None:
+    """One stored article (id 1) for a migration test's events to belong to."""
+    from sqlalchemy import text
+
+    conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
+                      "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"), {"at": at})
 
 
 @pytest.fixture
@@ -96,9 +105,7 @@ def test_event_keys_get_their_date_in_front_and_back(database_url: str, engine: 
     config = alembic_config(database_url)
     command.upgrade(config, "0002")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
-                          "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"),
-                     {"at": dt.datetime(2022, 1, 21, tzinfo=dt.timezone.utc)})
+        _insert_article(conn, dt.datetime(2022, 1, 21, tzinfo=dt.timezone.utc))
         conn.execute(text("INSERT INTO events (id, event_key, type, cameo, source_code, source_name, target_code, "
                           "target_name, content, event_date, article_id, first_seen) VALUES (1, :key, 'DEMAND', "
                           "'10', 'RUS', 'Moscow', 'NATO', 'NATO', 'deny  Ukraine membership', :day, 1, :day)"),
@@ -126,9 +133,7 @@ def test_events_get_a_nullable_content_vector_and_lose_it_on_downgrade(database_
     command.upgrade(config, "0003")
     day = dt.date(2023, 7, 30)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
-                          "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"),
-                     {"at": dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc)})
+        _insert_article(conn, dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc))
         conn.execute(text("INSERT INTO events (id, event_key, type, source_code, source_name, target_code, "
                           "target_name, content, event_date, article_id, first_seen) VALUES (1, '2023-07-30/k', "
                           "'DEMAND', 'ECOWAS', 'ECOWAS', 'NER', 'Niger', 'reinstate the president', :day, 1, :day)"),
@@ -159,8 +164,7 @@ def test_alert_states_are_rewritten_to_what_happened(database_url: str, engine: 
     command.upgrade(config, "0004")
     at = dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO articles (id, url, canonical_url, title, text, text_hash, shingle_count, "
-                          "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"), {"at": at})
+        _insert_article(conn, at)
         conn.execute(text("INSERT INTO events (id, event_key, type, content, event_date, article_id, first_seen) "
                           "VALUES (1, 'k', 'DEMAND', 'c', :day, 1, :at)"), {"day": at.date(), "at": at})
         for n, (channel, status, attempts) in enumerate(
