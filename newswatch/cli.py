@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from newswatch._json import alert_json, article_json, event_json, iso_time, topic_json
 from newswatch.pipeline.errors import NewswatchError
 from newswatch.pipeline.records import AHEAD_DAYS, EARLIEST_DATE, EventType, plausible_date
 from newswatch.pipeline.settings import get_settings
@@ -127,18 +128,6 @@ def _session() -> Iterator[Any]:
             )
         with open_session(engine) as session:
             yield session
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _actor_json(actor: Any) -> dict[str, Any] | None:
-    return None if actor is None else {"code": actor.code, "name": actor.name}
 
 
 def _print_json(rows: list[dict[str, Any]]) -> None:
@@ -346,20 +335,7 @@ def events(
     elif not rows:
         _explain_no_events(filters, codes)
     if json_:
-        _print_json([
-            {
-                "id": e.id, "type": e.type, "cameo": e.cameo,
-                "source": _actor_json(e.source), "target": _actor_json(e.target),
-                "content": e.content,
-                "event_date": e.event_date.isoformat() if e.event_date else None,
-                "first_seen": _iso(e.first_seen), "topics": e.topics,
-                "mentions": [
-                    {"article": m.article, "sentence": m.sentence, "content": m.content}
-                    for m in e.mentions
-                ],
-            }
-            for e in rows
-        ])
+        _print_json([event_json(e) for e in rows])
         return
     _table(
         "events",
@@ -398,15 +374,7 @@ def articles(
                 rows = rows[:limit]
                 _note(f"showing the newest {limit} articles; more match (--limit N to see more)")
     if json_:
-        _print_json([
-            {
-                "id": a.id, "url": a.url, "title": a.title,
-                "published": a.published.isoformat() if a.published else None,
-                "source": a.source, "duplicate_of": a.duplicate_of,
-                "actors": [{"code": x.code, "name": x.name, "type": x.type} for x in a.actors],
-            }
-            for a in rows
-        ])
+        _print_json([article_json(a) for a in rows])
         return
     _table(
         "articles",
@@ -456,7 +424,7 @@ def alerts(
     if ctx.invoked_subcommand is not None:
         return
     from newswatch.db.queries import list_alerts
-    from newswatch.pipeline.alerts import describe_channel, redact_url, split_message
+    from newswatch.pipeline.alerts import describe_channel, split_message
 
     with _errors(), _session() as session:
         rows = list(list_alerts(session, status=status.value if status else None,
@@ -465,15 +433,7 @@ def alerts(
         if len(rows) > limit:
             rows = rows[:limit]
             _note(f"showing the oldest {limit} alerts; more match (--limit N or --since DATE)")
-        data = [
-            {
-                "id": a.id, "event_id": a.event_id, "topic": a.topic,
-                "channel": redact_url(a.channel), "status": a.status, "attempts": a.attempts,
-                "created_at": _iso(a.created_at), "sent_at": _iso(a.sent_at),
-                "message": a.message,
-            }
-            for a in rows
-        ]
+        data = [alert_json(a) for a in rows]
     if json_:
         _print_json(data)
         return
@@ -481,7 +441,7 @@ def alerts(
         "alerts",
         ["id", "event", "topic", "channel", "status", "attempts", "created", "alert", "last error"],
         [[a.id, a.event_id, a.topic, describe_channel(a.channel), a.status,
-          a.attempts, _iso(a.created_at), split_message(a.message)[0],
+          a.attempts, iso_time(a.created_at), split_message(a.message)[0],
           a.last_error if a.status != "sent" else ""] for a in rows],
     )
 
@@ -572,11 +532,7 @@ def topics(ctx: typer.Context, file: TopicsFileOption = None, json_: JsonOption 
     with _errors():
         loaded = load_topics(path)
     if json_:
-        _print_json([
-            {"slug": t.slug, "name": t.name, "description": t.description, "actors": list(t.actors),
-             "event_types": list(t.event_types), "patterns": len(t.patterns), "file": str(path)}
-            for t in loaded
-        ])
+        _print_json([topic_json(t, path) for t in loaded])
         return
     typer.echo(f"topics from {path}")
     _table(
