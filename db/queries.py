@@ -356,12 +356,13 @@ class EventFacets:
     types: list[tuple[str, int]]
     topics: list[tuple[str, int]]
     actors: list[tuple[str, int]]
+    days: list[tuple[str, int]]
     counted: int
     capped: bool
 
 
 def count_facets(session: Session, filters: EventFilters, *, cap: int = 5000, top: int = 12) -> EventFacets:
-    """Count the newest `cap` events matching `filters` by type, topic and actor (top `top`).
+    """Count the newest `cap` events matching `filters` by type, topic, actor (top `top`) and day.
 
     Bounded so that a page costs the same on 1k and 1M stored events: the type and actor
     counts come from the event_date index alone (it carries both codes and the type).
@@ -369,12 +370,15 @@ def count_facets(session: Session, filters: EventFilters, *, cap: int = 5000, to
     bounded = EventFilters(type=filters.type, actor=filters.actor, topic=filters.topic, since=filters.since,
                            until=filters.until, search=filters.search, limit=cap)
     newest = select_events(bounded).with_only_columns(
-        EventRow.id, EventRow.type, EventRow.source_code, EventRow.target_code)
+        EventRow.id, EventRow.event_date, EventRow.type, EventRow.source_code, EventRow.target_code)
     rows = session.execute(newest).all()
     types: Counter[str] = Counter()
     actors: Counter[str] = Counter()
-    for _, type_, source, target in rows:
+    days: Counter[str] = Counter()
+    for _, day, type_, source, target in rows:
         types[type_] += 1
+        if day is not None:
+            days[day.isoformat()] += 1
         for code in {source, target}:
             if code is not None:
                 actors[code] += 1
@@ -392,7 +396,7 @@ def count_facets(session: Session, filters: EventFilters, *, cap: int = 5000, to
         types=sorted(types.items(), key=lambda kv: (-kv[1], kv[0])),
         topics=topics,
         actors=sorted(actors.items(), key=lambda kv: (-kv[1], kv[0]))[:top],
-        counted=len(rows), capped=len(rows) >= cap,
+        days=sorted(days.items()), counted=len(rows), capped=len(rows) >= cap,
     )
 
 
@@ -411,12 +415,12 @@ def list_actors(session: Session, *, limit: int = 100, offset: int = 0) -> list[
     Two grouped scans of the actor indexes (source side, target side), merged here: one
     grouped UNION ALL over both columns costs four times as much on SQLite.
     """
-    made = dict(session.execute(
+    made = dict(list(session.execute(
         select(EventRow.source_code, func.count()).where(EventRow.source_code.is_not(None))
-        .group_by(EventRow.source_code)).tuples())
-    received = dict(session.execute(
+        .group_by(EventRow.source_code)).tuples()))
+    received = dict(list(session.execute(
         select(EventRow.target_code, func.count()).where(EventRow.target_code.is_not(None))
-        .group_by(EventRow.target_code)).tuples())
+        .group_by(EventRow.target_code)).tuples()))
     summaries = [ActorSummary(code=c, made=made.get(c, 0), received=received.get(c, 0))
                  for c in set(made) | set(received) if c]
     summaries.sort(key=lambda a: (-(a.made + a.received), a.code))
@@ -491,13 +495,13 @@ def get_actor(session: Session, code: str, *, type: str | None = None, top: int 
 
 def count_topic_events(session: Session) -> dict[str, int]:
     """Return how many stored events matched each topic (from the topic index alone)."""
-    return dict(session.execute(
-        select(TopicMatchRow.topic, func.count()).group_by(TopicMatchRow.topic)).tuples())
+    return dict(list(session.execute(
+        select(TopicMatchRow.topic, func.count()).group_by(TopicMatchRow.topic)).tuples()))
 
 
 def count_topic_alerts(session: Session) -> dict[str, int]:
     """Return how many alerts each topic raised (from the alerts-by-topic index alone)."""
-    return dict(session.execute(select(AlertRow.topic, func.count()).group_by(AlertRow.topic)).tuples())
+    return dict(list(session.execute(select(AlertRow.topic, func.count()).group_by(AlertRow.topic)).tuples()))
 
 
 def topic_is_stored(session: Session, slug: str) -> bool:
