@@ -107,12 +107,10 @@ def _settings() -> Any:
         return get_settings()
 
 
-@contextmanager
-def _session() -> Iterator[Any]:
-    """Open the configured database for one command; its engine is disposed when it ends."""
-    from newswatch.db.session import check_url, connect, has_schema, open_session, redact_url, sqlite_path
+def _check_database(url: str) -> None:
+    """Refuse a database a read command cannot read, without creating a SQLite file."""
+    from newswatch.db.session import check_url, redact_url, sqlite_path
 
-    url = _settings().database_url
     check_url(url)
     path = sqlite_path(url)
     if path is not None and not path.exists():  # connecting would leave an empty file behind
@@ -120,6 +118,15 @@ def _session() -> Iterator[Any]:
             f"no newswatch database at {redact_url(url)} ({path} does not exist). "
             "Run 'newswatch db upgrade' (or ingest something) first."
         )
+
+
+@contextmanager
+def _session() -> Iterator[Any]:
+    """Open the configured database for one command; its engine is disposed when it ends."""
+    from newswatch.db.session import connect, has_schema, open_session, redact_url
+
+    url = _settings().database_url
+    _check_database(url)
     with connect(url) as engine:
         if not has_schema(engine):
             raise NewswatchError(
@@ -692,6 +699,57 @@ def server_stop() -> None:
     server = stop_server()
     typer.echo(f"stopped the local Prefect server at {server.ui}" if server
                else "no local Prefect server was running")
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(
+        help="the address to listen on; the default keeps the view on this machine")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the TCP port")] = 8000,
+    root_path: Annotated[str, typer.Option(
+        help="the path prefix a reverse proxy serves the view under, e.g. /newswatch")] = "",
+) -> None:
+    """Serve the read-only web view, the JSON API under /api/ and Atom feeds of alerts under /feeds/.
+
+    Pages: events (filters, facets), one event (every report, topics and why), actors, topics,
+    alerts. The API is described at /openapi.json. Nothing is written to the database. There
+    is no login: to open it to others, put it behind a reverse proxy with authentication
+    (README: "The web view").
+
+    Example: newswatch web --port 8000
+    """
+    settings = _settings()
+    with _errors():
+        from newswatch.db.migrate import schema_is_current
+        from newswatch.db.session import connect, has_schema, redact_url
+
+        _check_database(settings.database_url)
+        with connect(settings.database_url, read_only=True) as engine:
+            if not has_schema(engine):
+                raise NewswatchError(f"no newswatch database at {redact_url(settings.database_url)}. "
+                                     "Run 'newswatch db upgrade' (or ingest something) first.")
+            if not schema_is_current(engine):
+                raise NewswatchError(f"the database at {redact_url(settings.database_url)} is older than this "
+                                     "newswatch. Run 'newswatch db upgrade' first.")
+        from newswatch.web import create_app
+
+        application = create_app(settings.database_url, topics=settings.topics, actors=settings.actors)
+    import uvicorn
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _note(f"listening on {host}: anyone who can reach this machine can read the event database "
+              "(no login); put it behind a reverse proxy with authentication")
+    shown = f"[{host}]" if ":" in host else host
+    _note(f"newswatch web: http://{shown}:{port}{root_path}/ (Ctrl-C stops it)")
+    try:
+        uvicorn.run(application, host=host, port=port, root_path=root_path, log_level="warning",
+                    server_header=False, proxy_headers=True)
+    except SystemExit as exc:  # uvicorn exits 1 when the port is taken (it logged why)
+        if exc.code not in (0, None):
+            typer.echo(f"Error: cannot listen on {host}:{port} (in use, or not an address of this "
+                       "machine); choose another --port or --host", err=True)
+            raise typer.Exit(1) from None
+        raise
 
 
 @db_app.command("upgrade")
