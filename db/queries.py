@@ -391,7 +391,7 @@ def count_facets(session: Session, filters: EventFilters, *, cap: int = 5000, to
             .group_by(TopicMatchRow.topic)
             .order_by(func.count().desc(), TopicMatchRow.topic)
             .limit(top)
-        ).tuples()]
+        )]
     return EventFacets(
         types=sorted(types.items(), key=lambda kv: (-kv[1], kv[0])),
         topics=topics,
@@ -417,10 +417,10 @@ def list_actors(session: Session, *, limit: int = 100, offset: int = 0) -> list[
     """
     made = dict(list(session.execute(
         select(EventRow.source_code, func.count()).where(EventRow.source_code.is_not(None))
-        .group_by(EventRow.source_code)).tuples()))
+        .group_by(EventRow.source_code))))
     received = dict(list(session.execute(
         select(EventRow.target_code, func.count()).where(EventRow.target_code.is_not(None))
-        .group_by(EventRow.target_code)).tuples()))
+        .group_by(EventRow.target_code))))
     summaries = [ActorSummary(code=c, made=made.get(c, 0), received=received.get(c, 0))
                  for c in set(made) | set(received) if c]
     summaries.sort(key=lambda a: (-(a.made + a.received), a.code))
@@ -469,7 +469,7 @@ def get_actor(session: Session, code: str, *, type: str | None = None, top: int 
                 .where(own == code).group_by(EventRow.event_date, EventRow.type, other))
         if type:
             stmt = stmt.where(EventRow.type == type)
-        for day, type_, other_code, n in session.execute(stmt).tuples():
+        for day, type_, other_code, n in session.execute(stmt):
             by_type[side][type_] += n
             others[other_code][side] += n
             if day is not None:
@@ -480,7 +480,7 @@ def get_actor(session: Session, code: str, *, type: str | None = None, top: int 
     names = [name for name, _ in session.execute(
         select(EventRow.source_name, func.count()).where(EventRow.source_code == code)
         .where(EventRow.source_name.is_not(None))
-        .group_by(EventRow.source_name).order_by(func.count().desc()).limit(5)).tuples() if name]
+        .group_by(EventRow.source_name).order_by(func.count().desc()).limit(5)) if name]
     counterparts = sorted(
         (Counterpart(code=c, made_to=m, received_from=r) for c, (m, r) in others.items()),
         key=lambda c: (-(c.made_to + c.received_from), c.code or ""),
@@ -496,12 +496,12 @@ def get_actor(session: Session, code: str, *, type: str | None = None, top: int 
 def count_topic_events(session: Session) -> dict[str, int]:
     """Return how many stored events matched each topic (from the topic index alone)."""
     return dict(list(session.execute(
-        select(TopicMatchRow.topic, func.count()).group_by(TopicMatchRow.topic)).tuples()))
+        select(TopicMatchRow.topic, func.count()).group_by(TopicMatchRow.topic))))
 
 
 def count_topic_alerts(session: Session) -> dict[str, int]:
     """Return how many alerts each topic raised (from the alerts-by-topic index alone)."""
-    return dict(list(session.execute(select(AlertRow.topic, func.count()).group_by(AlertRow.topic)).tuples()))
+    return dict(list(session.execute(select(AlertRow.topic, func.count()).group_by(AlertRow.topic))))
 
 
 def topic_is_stored(session: Session, slug: str) -> bool:
