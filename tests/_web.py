@@ -58,7 +58,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(url: str) -> Iterator[str]:
+def serve(url: str, root_path: str = "") -> Iterator[str]:
     """Serve `newswatch web`'s app over `url` on 127.0.0.1; yield its base URL (no trailing /)."""
     import uvicorn
 
@@ -69,7 +69,7 @@ def serve(url: str) -> Iterator[str]:
     app = create_app(url, topics=settings.topics, actors=settings.actors)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+                                           lifespan="on", root_path=root_path))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

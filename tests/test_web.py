@@ -241,6 +241,19 @@ def test_no_response_shows_a_channel_secret(site: str) -> None:
         assert not any(secret in body for secret in SECRETS), path
 
 
+def test_behind_a_proxy_prefix_links_and_feeds_carry_it(web_db: str) -> None:
+    """`--root-path /newswatch`: the proxy strips the prefix, the pages and feeds put it back."""
+    from tests._web import serve
+
+    with serve(web_db, root_path="/newswatch") as base:
+        page = httpx.get(f"{base}/events", timeout=30)
+        assert page.status_code == 200
+        assert 'href="/newswatch/static/style.css"' in page.text and 'href="/newswatch/actors/RUS"' in page.text
+        assert httpx.get(f"{base}/static/vendor/chart.umd.min.js", timeout=30).status_code == 200
+        feed = feedparser.parse(httpx.get(f"{base}/feeds/alerts.atom", timeout=30).content)
+        assert feed.entries and all(e.link.startswith(f"{base}/newswatch/events/") for e in feed.entries)
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_only_get_is_answered(site: str, method: str) -> None:
     response = httpx.request(method, site + "/api/events", timeout=30)
