@@ -131,6 +131,9 @@ class EventRow(Base):
         # events --actor (target side); an actor's page (demands received)
         Index("ix_events_target_code_event_date_type_source_code", "target_code", "event_date", "type",
               "source_code"),
+        # events --type newest first (the web view's type filter and its facets)
+        Index("ix_events_type_event_date_source_code_target_code", "type", "event_date", "source_code",
+              "target_code"),
         # event merge candidates: same type and source within a date window
         Index("ix_events_type_source_code_event_date", "type", "source_code", "event_date"),
         # events newest first, --since/--until; the web view's facets (type, actors) of the

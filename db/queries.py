@@ -9,8 +9,9 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, Unpack
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from newswatch.db.models import (
@@ -22,6 +23,8 @@ from newswatch.db.models import (
     TopicMatchRow,
 )
 from newswatch.pipeline.records import Actor
+
+S = TypeVar("S", bound="Select[Unpack[tuple[Any, ...]]]")
 
 # --------------------------------------------------------------------------------------------
 # Views returned to the CLI (SPEC.md JSON shapes)
@@ -96,13 +99,30 @@ class EventFilters:
 
 
 def select_events(filters: EventFilters) -> Select[EventRow]:
-    """Build the statement behind `newswatch events`, newest first."""
-    stmt = select(EventRow)
-    if filters.type:
-        stmt = stmt.where(EventRow.type == filters.type.upper())
+    """Build the statement behind `newswatch events`, newest first.
+
+    An actor is matched on either side as the union of two newest-first walks, one down each
+    actor index, each cut at the page's end: an OR of the two would collect every event of a
+    busy actor and sort them all (RUS at 100k stored articles: 22k events, 0.2 s).
+    """
+    stmt = _filtered(select(EventRow), filters)
+    newest = (EventRow.event_date.desc(), EventRow.id.desc())
     if filters.actor:
         code = filters.actor.upper()
-        stmt = stmt.where(or_(EventRow.source_code == code, EventRow.target_code == code))
+        end = filters.limit + filters.offset
+        sides = [_filtered(select(EventRow.id, EventRow.event_date), filters).where(column == code)
+                 .order_by(*newest).limit(end).subquery()
+                 for column in (EventRow.source_code, EventRow.target_code)]
+        either = union(*(select(side.c.id) for side in sides)).subquery()
+        stmt = stmt.where(EventRow.id.in_(select(either.c.id)))
+    stmt = stmt.order_by(*newest).limit(filters.limit)
+    return stmt.offset(filters.offset) if filters.offset else stmt
+
+
+def _filtered(stmt: S, filters: EventFilters) -> S:
+    """Add every event filter but the actor's to `stmt`."""
+    if filters.type:
+        stmt = stmt.where(EventRow.type == filters.type.upper())
     if filters.topic:
         stmt = stmt.where(
             EventRow.id.in_(select(TopicMatchRow.event_id).where(TopicMatchRow.topic == filters.topic.lower()))
@@ -115,8 +135,7 @@ def select_events(filters: EventFilters) -> Select[EventRow]:
         # The user's text is matched literally: LIKE's own wildcards are escaped.
         literal = filters.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(func.lower(EventRow.content).like(f"%{literal}%", escape="\\"))
-    stmt = stmt.order_by(EventRow.event_date.desc(), EventRow.id.desc()).limit(filters.limit)
-    return stmt.offset(filters.offset) if filters.offset else stmt
+    return stmt
 
 
 def list_events(session: Session, filters: EventFilters) -> list[StoredEvent]:
@@ -477,10 +496,12 @@ def get_actor(session: Session, code: str, *, type: str | None = None, top: int 
     made, received = sum(by_type[0].values()), sum(by_type[1].values())
     if not made and not received:
         return None
-    names = [name for name, _ in session.execute(
-        select(EventRow.source_name, func.count()).where(EventRow.source_code == code)
-        .where(EventRow.source_name.is_not(None))
-        .group_by(EventRow.source_name).order_by(func.count().desc()).limit(5)) if name]
+    # names from its latest events (an index walk; counting all of a busy actor's names would
+    # read each of its rows)
+    latest = Counter(name for name in session.scalars(
+        select(EventRow.source_name).where(EventRow.source_code == code)
+        .order_by(EventRow.event_date.desc()).limit(200)) if name)
+    names = [name for name, _ in latest.most_common(5)]
     counterparts = sorted(
         (Counterpart(code=c, made_to=m, received_from=r) for c, (m, r) in others.items()),
         key=lambda c: (-(c.made_to + c.received_from), c.code or ""),

@@ -215,6 +215,7 @@ def test_web_reads_widen_the_event_indexes_and_topic_matches_keep_why(database_u
         "event_date", "type", "source_code", "target_code"]
     assert events["ix_events_source_code_event_date_type_target_code"][:2] == ["source_code", "event_date"]
     assert events["ix_events_target_code_event_date_type_source_code"][:2] == ["target_code", "event_date"]
+    assert events["ix_events_type_event_date_source_code_target_code"][:2] == ["type", "event_date"]
     assert "ix_events_event_date" not in events and "ix_events_source_code_event_date" not in events
     assert indexes("alerts")["ix_alerts_topic_id"] == ["topic", "id"]
     with engine.begin() as conn:
@@ -225,6 +226,7 @@ def test_web_reads_widen_the_event_indexes_and_topic_matches_keep_why(database_u
     assert events["ix_events_event_date"] == ["event_date"]
     assert events["ix_events_source_code_event_date"] == ["source_code", "event_date"]
     assert "ix_alerts_topic_id" not in indexes("alerts")
+    assert "ix_events_type_event_date_source_code_target_code" not in events
     assert "example" not in {c["name"] for c in inspect(engine).get_columns("topic_matches")}
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT topic FROM topic_matches")) == "t"

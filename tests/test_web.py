@@ -102,6 +102,10 @@ def test_api_paging_visits_every_event_once(site: str) -> None:
     everything = [e["id"] for e in _all(site, "/api/events", limit=500)]
     paged = [e["id"] for e in _all(site, "/api/events", limit=4)]
     assert paged == everything and len(set(paged)) == len(paged) > 8
+    # an actor's events are the union of two index walks, each cut at the page's end
+    rus = [e["id"] for e in _all(site, "/api/events", actor="RUS", limit=500)]
+    assert [e["id"] for e in _all(site, "/api/events", actor="RUS", limit=3)] == rus
+    assert rus == [i for i in everything if i in set(rus)] and len(rus) > 6
     page = _get(site, "/api/events", limit=4, offset=4, type="DEMAND").json()
     assert page["limit"] == 4 and page["offset"] == 4
     assert page["next"] is None or ("offset=8" in page["next"] and "type=DEMAND" in page["next"])
