@@ -98,19 +98,22 @@ class EventFilters:
 # Reading events
 
 
-def select_events(filters: EventFilters) -> Select[EventRow]:
+def select_events(filters: EventFilters, *, common_topic: bool = False) -> Select[EventRow]:
     """Build the statement behind `newswatch events`, newest first.
 
     An actor is matched on either side as the union of two newest-first walks, one down each
     actor index, each cut at the page's end: an OR of the two would collect every event of a
-    busy actor and sort them all (RUS at 100k stored articles: 22k events, 0.2 s).
+    busy actor and sort them all (RUS at 100k stored articles: 22k events, 0.2 s). A topic's
+    events are collected and sorted, unless `common_topic` (`is_common_topic`): then the
+    newest events are walked and each is looked up in the topic index, which finds a page of a
+    topic tagging many events at once instead of sorting them all.
     """
-    stmt = _filtered(select(EventRow), filters)
+    stmt = _filtered(select(EventRow), filters, common_topic)
     newest = (EventRow.event_date.desc(), EventRow.id.desc())
     if filters.actor:
         code = filters.actor.upper()
         end = filters.limit + filters.offset
-        sides = [_filtered(select(EventRow.id, EventRow.event_date), filters).where(column == code)
+        sides = [_filtered(select(EventRow.id, EventRow.event_date), filters, common_topic).where(column == code)
                  .order_by(*newest).limit(end).subquery()
                  for column in (EventRow.source_code, EventRow.target_code)]
         either = union(*(select(side.c.id) for side in sides)).subquery()
@@ -119,14 +122,17 @@ def select_events(filters: EventFilters) -> Select[EventRow]:
     return stmt.offset(filters.offset) if filters.offset else stmt
 
 
-def _filtered(stmt: S, filters: EventFilters) -> S:
+def _filtered(stmt: S, filters: EventFilters, common_topic: bool = False) -> S:
     """Add every event filter but the actor's to `stmt`."""
     if filters.type:
         stmt = stmt.where(EventRow.type == filters.type.upper())
     if filters.topic:
-        stmt = stmt.where(
-            EventRow.id.in_(select(TopicMatchRow.event_id).where(TopicMatchRow.topic == filters.topic.lower()))
-        )
+        topic = TopicMatchRow.topic == filters.topic.lower()
+        if common_topic:
+            stmt = stmt.where(select(TopicMatchRow.id).where(TopicMatchRow.event_id == EventRow.id)
+                              .where(topic).exists())
+        else:
+            stmt = stmt.where(EventRow.id.in_(select(TopicMatchRow.event_id).where(topic)))
     if filters.since:
         stmt = stmt.where(EventRow.event_date >= filters.since)
     if filters.until:
@@ -138,9 +144,27 @@ def _filtered(stmt: S, filters: EventFilters) -> S:
     return stmt
 
 
+def is_common_topic(session: Session, filters: EventFilters) -> bool:
+    """Tell whether walking the newest events finds a page of the topic sooner than sorting all
+    of the topic's events (two index lookups: the topic's count, the newest event id).
+
+    The walk reads about `wanted * stored / tagged` index entries, each checked in the topic
+    index; a row read and sorted costs about ten of those (SQLite, 100k articles: the newest
+    1,000 of 15.8k tagged events in 5 ms walking, 40-65 ms sorting).
+    """
+    if not filters.topic:
+        return False
+    tagged = session.scalar(select(func.count()).select_from(TopicMatchRow)
+                            .where(TopicMatchRow.topic == filters.topic.lower())) or 0
+    stored = session.scalar(select(func.max(EventRow.id))) or 0
+    wanted = filters.limit + filters.offset
+    return tagged > 0 and wanted * stored / tagged < 10 * tagged
+
+
 def list_events(session: Session, filters: EventFilters) -> list[StoredEvent]:
     """Return events with their topics and mentions (three queries, not one per event)."""
-    return _stored_events(session, list(session.scalars(select_events(filters))))
+    stmt = select_events(filters, common_topic=is_common_topic(session, filters))
+    return _stored_events(session, list(session.scalars(stmt)))
 
 
 def get_events(session: Session, ids: Sequence[int]) -> dict[int, StoredEvent]:
@@ -388,7 +412,7 @@ def count_facets(session: Session, filters: EventFilters, *, cap: int = 5000, to
     """
     bounded = EventFilters(type=filters.type, actor=filters.actor, topic=filters.topic, since=filters.since,
                            until=filters.until, search=filters.search, limit=cap)
-    newest = select_events(bounded).with_only_columns(
+    newest = select_events(bounded, common_topic=is_common_topic(session, bounded)).with_only_columns(
         EventRow.id, EventRow.event_date, EventRow.type, EventRow.source_code, EventRow.target_code)
     rows = session.execute(newest).all()
     types: Counter[str] = Counter()
@@ -401,16 +425,15 @@ def count_facets(session: Session, filters: EventFilters, *, cap: int = 5000, to
         for code in {source, target}:
             if code is not None:
                 actors[code] += 1
-    topics: list[tuple[str, int]] = []
-    if rows:
-        ids = select_events(bounded).with_only_columns(EventRow.id).subquery()
-        topics = [(t, n) for t, n in session.execute(
+    # the counted events' topics, by their ids (running the filtered query again costs more)
+    tagged: Counter[str] = Counter()
+    ids = [row[0] for row in rows]
+    for at in range(0, len(ids), 500):
+        tagged.update(dict(list(session.execute(
             select(TopicMatchRow.topic, func.count())
-            .where(TopicMatchRow.event_id.in_(select(ids.c.id)))
-            .group_by(TopicMatchRow.topic)
-            .order_by(func.count().desc(), TopicMatchRow.topic)
-            .limit(top)
-        )]
+            .where(TopicMatchRow.event_id.in_(ids[at:at + 500]))
+            .group_by(TopicMatchRow.topic)))))
+    topics = sorted(tagged.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return EventFacets(
         types=sorted(types.items(), key=lambda kv: (-kv[1], kv[0])),
         topics=topics,
@@ -484,13 +507,17 @@ def get_actor(session: Session, code: str, *, type: str | None = None, top: int 
     others: dict[str | None, list[int]] = defaultdict(lambda: [0, 0])
     for side, (own, other) in enumerate(((EventRow.source_code, EventRow.target_code),
                                          (EventRow.target_code, EventRow.source_code))):
-        stmt = (select(EventRow.event_date, EventRow.type, other, func.count())
-                .where(own == code).group_by(EventRow.event_date, EventRow.type, other))
-        if type:
-            stmt = stmt.where(EventRow.type == type)
-        for day, type_, other_code, n in session.execute(stmt):
+        # three small groupings over the same index range rather than one by (day, type,
+        # other), whose thousands of groups cost more to send than to count
+        def grouped(column: Any) -> Any:
+            stmt = select(column, func.count()).where(own == code).group_by(column)
+            return session.execute(stmt.where(EventRow.type == type) if type else stmt)
+
+        for type_, n in grouped(EventRow.type):
             by_type[side][type_] += n
+        for other_code, n in grouped(other):
             others[other_code][side] += n
+        for day, n in grouped(EventRow.event_date):
             if day is not None:
                 months[f"{day:%Y-%m}"][side] += n
     made, received = sum(by_type[0].values()), sum(by_type[1].values())

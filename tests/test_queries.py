@@ -209,3 +209,26 @@ def test_web_view_reads_event_detail_facets_actors_and_feed_entries(db: str) -> 
         assert queries.topic_is_stored(session, "security") and not queries.topic_is_stored(session, "nope")
         newest = queries.list_alerts(session, newest_first=True, limit=2, offset=1)
         assert [a.event_id for a in newest] == [e1, e1]
+
+
+def test_a_topic_filter_finds_the_same_events_walking_or_collecting(db: str) -> None:
+    """`is_common_topic` only picks the plan: walking the newest events and checking each in the
+    topic index returns what collecting the topic's events and sorting them returns."""
+    from newswatch.pipeline.records import TopicMatch
+
+    with open_session(db) as session, session.begin():
+        a1, _ = store.save_article(session, _article("a.txt"))
+        for i in range(30):
+            e, _ = store.save_event(session, _event(f"demand {i}"), event_key=f"k{i}", article_id=a1,
+                                    event_date=dt.date(2021, 12, 1) + dt.timedelta(days=i % 7))
+            if i % 3 == 0:
+                store.save_topic_matches(session, e, [TopicMatch("t", ("w",))])
+    with open_session(db) as session:
+        for filters in (queries.EventFilters(topic="t", limit=4), queries.EventFilters(topic="t", limit=4, offset=4),
+                        queries.EventFilters(topic="t", actor="RUS", since=dt.date(2021, 12, 3), limit=50)):
+            found = [[e.id for e in session.scalars(queries.select_events(filters, common_topic=common))]
+                     for common in (False, True)]
+            assert found[0] == found[1] and found[0]
+        assert queries.is_common_topic(session, queries.EventFilters(topic="t", limit=1))  # 1 * 30 / 10 < 100
+        assert not queries.is_common_topic(session, queries.EventFilters(topic="t", limit=1000))
+        assert not queries.is_common_topic(session, queries.EventFilters(topic="none", limit=1))

@@ -41,7 +41,7 @@ from newswatch.web._filters import MAX_LIMIT, MAX_OFFSET, BadFilter
 
 HERE = Path(__file__).resolve().parent
 #: How many of the newest matching events the facets and the events chart count.
-FACET_CAP = 5000
+FACET_CAP = 1000
 FEED_ENTRIES = 50
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
