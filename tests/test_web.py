@@ -327,3 +327,17 @@ def test_web_command_refuses_a_database_older_than_the_code(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert result.stderr.strip() == (f"Error: the database at {url} is older than this newswatch. "
                                      "Run 'newswatch db upgrade' first.")
+
+
+def test_an_unreachable_database_is_a_503_that_names_nothing_of_it(caplog: pytest.LogCaptureFixture) -> None:
+    """The reason (host, user of the database) goes to the server's log, not to the client."""
+    from tests._web import serve
+
+    with serve("postgresql+psycopg://watcher:pw-secret@127.0.0.1:1/newswatch") as base:
+        api = httpx.get(f"{base}/api/events", timeout=30)
+        page = httpx.get(f"{base}/events", timeout=30)
+    assert api.status_code == page.status_code == 503
+    assert api.json() == {"detail": "the database cannot be read now; the server's log says why"}
+    for body in (api.text, page.text):
+        assert "127.0.0.1:1" not in body and "watcher" not in body and "pw-secret" not in body
+    assert "127.0.0.1" in caplog.text and "pw-secret" not in caplog.text

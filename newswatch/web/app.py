@@ -8,6 +8,7 @@ uvicorn. Every page is a Jinja template with autoescaping, scripts come only fro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from newswatch.web._feeds import build_feed, is_web_url
 from newswatch.web._filters import MAX_LIMIT, MAX_OFFSET, BadFilter
 
 HERE = Path(__file__).resolve().parent
+LOG = logging.getLogger("newswatch.web")
 #: How many of the newest matching events the facets and the events chart count.
 FACET_CAP = 1000
 FEED_ENTRIES = 50
@@ -230,7 +232,9 @@ def create_app(database_url: str, *, topics: Path, actors: Path, engine: Engine 
 
     @app.exception_handler(NewswatchError)
     async def _store(request: Request, exc: NewswatchError) -> Response:
-        return _error(request, 503, f"the database cannot be read now: {exc}")
+        # the message names the database (host, user): it goes to the server's log, not the client
+        LOG.error("%s %s: %s", request.method, request.url.path, exc)
+        return _error(request, 503, "the database cannot be read now; the server's log says why")
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
