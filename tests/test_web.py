@@ -341,3 +341,35 @@ def test_an_unreachable_database_is_a_503_that_names_nothing_of_it(caplog: pytes
     for body in (api.text, page.text):
         assert "127.0.0.1:1" not in body and "watcher" not in body and "pw-secret" not in body
     assert "127.0.0.1" in caplog.text and "pw-secret" not in caplog.text
+
+
+def test_a_match_by_meaning_shows_the_nearest_example_and_its_cosine(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from newswatch.db import store
+    from newswatch.db.migrate import upgrade
+    from newswatch.db.session import open_session
+    from newswatch.pipeline.records import Actor, Event, EventType, TopicMatch
+    from tests._web import serve
+
+    url = f"sqlite:///{tmp_path / 'meaning.db'}"
+    upgrade(url)
+    event = Event(EventType.DEMAND, Actor("Turkey", "TUR", "state"), Actor("Sweden", "SWE", "state"),
+                  "curb Kurdish groups before it backs the bid", "Turkey told Sweden to curb Kurdish groups "
+                  "before it backs the bid.", 0, 10)
+    with open_session(url) as session, session.begin():
+        article, _ = store.save_article(session, {
+            "url": "https://example.org/news/1", "canonical_url": "https://example.org/news/1", "title": "T",
+            "byline": None, "source": "Example News", "published": dt.date(2022, 6, 1), "text": "x",
+            "text_hash": "h", "duplicate_of_id": None})
+        event_id, _ = store.save_event(session, event, event_key="k", article_id=article, event_date=dt.date(2022, 6, 1))
+        store.save_mention(session, event_id, article, event)
+        store.save_topic_matches(session, event_id, [TopicMatch("nato-enlargement", (),
+                                                                example="Sweden and Finland apply to join NATO",
+                                                                score=0.734)])
+    with serve(url) as base:
+        page = httpx.get(f"{base}/events/{event_id}", timeout=30).text
+    assert "matched by meaning: nearest example <q class=\"example\">Sweden and Finland apply to join NATO</q>" in page
+    assert "(cosine 0.73)" in page
+    assert '<a href="https://example.org/news/1" rel="noopener noreferrer nofollow" class="article-link">T</a>' in page
+    assert '<span class="outlet">Example News</span>' in page
