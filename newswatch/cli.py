@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from newswatch._json import alert_json, article_json, event_json, iso_time, topic_json
+from newswatch._report import report_ingest, silence_prefect_console
 from newswatch.pipeline.errors import NewswatchError
 from newswatch.pipeline.records import AHEAD_DAYS, EARLIEST_DATE, EventType, plausible_date
 from newswatch.pipeline.settings import get_settings
@@ -183,16 +184,23 @@ def ingest(
     published: DateOption = None,
     source: Annotated[str | None, typer.Option(help="the outlet's name, stored with each article")] = None,
     json_: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print errors only, no summary")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show Prefect's own log lines (task runs, states)")
+    ] = False,
 ) -> None:
     """Ingest articles and feeds once: extract events, store them, raise alerts.
 
-    Exits 1 when any input failed; the others are still stored.
+    Exits 1 when any input failed; the others are still stored. Each failed input gets one
+    `Error:` line as it happens; a run of many inputs shows a progress bar on a terminal.
 
     Example: newswatch ingest seeds/000_30228fdb78730024.txt --published 2021-12-17
     """
     if not inputs and not feed:
         raise typer.BadParameter("give at least one article path or URL, or --feed URL")
     day = _parse_date(published, publication=True)
+    if not verbose:
+        silence_prefect_console()
     with _errors():
         from newswatch.db.session import check_reachable
         from newswatch.pipeline.preflight import check_data_files, check_inputs, check_models
@@ -218,14 +226,18 @@ def ingest(
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        with _prefect_api(settings):
+        with _prefect_api(settings), report_ingest(verbose=verbose, quiet=quiet,
+                                                   inputs=len(checked.inputs)):
             from newswatch.flows.ingest import ingest_all
 
+            # each failure is logged by the flow as it happens, and shown then (report_ingest)
             summary = ingest_all(list(checked.inputs), feed or [], published=day, source=source)
-    for failure in summary.failures:
-        typer.echo(f"Error: {failure}", err=True)
     if json_:
         _print_json([_ingest_json(summary, checked.failures)])
+        if summary.failures or checked.failures:
+            raise typer.Exit(1)
+        return
+    if quiet:
         if summary.failures or checked.failures:
             raise typer.Exit(1)
         return

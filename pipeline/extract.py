@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from newswatch.pipeline import _spacy  # noqa: F401  # before spaCy: keeps PyTorch out
 import spacy
 from spacy.language import Language
 from spacy.matcher import DependencyMatcher
@@ -230,11 +231,19 @@ def analyse_articles(
             yield (article.title or "")[: min(nlp.max_length, TITLE_CHARS)], (article, "title", 0, True)
             yield from _text_pieces(nlp, article)
 
+    def parsed() -> Iterator[tuple[Doc, tuple[Article, str, int, bool]]]:
+        for long, run in _runs_by_length(articles):
+            # A long article's pieces go through the model a few at a time: the model's
+            # working memory grows with the characters of a batch (a 300,000-character article
+            # in one batch of 16 pieces peaked at 1 GB, in batches of 4 at 0.45 GB).
+            size = max(1, BATCH_CHARS // PIECE_CHARS) if long else batch_size
+            yield from nlp.pipe(texts(run), batch_size=size, as_tuples=True)
+
     title_doc: Doc | None = None
     events: list[Event] = []
     sentences: list[Span] = []
     actors: dict[Actor, None] = {}
-    for doc, (article, part, offset, last) in nlp.pipe(texts(articles), batch_size=batch_size, as_tuples=True):
+    for doc, (article, part, offset, last) in parsed():
         if part == "title":
             title_doc, events, sentences = doc, [], []
             actors = dict.fromkeys(_doc_actors(doc))
@@ -270,6 +279,25 @@ def _event_sentences(doc: Doc) -> Iterator[Span]:
 PIECE_CHARS = 20_000
 #: A headline is analysed up to this many characters; a longer first line is a body.
 TITLE_CHARS = 2_000
+
+
+#: characters of long-article pieces given to the model in one batch (see analyse_articles)
+BATCH_CHARS = 80_000
+
+
+def _runs_by_length(articles: Iterable[Article]) -> Iterator[tuple[bool, list[Article]]]:
+    """Split `articles`, in order, into runs of ordinary ones and single long ones (over one piece)."""
+    run: list[Article] = []
+    for article in articles:
+        if len(article.text or "") > PIECE_CHARS:
+            if run:
+                yield False, run
+                run = []
+            yield True, [article]
+        else:
+            run.append(article)
+    if run:
+        yield False, run
 
 
 def _text_pieces(nlp: Language, article: Article) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
