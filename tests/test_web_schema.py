@@ -3,7 +3,8 @@
 Schemathesis reads /openapi.json from the real server (`site`, SQLite and PostgreSQL) and
 sends values that fit the document (positive) and values that do not (negative) to every
 operation: each response must be below 500, with a status code and a content type the
-document declares (a bad value is the documented 400, never FastAPI's 422).
+document declares (a bad value is the documented 400, never FastAPI's 422). About 40 s for
+both backends: marked slow (`make test-all` and CI run it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 def test_no_request_makes_a_server_error(site: str, mode: GenerationMode) -> None:
     schema = schemathesis.openapi.from_url(f"{site}/openapi.json")
