@@ -913,11 +913,13 @@ def _exact_assignment(
 _COPY_WEIGHTS = (1.0, 0.5, 0.25)
 
 
-def _copy_score(event: Event, substance: tuple[str, ...], original: KnownEvent) -> float:
-    """Return how well `original` explains a copy's `event` (> 0 whenever the types agree)."""
+def _copy_score(event: Event, substance: tuple[str, ...], original: KnownEvent,
+                known: Sequence[tuple[str, ...]]) -> float:
+    """Return how well `original` (whose contents have the substances `known`) explains a
+    copy's `event` (> 0 whenever the types agree)."""
     if original.type != event.type:
         return 0.0
-    content = max((_dice(substance, event_substance(c)) for c in original.contents or ("",)), default=0.0)
+    content = max((_dice(substance, k) for k in known), default=0.0)
     source = _event_actor(event, "source") == original.source
     target = _event_actor(event, "target")
     same_target = target == original.target or target is None or original.target is None
@@ -970,6 +972,10 @@ def restatements(events: Sequence[Event]) -> list[int | None]:
     return found
 
 
+#: How many of the original's events a copy's event is paired against (its best-scored ones).
+COPY_HOMES = 8
+
+
 def inherit_events(events: Sequence[Event], originals: Sequence[KnownEvent]) -> list[int | None]:
     """Return, per event of a syndicated copy, the key of the original's event it reports.
 
@@ -983,21 +989,43 @@ def inherit_events(events: Sequence[Event], originals: Sequence[KnownEvent]) -> 
     sentence, not a new statement, and is not recorded (the copy's article text still is).
     """
     substances = [event_substance(e.content) for e in events]
-    scores = [
-        (_copy_score(event, substances[i], original), i, j)
-        for i, event in enumerate(events)
-        for j, original in enumerate(originals)
-    ]
-    scores = [t for t in scores if t[0] > 0]
-    paired = assign_pairs(scores)
+    known = [tuple(event_substance(c) for c in o.contents or ("",)) for o in originals]
     result: list[int | None] = [None] * len(events)
-    for i in range(len(events)):
+    # Word for word the same event (type, actors, content) pairs at once: a copy's events are
+    # mostly its original's, and scoring every pair is quadratic (thousands of events in a
+    # 300,000-character article took minutes and a gigabyte).
+    exact: dict[tuple[EventType, str | None, str | None, str], list[int]] = {}
+    for j, original in enumerate(originals):
+        exact.setdefault((original.type, original.source, original.target, original.contents[0]
+                          if original.contents else ""), []).append(j)
+    taken: set[int] = set()
+    rest: list[int] = []
+    for i, event in enumerate(events):
+        same = exact.get((event.type, _event_actor(event, "source"), _event_actor(event, "target"),
+                          event.content))
+        if same:
+            taken.add(j := same.pop(0))
+            result[i] = originals[j].key
+        else:
+            rest.append(i)
+    by_type: dict[EventType, list[int]] = {}
+    for j, original in enumerate(originals):
+        by_type.setdefault(original.type, []).append(j)
+    scores: list[tuple[float, int, int]] = []
+    closest: dict[int, int] = {}
+    for i in rest:
+        ranked = sorted(((-_copy_score(events[i], substances[i], originals[j], known[j]), j)
+                         for j in by_type.get(events[i].type, ())))
+        if ranked:
+            closest[i] = ranked[0][1]
+        # an event's few best homes are enough for the pairing, and keep it small
+        scores.extend((-neg, i, j) for neg, j in [r for r in ranked if r[1] not in taken][:COPY_HOMES])
+    paired = assign_pairs(scores)
+    for i in rest:
         if i in paired:
             result[i] = originals[paired[i]].key
-            continue
-        own = [(s, j) for s, k, j in scores if k == i]
-        if own:
-            result[i] = originals[min(own, key=lambda t: (-t[0], t[1]))[1]].key
+        elif i in closest:  # left over: the closest event of its type
+            result[i] = originals[closest[i]].key
     return result
 
 
