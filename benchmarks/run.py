@@ -45,7 +45,9 @@ TARGETS = {
     "scale_ratio": ("<=", 1.3),
     "rss_ratio": ("<=", 1.2),
     "query_ms_100k": ("<=", 100.0),
-    "read_cli_s": ("<=", 1.0),
+    "read_cli_s": ("<=", 0.5),
+    "ingest_one_s": ("<=", 5.0),
+    "ingest_one_cold_s": ("<=", 15.0),
 }
 SIZES = {
     "full": {"throughput": 400, "rounds": 3, "scale_small": 1_000, "scale_big": 100_000,
@@ -553,12 +555,28 @@ def measure(quick: bool, only: set[str], dates: str = "steady") -> dict[str, Any
             work = root / "cli"
             work.mkdir()
             env = _env(work)
-            env["NEWSWATCH_DATABASE_URL"] = f"sqlite:///{work / 'cold.db'}"
-            _log("cli: cold ingest of the seed, then `newswatch events`")
-            cmd = [_newswatch(), "ingest", str(SEED_ARTICLE), "--published", "2021-12-17"]
-            result["ingest_one_cold_s"] = round(_timed(cmd, work, env), 2)
-            reads = [_timed([_newswatch(), "events"], work, env) for _ in range(5)]
-            result["read_cli_s"] = round(statistics.median(reads), 3)
+            env.pop("PREFECT_API_URL", None)  # the background server newswatch keeps itself
+            env["NEWSWATCH_PREFECT_SERVER"] = "background"
+            _log("cli: cold ingest of the seed, then a second one, then `newswatch events`")
+
+            def ingest_seed(db: str) -> float:
+                env["NEWSWATCH_DATABASE_URL"] = f"sqlite:///{work / db}"
+                return _timed([_newswatch(), "ingest", str(SEED_ARTICLE), "--published",
+                               "2021-12-17"], work, env)
+
+            try:
+                # cold: no server yet (a fresh PREFECT_HOME), a new database, models not cached
+                result["ingest_one_cold_s"] = round(ingest_seed("cold.db"), 2)
+                # the second command in a row: the background server is up; each run stores
+                # the seed afresh into its own database, so the work is the same
+                warm = [ingest_seed(f"warm{i}.db") for i in range(3)]
+                result["ingest_one_s"] = round(statistics.median(warm), 2)
+                result["detail_cli"] = {"ingest_one_s": [round(w, 2) for w in warm]}
+                reads = [_timed([_newswatch(), "events"], work, env) for _ in range(5)]
+                result["read_cli_s"] = round(statistics.median(reads), 3)
+            finally:
+                subprocess.run([_newswatch(), "server", "stop"], cwd=work, env=env,
+                               capture_output=True)
             result["load_avg"]["cli"] = round(os.getloadavg()[0], 2)
         if "hostile" in only:
             result.update(measure_hostile(root, quick))
@@ -584,8 +602,9 @@ def _table(result: dict[str, Any]) -> str:
         ("peak_rss_mb_10k", "peak RSS MB, ingest 10k"),
         ("rss_ratio", "RSS ratio (target <= 1.2)"),
         ("query_ms_100k", "events query ms, 100k (target <= 100)"),
-        ("read_cli_s", "`newswatch events` s (target <= 1.0)"),
-        ("ingest_one_cold_s", "cold `newswatch ingest` of the seed, s"),
+        ("read_cli_s", "`newswatch events` s (target <= 0.5)"),
+        ("ingest_one_s", "`newswatch ingest` of the seed, server up, s (target <= 5)"),
+        ("ingest_one_cold_s", "cold `newswatch ingest` of the seed, s (target <= 15)"),
         ("extract_ms_per_1k_words_2500", "analysis ms/1k words, 2.5k-word article"),
         ("extract_ms_per_1k_words_40000", "analysis ms/1k words, 40k-word article"),
         ("extract_length_ratio", "40k/2.5k ms per word (target <= 1.3)"),
