@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from newswatch.db.migrate import upgrade
-from newswatch.db.models import Base
+from newswatch.db.models import Base, include_object
 from newswatch.db.session import connect
 
 
@@ -39,7 +39,8 @@ def test_upgrade_creates_every_table(db: str) -> None:
 
 def test_models_and_migrations_do_not_drift(db: str) -> None:
     with connect(db) as engine, engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_object": include_object})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
@@ -230,3 +231,27 @@ def test_web_reads_widen_the_event_indexes_and_topic_matches_keep_why(database_u
     assert "example" not in {c["name"] for c in inspect(engine).get_columns("topic_matches")}
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT topic FROM topic_matches")) == "t"
+
+
+def test_search_gets_a_trigram_index_on_postgresql(database_url: str, engine: Engine) -> None:
+    """`--search` is LIKE '%word%' on lower(content): PostgreSQL serves it from a trigram index."""
+    import sqlalchemy as sa
+
+    upgrade(database_url)
+    with engine.connect() as connection:
+        names = {ix["name"] for ix in sa.inspect(connection).get_indexes("events")}
+        if engine.dialect.name != "postgresql":
+            assert "ix_events_content_trgm" not in names
+            return
+        assert "ix_events_content_trgm" in names
+        connection.execute(sa.text("SET enable_seqscan = off"))
+        plan = "\n".join(connection.execute(sa.text(
+            "EXPLAIN SELECT id FROM events WHERE lower(content) LIKE '%ceasefire%'")).scalars())
+    assert "ix_events_content_trgm" in plan, plan
+    from alembic import command
+
+    from newswatch.db.migrate import alembic_config
+
+    command.downgrade(alembic_config(database_url), "0006")
+    with engine.connect() as connection:
+        assert "ix_events_content_trgm" not in {ix["name"] for ix in sa.inspect(connection).get_indexes("events")}
