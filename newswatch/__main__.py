@@ -1,5 +1,5 @@
 """`python -m newswatch` runs the command line."""
 
-from newswatch.cli import app
+from newswatch.cli import main
 
-app(prog_name="newswatch")
+main()
