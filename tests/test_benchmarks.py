@@ -87,7 +87,7 @@ def test_quick_benchmark_reports_every_key() -> None:
 
     keys = {"pipeline_articles_per_s", "raw_nlp_articles_per_s", "throughput_ratio",
             "lookup_ms_1k", "lookup_ms_100k", "scale_ratio", "peak_rss_mb_1k", "peak_rss_mb_10k",
-            "rss_ratio", "query_ms_100k", "read_cli_s", "ingest_one_cold_s",
+            "rss_ratio", "query_ms_100k", "read_cli_s", "ingest_one_cold_s", "ingest_one_s",
             # hostile input (issue 18)
             "extract_ms_per_1k_words_2500", "extract_ms_per_1k_words_40000", "extract_length_ratio",
             "peak_rss_mb_hostile", "peak_rss_mb_ordinary", "rss_hostile_ratio"}
