@@ -46,15 +46,17 @@ TARGETS = {
     "rss_ratio": ("<=", 1.2),
     "query_ms_100k": ("<=", 100.0),
     "query_ms_1m": ("<=", 100.0),
+    "core_scaling": (">=", 1.6),
+    "worker_scaling": (">=", 1.5),
     "scale_ratio_pg": ("<=", 1.3),
     "query_ms_1m_pg": ("<=", 100.0),
     "read_cli_s": ("<=", 1.0),
 }
 SIZES = {
-    "full": {"throughput": 400, "rounds": 3, "scale_small": 1_000, "scale_big": 100_000,
-             "scale_probe": 640, "rss_small": 1_000, "rss_big": 10_000},
+    "full": {"throughput": 400, "rounds": 3, "scale_small": 1_000, "scale_big": 1_000_000,
+             "scale_probe": 640, "rss_small": 1_000, "rss_big": 10_000, "workers": 400, "worker_runs": 8},
     "quick": {"throughput": 120, "rounds": 1, "scale_small": 1_000, "scale_big": 10_000,
-              "scale_probe": 256, "rss_small": 60, "rss_big": 600},
+              "scale_probe": 256, "rss_small": 60, "rss_big": 600, "workers": 48, "worker_runs": 4},
 }
 QUERY_SINCE = dt.date(2022, 7, 1)  # the generator dates articles 2021-01-01 .. 2022-12-31
 #: Steady dates (the default): stored articles arrive at this many a day, the oldest first, as
@@ -607,6 +609,172 @@ WORKERS["extract_length"] = worker_extract_length
 
 
 # ---------------------------------------------------------------------------------------------
+# all cores (issue 21): the ingest flow with one language-model process and with one per core;
+# a backlog through one and then two Prefect process workers
+
+
+def worker_cores(args: argparse.Namespace) -> dict[str, Any]:
+    """Time the ingest flow and raw `nlp.pipe` with one process and with `--processes`, alternating."""
+    from newswatch.flows import _steps
+    from newswatch.flows.ingest import ingest
+
+    work = Path(args.work)
+    paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
+    settings = _settings(f"sqlite:///{work / 'warmup.db'}")
+    nlp = _nlp(settings)
+    articles, failures = _steps.load_articles(paths, settings, published=None, source=None)
+    assert not failures, failures[:3]
+    texts = [t for a in articles for t in (a.title, a.text)]
+    ingest(inputs=paths[:2], published=dt.date(2022, 1, 3))
+    list(nlp.pipe(texts[:16], batch_size=settings.batch_size))
+    counts = (1, args.processes)
+    raw: dict[int, list[float]] = {n: [] for n in counts}
+    flow: dict[int, list[float]] = {n: [] for n in counts}
+    events: dict[int, int] = {}
+    for round_ in range(args.rounds):
+        for n in counts:
+            start = time.perf_counter()
+            for _doc in nlp.pipe(texts, batch_size=settings.batch_size, n_process=n):
+                pass
+            raw[n].append(time.perf_counter() - start)
+            os.environ["NEWSWATCH_NLP_PROCESSES"] = str(n)
+            _settings(f"sqlite:///{work / f'flow{n}-{round_}.db'}")
+            start = time.perf_counter()
+            summary = ingest(inputs=paths, published=dt.date(2022, 1, 3))
+            flow[n].append(time.perf_counter() - start)
+            events[n] = summary.events_new
+    os.environ.pop("NEWSWATCH_NLP_PROCESSES", None)
+    assert events[1] == events[args.processes], events  # the same extraction either way
+    return {"n": len(paths), "processes": args.processes, "raw_s": raw, "flow_s": flow, "events_new": events,
+            "load_avg": os.getloadavg()[0]}
+
+
+WORKERS["cores"] = worker_cores
+
+
+def _prefect_server(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `prefect server start` on a free port (its database under `work`); return it and its API URL."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api"
+    log = open(work / "prefect-server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return server, api
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    server.terminate()
+    raise RuntimeError(f"the Prefect server did not start; see {log.name}")
+
+
+def _backlog_done(api: str, ids: list[Any]) -> dict[str, int]:
+    """Count the states of the backlog's flow runs."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> dict[str, int]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+            states: dict[str, int] = {}
+            for run in runs:
+                name = run.state.type.value if run.state else "NONE"
+                states[name] = states.get(name, 0) + 1
+            return states
+
+    return asyncio.run(read())
+
+
+def worker_workers(args: argparse.Namespace) -> dict[str, Any]:
+    """Run a backlog through one and then two Prefect process workers into PostgreSQL.
+
+    The backlog is split into `--runs` flow runs of the ingest deployment
+    (`flows.deployments.deploy_ingest`) on a process work pool; the clock runs from starting
+    the workers to the last run completed. Each worker runs one flow run at a time with one
+    language-model process (`NEWSWATCH_NLP_PROCESSES=1`), as one machine of a scaled-out
+    deployment would with its cores. Both databases must hold the same rows
+    (`tests._faults.snapshot`, with what depends on which worker stored first left out).
+    """
+    sys.path.insert(0, str(REPO))
+    from tests._faults import snapshot
+
+    from newswatch.db.migrate import upgrade
+
+    work = Path(args.work)
+    paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
+    env = _env(work)
+    server, api = _prefect_server(work, env)
+    env["PREFECT_API_URL"] = api
+    os.environ["PREFECT_API_URL"] = api
+    env["PREFECT_WORKER_QUERY_SECONDS"] = "1"
+    env["PREFECT_WORKER_PREFETCH_SECONDS"] = "1"
+    seconds: dict[int, float] = {}
+    snaps: dict[int, Any] = {}
+    states: dict[int, dict[str, int]] = {}
+    try:
+        subprocess.run([sys.executable, "-m", "prefect", "work-pool", "create", "nw-bench", "--type", "process"],
+                       env=env, check=True, capture_output=True)
+        from newswatch.flows.deployments import deploy_ingest
+        from prefect.deployments import run_deployment
+
+        name = deploy_ingest("nw-bench", str(REPO))
+        part = -(-len(paths) // args.runs)
+        for count in (1, 2):
+            url = _fresh_database("postgresql", work, f"workers{count}")
+            upgrade(url)
+            runs = [run_deployment(name, parameters={"inputs": paths[i:i + part], "published": "2022-01-03"},
+                                   timeout=0) for i in range(0, len(paths), part)]
+            ids = [r.id for r in runs]
+            wenv = dict(env, NEWSWATCH_DATABASE_URL=url, NEWSWATCH_NLP_PROCESSES="1")
+            start = time.perf_counter()
+            workers = [subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "nw-bench",
+                                         "--limit", "1", "--name", f"bench-{count}-{k}"],
+                                        env=wenv, stdout=open(work / f"worker{count}-{k}.log", "w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True) for k in range(count)]
+            try:
+                while True:
+                    states[count] = _backlog_done(api, ids)
+                    finished = sum(v for k, v in states[count].items() if k in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"))
+                    if finished == len(ids):
+                        break
+                    if time.perf_counter() - start > 3600:
+                        raise RuntimeError(f"backlog not done in an hour: {states[count]}")
+                    time.sleep(0.5)
+                seconds[count] = time.perf_counter() - start
+            finally:
+                for w in workers:
+                    w.terminate()
+                for w in workers:
+                    w.wait(timeout=60)
+            snap = snapshot(url, order_free=True)
+            snap["alerts"] = sorted(a[:4] for a in snap["alerts"])
+            snaps[count] = snap
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    same = snaps[1] == snaps[2]
+    for count in (1, 2):
+        _pg_admin(f"DROP DATABASE IF EXISTS nw_scale_workers{count} WITH (FORCE)")
+    return {"n": len(paths), "runs": args.runs, "s": seconds, "states": states, "same_rows": same,
+            "rows": {k: len(v) for k, v in snaps[1].items()}, "load_avg": os.getloadavg()[0]}
+
+
+WORKERS["workers"] = worker_workers
+
+
+# ---------------------------------------------------------------------------------------------
 # the driver
 
 
@@ -656,6 +824,13 @@ def _timed(cmd: list[str], work: Path, env: dict[str, str]) -> float:
 
 def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _settings_default() -> Any:
+    """The settings as a run on this machine reads them (NEWSWATCH_NLP_PROCESSES: the cores)."""
+    from newswatch.pipeline.settings import get_settings
+
+    return get_settings()
 
 
 def _size_label(n: int) -> str:
@@ -738,6 +913,31 @@ def measure(quick: bool, only: set[str], dates: str = "steady", cache: Path | No
             reads = [_timed([_newswatch(), "events"], work, env) for _ in range(5)]
             result["read_cli_s"] = round(statistics.median(reads), 3)
             result["load_avg"]["cli"] = round(os.getloadavg()[0], 2)
+        if "cores" in only:
+            work = _articles(root / "cores", sizes["throughput"], seed=1)
+            cores = _n_process(_settings_default())
+            _log(f"cores: {sizes['throughput']} articles, 1 and {cores} processes x {sizes['rounds']} rounds")
+            c = _run_worker("cores", work, "--rounds", str(sizes["rounds"]), "--processes", str(cores))
+            one, all_ = (c["n"] / min(c["flow_s"][str(k)]) for k in (1, cores))
+            raw_one, raw_all = (c["n"] / min(c["raw_s"][str(k)]) for k in (1, cores))
+            result["n"]["cores"] = [c["n"], cores]
+            result["flow_articles_per_s_1_process"] = round(one, 2)
+            result["flow_articles_per_s_all_cores"] = round(all_, 2)
+            result["core_scaling"] = round(all_ / one, 3)
+            result["raw_core_scaling"] = round(raw_all / raw_one, 3)
+            result["detail_cores"] = c
+            result["load_avg"]["cores"] = round(os.getloadavg()[0], 2)
+        if "workers" in only:
+            work = _articles(root / "workers", sizes["workers"], seed=4)
+            _log(f"workers: {sizes['workers']} articles in {sizes['worker_runs']} flow runs, 1 then 2 workers")
+            w = _run_worker("workers", work, "--runs", str(sizes["worker_runs"]))
+            result["n"]["workers"] = [w["n"], w["runs"]]
+            result["backlog_s_1_worker"] = round(w["s"]["1"], 1)
+            result["backlog_s_2_workers"] = round(w["s"]["2"], 1)
+            result["worker_scaling"] = round(w["s"]["1"] / w["s"]["2"], 3)
+            result["workers_same_rows"] = w["same_rows"]
+            result["detail_workers"] = w
+            result["load_avg"]["workers"] = round(os.getloadavg()[0], 2)
         if "hostile" in only:
             result.update(measure_hostile(root, quick))
     finally:
@@ -755,6 +955,14 @@ def _table(result: dict[str, Any]) -> str:
         ("raw_nlp_articles_per_s", "raw nlp.pipe, articles/s"),
         ("throughput_ratio", "throughput ratio (target >= 0.85)"),
         ("model_only_articles_per_s", "trained model alone (reference), articles/s"),
+        ("flow_articles_per_s_1_process", "ingest flow, 1 model process, articles/s"),
+        ("flow_articles_per_s_all_cores", "ingest flow, a process per core, articles/s"),
+        ("core_scaling", "core scaling (target >= 1.6)"),
+        ("raw_core_scaling", "raw nlp.pipe core scaling (reference)"),
+        ("backlog_s_1_worker", "backlog through 1 Prefect worker, s"),
+        ("backlog_s_2_workers", "backlog through 2 Prefect workers, s"),
+        ("worker_scaling", "worker scaling (target >= 1.5)"),
+        ("workers_same_rows", "two workers stored the rows of one"),
         ("lookup_ms_1k", "store ms/article, 1k stored"),
         ("lookup_ms_100k", "store ms/article, 100k stored"),
         ("scale_ratio", "scale ratio (target <= 1.3)"),
@@ -762,6 +970,12 @@ def _table(result: dict[str, Any]) -> str:
         ("peak_rss_mb_10k", "peak RSS MB, ingest 10k"),
         ("rss_ratio", "RSS ratio (target <= 1.2)"),
         ("query_ms_100k", "events query ms, 100k (target <= 100)"),
+        ("lookup_ms_1m", "store ms/article, 1M stored"),
+        ("query_ms_1m", "events query ms, 1M (target <= 100)"),
+        ("lookup_ms_1k_pg", "PostgreSQL: store ms/article, 1k stored"),
+        ("lookup_ms_1m_pg", "PostgreSQL: store ms/article, 1M stored"),
+        ("scale_ratio_pg", "PostgreSQL scale ratio (target <= 1.3)"),
+        ("query_ms_1m_pg", "PostgreSQL: events query ms, 1M (target <= 100)"),
         ("read_cli_s", "`newswatch events` s (target <= 1.0)"),
         ("ingest_one_cold_s", "cold `newswatch ingest` of the seed, s"),
         ("extract_ms_per_1k_words_2500", "analysis ms/1k words, 2.5k-word article"),
@@ -785,7 +999,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, same keys (~3 min)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--only", default="throughput,scale,rss,cli",
-                        help="comma-separated subset of throughput,scale,scale_pg,rss,cli,hostile")
+                        help="comma-separated subset of throughput,cores,scale,scale_pg,workers,rss,cli,hostile")
     parser.add_argument("--rss-sizes", help="override the two RSS sizes, e.g. 300,3000")
     parser.add_argument("--scale-sizes", help="override the two stored sizes, e.g. 1000,30000")
     parser.add_argument("--dates", choices=("steady", "uniform"), default="steady",
@@ -802,6 +1016,8 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=100_000, help=argparse.SUPPRESS)
     parser.add_argument("--probe", type=int, default=256, help=argparse.SUPPRESS)
     parser.add_argument("--per-day", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, default=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](args)))

@@ -277,7 +277,7 @@ def analyse_articles(
             yield (article.title or "")[: min(nlp.max_length, TITLE_CHARS)], (article, "title", 0, True)
             yield from _text_pieces(nlp, article)
 
-    actor_pipe = nlp.get_pipe("newswatch_actors") if processes > 1 and "newswatch_actors" in nlp.pipe_names else None
+    actor_pipe: Any = nlp.get_pipe("newswatch_actors") if processes > 1 and "newswatch_actors" in nlp.pipe_names else None
     title_doc: Doc | None = None
     events: list[Event] = []
     sentences: list[Span] = []
