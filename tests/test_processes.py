@@ -4,6 +4,7 @@ in-process, and one bad article still failing alone."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +97,29 @@ def test_nlp_processes_defaults_to_the_cores_and_refuses_nonsense(monkeypatch: p
             get_settings()
         assert str(error.value).startswith(f"NEWSWATCH_NLP_PROCESSES={bad!r}: ")
         assert problem in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_flow_stores_the_same_with_worker_processes(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ingest flow with two model processes (and the next batch extracted while one is
+    stored) leaves exactly the rows of a run with one process."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from generate import write_articles
+
+    from newswatch.flows.ingest import ingest
+    from tests._faults import snapshot
+
+    paths = [str(p) for p in write_articles(tmp_path / "in", 2 * MIN_ARTICLES_PER_PROCESS * 2 + 5, seed=5)]
+    monkeypatch.setenv("NEWSWATCH_BATCH_SIZE", str(2 * MIN_ARTICLES_PER_PROCESS))
+    rows = {}
+    for processes in (1, 2):
+        url = f"sqlite:///{tmp_path / f'p{processes}.db'}"
+        monkeypatch.setenv("NEWSWATCH_DATABASE_URL", url)
+        monkeypatch.setenv("NEWSWATCH_NLP_PROCESSES", str(processes))
+        summary = ingest(inputs=paths, published=dt.date(2022, 1, 3))
+        assert summary.articles_new == len(paths) and not summary.failures
+        rows[processes] = snapshot(url)
+    assert rows[2] == rows[1] and rows[1]["events"]
