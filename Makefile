@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SEED   := seeds/000_30228fdb78730024.txt
 export NEWSWATCH_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup run test test-all check-wheel check bench clean migration
+.PHONY: setup setup-browser run test test-all check-wheel check bench clean migration
 
 setup: $(STAMP)
 
@@ -15,6 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
+
+# Debian's headless Chromium for the browser tests (tests/test_web_browser.py, Playwright drives
+# it; `playwright install` is never used). Skipped when present; needs root (CI) otherwise.
+setup-browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "setup-browser: chromium missing; as root run: apt-get install -y chromium chromium-driver" >&2; fi
 
 run: setup
 	$(BIN)/newswatch db upgrade
@@ -27,7 +35,7 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Everything CI runs: the default tests, the slow end-to-end ones, and the wheel check.
-test-all: setup
+test-all: setup setup-browser
 	$(MAKE) test PYTEST_ARGS="-m 'slow or not slow' $(PYTEST_ARGS)"
 	$(MAKE) check-wheel
 

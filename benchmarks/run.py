@@ -471,11 +471,12 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     with open_session(big_url) as session:
         from sqlalchemy import text
 
-        from newswatch.db.queries import select_events
+        from newswatch.db.queries import is_common_topic, select_events
 
         counts = {t: session.scalar(text(f"SELECT count(*) FROM {t}"))
                   for t in ("articles", "events", "mentions", "topic_matches")}
-        compiled = select_events(filters).compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+        compiled = select_events(filters, common_topic=is_common_topic(session, filters)).compile(
+            session.get_bind(), compile_kwargs={"literal_binds": True})
         explain = "EXPLAIN" if backend == "postgresql" else "EXPLAIN QUERY PLAN"
         plan = [" ".join(str(c) for c in row[-1:]) for row in session.execute(text(f"{explain} {compiled}"))]
     if backend == "postgresql":

@@ -69,6 +69,12 @@ def _upgrade(engine: Engine) -> None:
         ) from exc
 
 
+def schema_is_current(bind: Engine | str) -> bool:
+    """Tell whether the database is at the newest revision (a reader needs its columns)."""
+    with engine_for(bind) as engine, engine.connect() as connection:
+        return _at_head(connection, alembic_config(engine.url.render_as_string(hide_password=False)))
+
+
 def current_revision(bind: Engine | str) -> str | None:
     """The schema revision the database is at (None before the first migration)."""
     with engine_for(bind) as engine, engine.connect() as connection:

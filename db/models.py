@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -123,14 +124,22 @@ class EventRow(Base):
     __table_args__ = (
         # rerun idempotency: the same extraction maps to the same row
         UniqueConstraint("event_key"),
-        # events --actor (source side) newest first
-        Index("ix_events_source_code_event_date", "source_code", "event_date"),
-        # events --actor (target side)
-        Index("ix_events_target_code_event_date", "target_code", "event_date"),
+        # events --actor (source side) newest first; an actor's page (demands made by month,
+        # type and counterpart) read from the index alone
+        Index("ix_events_source_code_event_date_type_target_code", "source_code", "event_date", "type",
+              "target_code"),
+        # events --actor (target side); an actor's page (demands received)
+        Index("ix_events_target_code_event_date_type_source_code", "target_code", "event_date", "type",
+              "source_code"),
+        # events --type newest first (the web view's type filter and its facets)
+        Index("ix_events_type_event_date_source_code_target_code", "type", "event_date", "source_code",
+              "target_code"),
         # event merge candidates: same type and source within a date window
         Index("ix_events_type_source_code_event_date", "type", "source_code", "event_date"),
-        # events newest first, --since/--until
-        Index("ix_events_event_date", "event_date"),
+        # events newest first, --since/--until; the web view's facets (type, actors) of the
+        # newest matching events read from the index alone
+        Index("ix_events_event_date_type_source_code_target_code", "event_date", "type", "source_code",
+              "target_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -171,7 +180,8 @@ class MentionRow(Base):
 
 
 class TopicMatchRow(Base):
-    """An event's match with a tracked topic and the words that matched."""
+    """An event's match with a tracked topic and why: the words that matched, or (a match by
+    meaning) the nearest topic example and its cosine."""
 
     __tablename__ = "topic_matches"
     __table_args__ = (
@@ -184,6 +194,8 @@ class TopicMatchRow(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     topic: Mapped[str] = mapped_column(String(128))
     words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    example: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
 
 
 class AlertRow(Base):
@@ -194,6 +206,8 @@ class AlertRow(Base):
         UniqueConstraint("event_id", "topic", "channel"),
         # delivery: pending alerts oldest first; alerts --status
         Index("ix_alerts_status_id", "status", "id"),
+        # alerts --topic; the web view's alerts of a topic and its Atom feed, newest first
+        Index("ix_alerts_topic_id", "topic", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

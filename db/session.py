@@ -118,13 +118,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def _postgres_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """Create an engine on `url`; the caller disposes it (`connect` does both).
 
     SQLite gets WAL and a busy timeout so a second writer waits instead of failing;
     PostgreSQL connections are checked before use so a restarted server is survived.
     Statement parameters are kept out of error messages: they hold channel URLs (secrets)
-    and whole articles, and Prefect logs a failed task's exception chain.
+    and whole articles, and Prefect logs a failed task's exception chain. `read_only` (the web
+    view) makes the database itself refuse any write on the engine's connections.
     """
     check_url(url)
     parsed = make_url(url)
@@ -132,20 +146,24 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if read_only:
+            event.listen(engine, "connect", _sqlite_read_only)
     else:
         # a server that does not answer is reported after 10 s instead of hanging the run
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True,
                                connect_args={"connect_timeout": 10})
+        if read_only:
+            event.listen(engine, "connect", _postgres_read_only)
     return engine
 
 
 @contextmanager
-def connect(url: str) -> Iterator[Engine]:
+def connect(url: str, *, read_only: bool = False) -> Iterator[Engine]:
     """Create the engine of one command or flow run; dispose it when the run ends.
 
     Disposing closes every pooled connection: a finished run leaves none open on the server.
     """
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=read_only)
     try:
         yield engine
     finally:

@@ -182,7 +182,8 @@ def save_mentions(session: Session, article_id: int, mentions: Iterable[tuple[in
 
 def save_topic_matches(session: Session, event_id: int, matches: Iterable[TopicMatch]) -> None:
     """Record an event's topics (idempotent)."""
-    rows = [{"event_id": event_id, "topic": m.topic, "words": list(m.words)} for m in matches]
+    rows = [{"event_id": event_id, "topic": m.topic, "words": list(m.words), "example": m.example or None,
+             "score": m.score} for m in matches]
     if rows:
         # executemany of one cached statement: a multi-row VALUES is compiled anew each time
         stmt = insert_ignoring(dialect_of(session), TopicMatchRow, ("event_id", "topic"))

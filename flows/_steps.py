@@ -23,7 +23,7 @@ from newswatch.pipeline.actors import load_actor_patterns
 from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, embed_for_matching, event_key, find_duplicates,
-    fingerprint, inherit_events, match_events,
+    fingerprint, inherit_events, match_events, restatements,
 )
 from newswatch.pipeline.embed import Embedder, to_bytes
 from newswatch.pipeline.errors import SourceError
@@ -248,15 +248,21 @@ def _save_events(
             db_store.save_event_vectors(session, found.computed)
             candidates, vectors, meaning = found.candidates, found.events, found.events
         restated = match_events(events, event_date, candidates, window_days=window, vectors=meaning)
-    fresh = [(event, vector) for event, vector, known in zip(events, vectors, restated) if known is None]
+    # a quote restating the lead's refusal is a second mention of one event, not a second event
+    within = restatements(events) if original is None else [None] * len(events)
+    fresh = [(event, vector) for event, vector, known, earlier in zip(events, vectors, restated, within)
+             if known is None and earlier is None]
     saved = iter(db_store.save_events(
         session, [(e, event_key(e, event_date)) for e, _ in fresh], article_id=article_id,
         event_date=event_date, vectors=[None if v is None else to_bytes(v) for _, v in fresh],
     ))
     mentions: list[tuple[int, Event]] = []
     new_events: list[tuple[int, Event]] = []
-    for event, known_id in zip(events, restated):
-        event_id, is_new = next(saved) if known_id is None else (known_id, False)
+    for event, known_id, earlier in zip(events, restated, within):
+        if earlier is not None:
+            event_id, is_new = mentions[earlier][0], False
+        else:
+            event_id, is_new = next(saved) if known_id is None else (known_id, False)
         mentions.append((event_id, event))
         if is_new:
             new_events.append((event_id, event))

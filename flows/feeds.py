@@ -105,8 +105,7 @@ def poll_feed(
                              fetched.etag, fetched.last_modified), [], [])
         assert fetched.content is not None
         parsed = parse_feed(fetched.content, url, source=source, content_type=fetched.content_type)
-    except SourceError as exc:
-        logger.error("%s", exc)
+    except SourceError as exc:  # returned as a failure, which the ingest flow logs once
         return FeedPoll(url, state.id, now, False, str(exc)), [], [str(exc)]
 
     if parsed.error:

@@ -139,6 +139,11 @@ def deliver_alerts(settings: Settings, engine: Engine, topics: Sequence[Topic]) 
     return sent, failed
 
 
+#: the extra field on the flow's progress records, (inputs done, inputs in the run): the CLI
+#: draws its progress bar from it
+PROGRESS_FIELD = "newswatch_progress"
+
+
 def _backoff(settings: Settings) -> list[float]:
     """Exponential backoff between delivery retries: d, 2d, 4d... seconds."""
     return [settings.alert_retry_delay * 2**i for i in range(settings.alert_retries)] or [0]
@@ -217,10 +222,10 @@ def _ingest(
         summary.failures.extend(failures)
         process(loaded)
         done += len(batch)
-        if len(inputs) > settings.batch_size:  # a long run says how far it is
+        if len(inputs) > 1:  # says how far it is (the CLI's progress bar reads the extra field)
             logger.info("progress: %d of %d inputs done (%d new articles, %d failed)",
                         done, len(inputs), summary.articles_new + summary.articles_duplicate,
-                        len(summary.failures))
+                        len(summary.failures), extra={PROGRESS_FIELD: (done, len(inputs))})
     feed_polls: list[Any] = []
     if feeds:
         feed_articles, feed_failures, feed_polls = poll_feeds(

@@ -14,6 +14,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from newswatch._json import alert_json, article_json, event_json, iso_time, topic_json
+from newswatch._report import report_ingest, silence_prefect_console
 from newswatch.pipeline.errors import NewswatchError
 from newswatch.pipeline.records import AHEAD_DAYS, EARLIEST_DATE, EventType, plausible_date
 from newswatch.pipeline.settings import get_settings
@@ -106,12 +108,10 @@ def _settings() -> Any:
         return get_settings()
 
 
-@contextmanager
-def _session() -> Iterator[Any]:
-    """Open the configured database for one command; its engine is disposed when it ends."""
-    from newswatch.db.session import check_url, connect, has_schema, open_session, redact_url, sqlite_path
+def _check_database(url: str) -> None:
+    """Refuse a database a read command cannot read, without creating a SQLite file."""
+    from newswatch.db.session import check_url, redact_url, sqlite_path
 
-    url = _settings().database_url
     check_url(url)
     path = sqlite_path(url)
     if path is not None and not path.exists():  # connecting would leave an empty file behind
@@ -119,6 +119,15 @@ def _session() -> Iterator[Any]:
             f"no newswatch database at {redact_url(url)} ({path} does not exist). "
             "Run 'newswatch db upgrade' (or ingest something) first."
         )
+
+
+@contextmanager
+def _session() -> Iterator[Any]:
+    """Open the configured database for one command; its engine is disposed when it ends."""
+    from newswatch.db.session import connect, has_schema, open_session, redact_url
+
+    url = _settings().database_url
+    _check_database(url)
     with connect(url) as engine:
         if not has_schema(engine):
             raise NewswatchError(
@@ -127,18 +136,6 @@ def _session() -> Iterator[Any]:
             )
         with open_session(engine) as session:
             yield session
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _actor_json(actor: Any) -> dict[str, Any] | None:
-    return None if actor is None else {"code": actor.code, "name": actor.name}
 
 
 def _print_json(rows: list[dict[str, Any]]) -> None:
@@ -187,16 +184,23 @@ def ingest(
     published: DateOption = None,
     source: Annotated[str | None, typer.Option(help="the outlet's name, stored with each article")] = None,
     json_: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print errors only, no summary")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show Prefect's own log lines (task runs, states)")
+    ] = False,
 ) -> None:
     """Ingest articles and feeds once: extract events, store them, raise alerts.
 
-    Exits 1 when any input failed; the others are still stored.
+    Exits 1 when any input failed; the others are still stored. Each failed input gets one
+    `Error:` line as it happens; a run of many inputs shows a progress bar on a terminal.
 
     Example: newswatch ingest seeds/000_30228fdb78730024.txt --published 2021-12-17
     """
     if not inputs and not feed:
         raise typer.BadParameter("give at least one article path or URL, or --feed URL")
     day = _parse_date(published, publication=True)
+    if not verbose:
+        silence_prefect_console()
     with _errors():
         from newswatch.db.session import check_reachable
         from newswatch.pipeline.preflight import check_data_files, check_inputs, check_models
@@ -222,14 +226,18 @@ def ingest(
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         # No network beyond the feeds: don't let the local server try to phone home.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        with _prefect_api(settings):
+        with _prefect_api(settings), report_ingest(verbose=verbose, quiet=quiet,
+                                                   inputs=len(checked.inputs)):
             from newswatch.flows.ingest import ingest_all
 
+            # each failure is logged by the flow as it happens, and shown then (report_ingest)
             summary = ingest_all(list(checked.inputs), feed or [], published=day, source=source)
-    for failure in summary.failures:
-        typer.echo(f"Error: {failure}", err=True)
     if json_:
         _print_json([_ingest_json(summary, checked.failures)])
+        if summary.failures or checked.failures:
+            raise typer.Exit(1)
+        return
+    if quiet:
         if summary.failures or checked.failures:
             raise typer.Exit(1)
         return
@@ -346,20 +354,7 @@ def events(
     elif not rows:
         _explain_no_events(filters, codes)
     if json_:
-        _print_json([
-            {
-                "id": e.id, "type": e.type, "cameo": e.cameo,
-                "source": _actor_json(e.source), "target": _actor_json(e.target),
-                "content": e.content,
-                "event_date": e.event_date.isoformat() if e.event_date else None,
-                "first_seen": _iso(e.first_seen), "topics": e.topics,
-                "mentions": [
-                    {"article": m.article, "sentence": m.sentence, "content": m.content}
-                    for m in e.mentions
-                ],
-            }
-            for e in rows
-        ])
+        _print_json([event_json(e) for e in rows])
         return
     _table(
         "events",
@@ -398,15 +393,7 @@ def articles(
                 rows = rows[:limit]
                 _note(f"showing the newest {limit} articles; more match (--limit N to see more)")
     if json_:
-        _print_json([
-            {
-                "id": a.id, "url": a.url, "title": a.title,
-                "published": a.published.isoformat() if a.published else None,
-                "source": a.source, "duplicate_of": a.duplicate_of,
-                "actors": [{"code": x.code, "name": x.name, "type": x.type} for x in a.actors],
-            }
-            for a in rows
-        ])
+        _print_json([article_json(a) for a in rows])
         return
     _table(
         "articles",
@@ -456,7 +443,7 @@ def alerts(
     if ctx.invoked_subcommand is not None:
         return
     from newswatch.db.queries import list_alerts
-    from newswatch.pipeline.alerts import describe_channel, redact_url, split_message
+    from newswatch.pipeline.alerts import describe_channel, split_message
 
     with _errors(), _session() as session:
         rows = list(list_alerts(session, status=status.value if status else None,
@@ -465,15 +452,7 @@ def alerts(
         if len(rows) > limit:
             rows = rows[:limit]
             _note(f"showing the oldest {limit} alerts; more match (--limit N or --since DATE)")
-        data = [
-            {
-                "id": a.id, "event_id": a.event_id, "topic": a.topic,
-                "channel": redact_url(a.channel), "status": a.status, "attempts": a.attempts,
-                "created_at": _iso(a.created_at), "sent_at": _iso(a.sent_at),
-                "message": a.message,
-            }
-            for a in rows
-        ]
+        data = [alert_json(a) for a in rows]
     if json_:
         _print_json(data)
         return
@@ -481,7 +460,7 @@ def alerts(
         "alerts",
         ["id", "event", "topic", "channel", "status", "attempts", "created", "alert", "last error"],
         [[a.id, a.event_id, a.topic, describe_channel(a.channel), a.status,
-          a.attempts, _iso(a.created_at), split_message(a.message)[0],
+          a.attempts, iso_time(a.created_at), split_message(a.message)[0],
           a.last_error if a.status != "sent" else ""] for a in rows],
     )
 
@@ -572,11 +551,7 @@ def topics(ctx: typer.Context, file: TopicsFileOption = None, json_: JsonOption 
     with _errors():
         loaded = load_topics(path)
     if json_:
-        _print_json([
-            {"slug": t.slug, "name": t.name, "description": t.description, "actors": list(t.actors),
-             "event_types": list(t.event_types), "patterns": len(t.patterns), "file": str(path)}
-            for t in loaded
-        ])
+        _print_json([topic_json(t, path) for t in loaded])
         return
     typer.echo(f"topics from {path}")
     _table(
@@ -736,6 +711,57 @@ def server_stop() -> None:
     server = stop_server()
     typer.echo(f"stopped the local Prefect server at {server.ui}" if server
                else "no local Prefect server was running")
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(
+        help="the address to listen on; the default keeps the view on this machine")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the TCP port")] = 8000,
+    root_path: Annotated[str, typer.Option(
+        help="the path prefix a reverse proxy serves the view under, e.g. /newswatch")] = "",
+) -> None:
+    """Serve the read-only web view, the JSON API under /api/ and Atom feeds of alerts under /feeds/.
+
+    Pages: events (filters, facets), one event (every report, topics and why), actors, topics,
+    alerts. The API is described at /openapi.json. Nothing is written to the database. There
+    is no login: to open it to others, put it behind a reverse proxy with authentication
+    (README: "The web view").
+
+    Example: newswatch web --port 8000
+    """
+    settings = _settings()
+    with _errors():
+        from newswatch.db.migrate import schema_is_current
+        from newswatch.db.session import connect, has_schema, redact_url
+
+        _check_database(settings.database_url)
+        with connect(settings.database_url, read_only=True) as engine:
+            if not has_schema(engine):
+                raise NewswatchError(f"no newswatch database at {redact_url(settings.database_url)}. "
+                                     "Run 'newswatch db upgrade' (or ingest something) first.")
+            if not schema_is_current(engine):
+                raise NewswatchError(f"the database at {redact_url(settings.database_url)} is older than this "
+                                     "newswatch. Run 'newswatch db upgrade' first.")
+        from newswatch.web import create_app
+
+        application = create_app(settings.database_url, topics=settings.topics, actors=settings.actors)
+    import uvicorn
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _note(f"listening on {host}: anyone who can reach this machine can read the event database "
+              "(no login); put it behind a reverse proxy with authentication")
+    shown = f"[{host}]" if ":" in host else host
+    _note(f"newswatch web: http://{shown}:{port}{root_path}/ (Ctrl-C stops it)")
+    try:
+        uvicorn.run(application, host=host, port=port, root_path=root_path, log_level="warning",
+                    server_header=False, proxy_headers=True)
+    except SystemExit as exc:  # uvicorn exits 1 when the port is taken (it logged why)
+        if exc.code not in (0, None):
+            typer.echo(f"Error: cannot listen on {host}:{port} (in use, or not an address of this "
+                       "machine); choose another --port or --host", err=True)
+            raise typer.Exit(1) from None
+        raise
 
 
 @db_app.command("upgrade")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from newswatch.pipeline import _spacy  # noqa: F401  # before spaCy: keeps PyTorch out
 from spacy.tokens import Doc, Token
 
 from newswatch.pipeline._roles import ActorOf, Resolver, RoleWords, span_text

@@ -25,6 +25,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from newswatch.pipeline import _spacy  # noqa: F401  # before spaCy: keeps PyTorch out
 from spacy.tokens import Doc, Span, Token
 
 from newswatch.pipeline.actors import ActorIndex
@@ -265,8 +266,21 @@ def _alternatives(head: Token) -> set[int]:
     return out
 
 
+def _second_reports(head: Token) -> set[int]:
+    """Conjuncts with a "that" of their own ("said they would treat it as war, and that they
+    would not enforce the sanctions"): a second reported clause, its own event."""
+    out: set[int] = set()
+    for c in head.children:
+        if c.dep_ == "conj" and c.pos_ in ("VERB", "AUX") and any(
+            m.dep_ == "mark" and m.lower_ == "that" for m in c.children
+        ):
+            out |= {t.i for t in c.subtree}
+            out |= {x.i for x in head.children if x.dep_ == "cc" and x.i < c.i}
+    return out
+
+
 def _clause_tokens(head: Token, drop: set[int]) -> set[int]:
-    drop = drop | _alternatives(head)
+    drop = drop | _alternatives(head) | _second_reports(head)
     keep = {t.i for t in head.subtree}
     for t in head.subtree:
         if t.i in drop:
@@ -1046,7 +1060,7 @@ def _drop_nested(here: list[Candidate]) -> list[Candidate]:
                 o.content_tokens = o.content_tokens - o.exclude
                 kept.append(c)
                 continue
-        inner = [o for o in live if o is not c and o.trigger.i in c.content_tokens]
+        inner = [o for o in live if o is not c and o.trigger.i in (c.content_tokens | c.scope)]
         outer = [o for o in live if o is not c and c.trigger.i in o.content_tokens
                  and o.type is not EventType.STATEMENT]
         if c.type is EventType.STATEMENT and inner:

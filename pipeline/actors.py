@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from newswatch.pipeline import _spacy  # noqa: F401  # before spaCy: keeps PyTorch out
 from spacy.language import Language
 from spacy.pipeline import SpanRuler
 from spacy.tokens import Doc, Span, Token

@@ -665,14 +665,33 @@ def _score(event: Event, cand: KnownEvent, cos: float | None, threshold: float, 
                for other in cand.contents or ("",))
 
 
-def _cosines(vectors: Sequence[Any] | None, candidates: Sequence[KnownEvent]) -> list[list[float | None]] | None:
-    """Cosine of each new event's vector with each candidate's stored one (None where either
-    is missing); None when there are no vectors at all (meaning switched off)."""
-    if vectors is None:
-        return None
-    stored = [from_bytes(c.vector) if c.vector else None for c in candidates]
-    return [[float(v @ w) if v is not None and w is not None and len(v) == len(w) else None for w in stored]
-            for v in vectors]
+def _compatible_ones(
+    events: Sequence[Event], event_date: dt.date | None, candidates: Sequence[KnownEvent], window: int,
+) -> list[list[int]]:
+    """The indices of the candidates `_compatible` with each event, found through an index by
+    type and source: every pair is not compared (a 300,000-character article has thousands of
+    events, and so thousands of candidates for the next one)."""
+    by_speaker: dict[tuple[EventType, str | None], list[int]] = {}
+    for j, cand in enumerate(candidates):
+        by_speaker.setdefault((cand.type, cand.source), []).append(j)
+    return [
+        [j for j in by_speaker.get((event.type, _event_actor(event, "source")), ())
+         if _compatible(event, event_date, candidates[j], window)]
+        for event in events
+    ]
+
+
+class _Cosines:
+    """Cosine of a new event's vector with a candidate's stored one, computed when asked
+    (None where either is missing)."""
+
+    def __init__(self, vectors: Sequence[Any], candidates: Sequence[KnownEvent]) -> None:
+        self.vectors = vectors
+        self.stored = [from_bytes(c.vector) if c.vector else None for c in candidates]
+
+    def __call__(self, i: int, j: int) -> float | None:
+        v, w = self.vectors[i], self.stored[j]
+        return float(v @ w) if v is not None and w is not None and len(v) == len(w) else None
 
 
 def story_articles(
@@ -681,11 +700,11 @@ def story_articles(
     """Return the stored articles the new article continues by its actors: two or more of its
     events (of distinct type, source and target) each have a candidate from that article."""
     combos: dict[int, set[tuple[str, str | None, str | None]]] = {}
-    for event in events:
+    for event, compatible in zip(events, _compatible_ones(events, event_date, candidates, window_days)):
         combo = (event.type.value, _event_actor(event, "source"), _event_actor(event, "target"))
-        for cand in candidates:
-            if cand.article is not None and _compatible(event, event_date, cand, window_days):
-                combos.setdefault(cand.article, set()).add(combo)
+        for j in compatible:
+            if (article := candidates[j].article) is not None:
+                combos.setdefault(article, set()).add(combo)
     return {article for article, seen in combos.items() if len(seen) >= 2}
 
 
@@ -721,8 +740,8 @@ def embed_for_matching(
     story = story_articles(events, event_date, candidates, window_days) | {
         c.article for c in candidates if c.event_date is None}
     pairs: dict[int, list[int]] = {}
-    for i, event in enumerate(events):
-        compatible = [j for j, c in enumerate(candidates) if _compatible(event, event_date, c, window_days)]
+    for i, (event, compatible) in enumerate(zip(events, _compatible_ones(events, event_date, candidates,
+                                                                       window_days))):
         if not compatible or not event_substance(event.content):
             continue
         if any(_score(event, candidates[j], None, SUBSTANCE_THRESHOLD, in_story=False) > 0 for j in compatible):
@@ -769,16 +788,16 @@ def match_events(
     words. An event without substance merges only into such a story (or into the original it
     copies).
     """
-    cosines = _cosines(vectors, candidates)
+    cosines = _Cosines(vectors, candidates) if vectors is not None else None
     scored: list[tuple[float, int, int]] = []
     in_story: list[tuple[float, int, int]] = []
     anaphoric: list[tuple[float, int, int]] = []
+    compatible = _compatible_ones(events, event_date, candidates, window_days)
     for i, event in enumerate(events):
         substance = event_substance(event.content)
-        for j, cand in enumerate(candidates):
-            if not _compatible(event, event_date, cand, window_days):
-                continue
-            cos = cosines[i][j] if cosines is not None else None
+        for j in compatible[i]:
+            cand = candidates[j]
+            cos = cosines(i, j) if cosines is not None else None
             score = _score(event, cand, cos, threshold, in_story=False)
             if score <= 0:
                 if substance and any(event_substance(c) for c in cand.contents):
@@ -912,6 +931,43 @@ def _dice(a: Sequence[str], b: Sequence[str]) -> float:
         return 0.0
     sa, sb = set(a), set(b)
     return 2 * len(sa & sb) / (len(sa) + len(sb))
+
+
+#: Event types whose restatement inside one article is the same event (see `restatements`).
+#: Not demands: an article's list of demands by one actor of another shares heads and words.
+RESTATED_TYPES = frozenset({EventType.REJECT, EventType.THREATEN})
+
+
+def restatements(events: Sequence[Event]) -> list[int | None]:
+    """Return, per event of one article, the index of an earlier event of it that it restates.
+
+    A wire story reports a refusal or a threat in its lead and again in a quote ("Sweden said it
+    saw no reason to negotiate with Hungary over its NATO bid" ... "'I see no reason to
+    negotiate at this point,' Billstrom said"): one event, two mentions. A later event
+    restates an earlier one of `RESTATED_TYPES` with the same type and source, a compatible
+    target (equal, or either unnamed), the same head concept (the action refused or
+    threatened) and a lexicon similarity of a story (`STORY_THRESHOLD` on one shared concept).
+    """
+    found: list[int | None] = [None] * len(events)
+    for i, event in enumerate(events):
+        head = event_substance(event.content)[:1]
+        if event.type not in RESTATED_TYPES or not head or _event_actor(event, "source") is None:
+            continue
+        for j in range(i):
+            earlier = events[j]
+            if found[j] is not None or earlier.type is not event.type:
+                continue
+            if _event_actor(earlier, "source") != _event_actor(event, "source"):
+                continue
+            a, b = _event_actor(event, "target"), _event_actor(earlier, "target")
+            if a is not None and b is not None and a != b:
+                continue
+            if event_substance(earlier.content)[:1] != head:
+                continue
+            if content_similarity(event.content, earlier.content, min_shared=1) >= STORY_THRESHOLD:
+                found[i] = j
+                break
+    return found
 
 
 def inherit_events(events: Sequence[Event], originals: Sequence[KnownEvent]) -> list[int | None]:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Set
 from pathlib import Path
 from typing import Any, NoReturn
 
+from newswatch.pipeline import _spacy  # noqa: F401  # before spaCy: keeps PyTorch out
 import spacy
 from spacy.language import Language
 from spacy.matcher import DependencyMatcher
@@ -265,28 +266,38 @@ def analyse_articles(
     `model_processes` keeps a small batch in this one) and the Docs come back with their
     actors and events (`_docdata`); the extractions are the same as with one process. Each
     process then gets at most `batch_size` texts at a time, and fewer for a batch that would
-    otherwise leave a process without work.
+    otherwise leave a process without work. Each run of long or short articles
+    (`_runs_by_length`) is its own `nlp.pipe` call, so its own decision.
     """
     items = list(articles)
-    processes = model_processes(len(items), n_process)
-    if processes > 1:  # a headline and a body per article: every process gets some texts
-        batch_size = max(1, min(batch_size, -(-2 * len(items) // (2 * processes))))
 
     def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
         for article in items:
             yield (article.title or "")[: min(nlp.max_length, TITLE_CHARS)], (article, "title", 0, True)
             yield from _text_pieces(nlp, article)
 
-    actor_pipe: Any = nlp.get_pipe("newswatch_actors") if processes > 1 and "newswatch_actors" in nlp.pipe_names else None
+    def parsed() -> Iterator[tuple[Doc, tuple[Article, str, int, bool]]]:
+        for long, run in _runs_by_length(items):
+            # A long article's pieces go through the model a few at a time: the model's
+            # working memory grows with the characters of a batch (a 300,000-character article
+            # in one batch of 16 pieces peaked at 1 GB, in batches of 4 at 0.45 GB).
+            size = max(1, BATCH_CHARS // PIECE_CHARS) if long else batch_size
+            processes = model_processes(len(run), n_process)
+            if processes > 1:  # a headline and a body per article: every process gets some texts
+                size = max(1, min(size, -(-2 * len(run) // (2 * processes))))
+            yield from nlp.pipe(texts(run), batch_size=size, as_tuples=True, n_process=processes)
+
+    parallel = model_processes(len(items), n_process) > 1
+    actor_pipe: Any = nlp.get_pipe("newswatch_actors") if parallel and "newswatch_actors" in nlp.pipe_names else None
     title_doc: Doc | None = None
     events: list[Event] = []
     sentences: list[Span] = []
     actors: dict[Actor, None] = {}
-    known = set(multiprocessing.active_children()) if processes > 1 else set()
+    known = set(multiprocessing.active_children()) if parallel else set()
     handler = nlp.default_error_handler
-    if processes > 1:  # a failure in a worker raises here without leaving the workers hanging
+    if parallel:  # a failure in a worker raises here without leaving the workers hanging
         nlp.default_error_handler = functools.partial(_raise_stopping_workers, known)
-    docs = nlp.pipe(texts(items), batch_size=batch_size, as_tuples=True, n_process=processes)
+    docs = parsed()
     try:
         for doc, (article, part, offset, last) in docs:
             if actor_pipe is not None:  # a Doc from a worker process: its actor index is rebuilt here
@@ -310,7 +321,7 @@ def analyse_articles(
     except BaseException:
         # `docs` is still open: its workers are stopped before spaCy joins them (see
         # stop_model_workers), whether the caller stopped reading or a step here failed
-        if processes > 1:
+        if parallel:
             stop_model_workers(known)
         raise
     finally:
@@ -334,6 +345,25 @@ def _event_sentences(doc: Doc) -> Iterator[Span]:
 PIECE_CHARS = 20_000
 #: A headline is analysed up to this many characters; a longer first line is a body.
 TITLE_CHARS = 2_000
+
+
+#: characters of long-article pieces given to the model in one batch (see analyse_articles)
+BATCH_CHARS = 80_000
+
+
+def _runs_by_length(articles: Iterable[Article]) -> Iterator[tuple[bool, list[Article]]]:
+    """Split `articles`, in order, into runs of ordinary ones and single long ones (over one piece)."""
+    run: list[Article] = []
+    for article in articles:
+        if len(article.text or "") > PIECE_CHARS:
+            if run:
+                yield False, run
+                run = []
+            yield True, [article]
+        else:
+            run.append(article)
+    if run:
+        yield False, run
 
 
 def _text_pieces(nlp: Language, article: Article) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:

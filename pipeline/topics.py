@@ -790,7 +790,12 @@ def match_topics(
             wanted.append((i, topic))
     if not wanted:
         return results
-    meant = _match_meaning(embedder, tuple(topics), [(items[i][0], items[i][1], t) for i, t in wanted])
+    # sentences already on a topic by its patterns: a sentence continuing one needs only the
+    # topic's lower context thresholds (see _match_meaning)
+    on_topic = {(id(extraction), event.sentence.strip(), m.topic)
+                for (event, extraction), found in zip(items, results) for m in found}
+    meant = _match_meaning(embedder, tuple(topics), [(items[i][0], items[i][1], t) for i, t in wanted],
+                           on_topic)
     extra: dict[int, list[TopicMatch]] = {}
     for (i, _), match in zip(wanted, meant):
         if match is not None:
@@ -867,16 +872,19 @@ def _previous_sentence(text: str, start: int) -> str:
 
 
 def _match_meaning(
-    embedder: Embedder, topics: tuple[Topic, ...], wanted: Sequence[tuple[Event, Extraction, Topic]]
+    embedder: Embedder, topics: tuple[Topic, ...], wanted: Sequence[tuple[Event, Extraction, Topic]],
+    on_topic: Collection[tuple[int, str, str]] = (),
 ) -> list[TopicMatch | None]:
     """Match events to topics by meaning, one answer per (event, extraction, topic).
 
     An event matches when its sentence passes the topic's `threshold` and `margin`, or when
     it passes the lower `context_threshold` and `context_margin` and continues the topic: the
     article's previous sentence passes on its own ("refused to set a date" after a demand for
-    an invitation). When one sentence holds several events, the event's own content is what
-    must pass the lower thresholds, and its sentence is the context: another event's words do
-    not tag it. Returns the matches with the nearest example and its cosine.
+    an invitation), by meaning or because it holds an event the topic's patterns matched
+    (`on_topic`: (id of the extraction, stripped sentence, topic slug)). When one sentence holds
+    several events, the event's own content is what must pass the lower thresholds, and its
+    sentence is the context: another event's words do not tag it. Returns the matches with the
+    nearest example and its cosine.
     """
     vectors = _example_vectors(embedder, topics)
     plans: list[tuple[str, str]] = []  # (own text, context text) per wanted pair
@@ -906,9 +914,11 @@ def _match_meaning(
     context_vectors = embedder.encode(context_texts) if context_texts else None
     context_row = {text: i for i, text in enumerate(context_texts)}
     out: list[TopicMatch | None] = []
-    for (own, context), (_, _, topic), near in zip(plans, wanted, nearest):
+    for (own, context), (_, extraction, topic), near in zip(plans, wanted, nearest):
         meaning = topic.context.meaning
         ok = near is not None and near.passes(meaning.threshold, meaning.margin)
+        if not ok and near is not None and (id(extraction), context.strip(), topic.slug) in on_topic:
+            ok = near.passes(meaning.context_threshold, meaning.context_margin)
         if not ok and near is not None and context_vectors is not None and context in context_row:
             ok = near.passes(meaning.context_threshold, meaning.context_margin) and _nearest(
                 topic, vectors[topic.slug], context_vectors[context_row[context]]
@@ -928,8 +938,9 @@ def _about(
 ) -> set[str]:
     """The organisations an event's sentence is about, for a match by meaning: those it names
     or refers to ("the alliance", resolved as for patterns), else the event's own, else the
-    last one the article named before it (so an EU accession story stays EU)."""
-    codes = {m.code for m in in_sentence}
+    last one the article named before it (so an EU accession story stays EU). A body coded by
+    its state (a party, a ministry: Fidesz -> HUN) is about that state, not an organisation."""
+    codes = {m.code for m in in_sentence if m.code in compiled.organisations}
     references = [
         t for t in (sentence or ()) if (t.lemma_.lower() or t.lower_) in compiled.references
     ]

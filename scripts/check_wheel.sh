@@ -46,4 +46,27 @@ missing = [name for name, pair in (("page.html", ("POL", "DEU")), ("feed.xml", (
 if missing or not any(code == "RUS" for code, _ in pairs):
     sys.exit(f"check_wheel: no event from {missing or 'the seed'}; events from {sorted(articles)}")
 PY
-echo "check_wheel: ok ($n demands; events from the seed, the HTML page and the feed; installed from the wheel outside the checkout)"
+# the web view from the wheel: its templates, styles and vendored Chart.js are package data
+port=$("$work/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$work/venv/bin/newswatch" web --port "$port" 2> web.log &
+web_pid=$!
+"$work/venv/bin/python" - "$port" <<'PY' || { kill "$web_pid" 2>/dev/null; cat web.log >&2; exit 1; }
+import sys, time, httpx
+base = f"http://127.0.0.1:{sys.argv[1]}"
+for _ in range(300):
+    try:
+        page = httpx.get(base + "/events?type=DEMAND", timeout=5)
+        break
+    except httpx.TransportError:
+        time.sleep(0.1)
+else:
+    sys.exit("check_wheel: newswatch web did not answer")
+chart = httpx.get(base + "/static/vendor/chart.umd.min.js", timeout=5)
+css = httpx.get(base + "/static/style.css", timeout=5)
+if page.status_code != 200 or "deny membership to Ukraine" not in page.text:
+    sys.exit(f"check_wheel: the events page did not show the seed's demand ({page.status_code})")
+if chart.status_code != 200 or b"Chart.js v4" not in chart.content[:200] or css.status_code != 200:
+    sys.exit("check_wheel: the web view's static files are missing from the wheel")
+PY
+kill "$web_pid"; wait "$web_pid" 2>/dev/null || true
+echo "check_wheel: ok ($n demands; events from the seed, the HTML page and the feed; the web view serves them; installed from the wheel outside the checkout)"

@@ -167,3 +167,29 @@ def server() -> Iterator[LocalServer]:
     srv = LocalServer().start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def web_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, nlp, embedder) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database (SQLite file, PostgreSQL schema) holding the seed article and a markup article,
+    stored by real ingests (tests/_web.py), for the web view's tests."""
+    from tests._web import fill_database
+
+    folder = tmp_path_factory.mktemp(f"web-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'newswatch.db'}"
+        fill_database(url, folder, nlp, embedder)
+        yield url
+    else:
+        for url in _fresh_postgres_schema(request.getfixturevalue("postgres_server")):
+            fill_database(url, folder, nlp, embedder)
+            yield url
+
+
+@pytest.fixture(scope="session")
+def site(web_db: str) -> Iterator[str]:
+    """The base URL of `newswatch web`'s app served by uvicorn on 127.0.0.1 over `web_db`."""
+    from tests._web import serve
+
+    with serve(web_db) as base:
+        yield base

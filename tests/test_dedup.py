@@ -369,6 +369,25 @@ def test_two_demands_of_one_article_never_merge_into_one_event() -> None:
     assert match_events(events, DAY, STORED) == [2, None] or match_events(events, DAY, STORED) == [None, 2]
 
 
+def test_a_quote_restating_the_leads_refusal_is_the_same_event() -> None:
+    """Bug: the lead's refusal and the quote restating it became two events of one article."""
+    from newswatch.pipeline.dedup import restatements
+
+    swe, hun = Actor("Sweden", "SWE", "state"), Actor("Hungary", "HUN", "state")
+    reject = EventType.REJECT
+    events = [
+        _event("negotiate with Hungary over its application to join NATO", swe, hun, reject),
+        _event("withdraw the troops", RUS, NATO),
+        _event("negotiate at this point", swe, None, reject),  # the quote: the same refusal
+        _event("negotiate at this point", hun, None, reject),  # another speaker
+        _event("ratify the accession protocol", swe, None, reject),  # another act refused
+    ]
+    assert restatements(events) == [None, None, 0, None, None]
+    # demands are not folded together: an article's list of demands shares heads and words
+    demands = [_event("release the detained sailors"), _event("release the sailors at once")]
+    assert restatements(demands) == [None, None]
+
+
 def test_the_same_demand_a_week_later_is_a_new_event() -> None:
     event = _event("roll back its military deployments in Central and Eastern Europe")
     assert match_event(event, DAY + dt.timedelta(days=2), STORED) == 2

@@ -120,6 +120,20 @@ def test_a_call_on_two_parties_is_one_demand_of_each(nlp) -> None:  # type: igno
     assert code(demand.target) == "USA"
 
 
+def test_a_second_that_clause_is_its_own_event(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Bug: "said A, and that B" read B as part of A, so a refusal in B was taken for part of
+    the threatened act and dropped."""
+    text = ("The juntas in Mali and Burkina Faso said they would treat armed action against Niger as "
+            "an act of war, and that they would not enforce the regional bloc's sanctions.")
+    events = graded(events_of(nlp, text))
+    assert [(e.type, code(e.source)) for e in events] == [(EventType.THREATEN, "MLI"), (EventType.REJECT, "MLI")]
+    assert "sanctions" not in events[0].content and "enforce the regional bloc's sanctions" in events[1].content
+    demands = graded(events_of(nlp, "Russia demanded that NATO halt its expansion and that the "
+                                    "United States withdraw its missiles from Europe."))
+    assert [(code(e.source), code(e.target), e.content) for e in demands] == [
+        ("RUS", "NATO", "halt its expansion"), ("RUS", "USA", "withdraw its missiles from Europe")]
+
+
 def test_threat_idioms_are_threats(nlp) -> None:  # type: ignore[no-untyped-def]
     for text, source in [
         ("China said it would respond with countermeasures.", "CHN"),
@@ -570,3 +584,24 @@ def test_a_list_of_acts_named_by_nouns_and_the_demand_before_the_colon_stays(nlp
     text = "Russia demanded security guarantees, and Lavrov listed them: stop NATO expansion, withdraw forces from Romania."
     assert [c for _, _, c in demands_of(nlp, text)] == [
         "security guarantees", "stop NATO expansion", "withdraw forces from Romania"]
+
+
+def test_loading_the_model_does_not_import_pytorch() -> None:
+    """thinc imports PyTorch whenever it is installed: 1.1 s on every command that loads the
+    model, which never uses it. It stays out, and remains importable for code that needs it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from newswatch.flows._steps import load_nlp\n"
+        "from newswatch.pipeline.settings import get_settings\n"
+        "s = get_settings()\n"
+        "nlp = load_nlp(s.spacy_model, str(s.actors), str(s.triggers))\n"
+        "doc = nlp('Moscow demanded that NATO halt its expansion.')\n"
+        "print('torch' in sys.modules, len(doc.ents) > 0)\n"
+        "import torch\n"
+        "print(torch.tensor([1.0]).sum().item())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "1.0"], out.stderr[-2000:]

@@ -309,7 +309,7 @@ def test_postgres_connection_killed_mid_run_is_retried(
         with postgres_schema(postgres_server, app) as url:
             env = ingest_env(url, api_url=prefect_api_url, notify=hook.url, batch_size=3,
                              PREFECT_LOGGING_LEVEL="INFO")
-            proc = start_ingest(corpus, env)
+            proc = start_ingest(corpus, env, "--verbose")  # Prefect's retry lines
             wait_for(lambda: count(url, "articles") >= 1, 180, "the first batch stored", proc)
             with write_lock("postgresql", url, app) as pid, _pg(url) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))

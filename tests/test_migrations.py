@@ -183,3 +183,50 @@ def test_alert_states_are_rewritten_to_what_happened(database_url: str, engine: 
     with engine.connect() as conn:
         assert [r[0] for r in conn.execute(text("SELECT status FROM alerts ORDER BY id"))] == [
             "sent", "pending", "pending", "sent"]
+
+
+def test_web_reads_widen_the_event_indexes_and_topic_matches_keep_why(database_url: str, engine: Engine) -> None:
+    """0006: the event indexes on date and on each actor carry type and both codes (the web
+    view's pages read them alone), alerts get an index by topic, and a topic match gains a
+    nullable nearest example and cosine; stored matches keep their words. Downgrading puts
+    the narrow indexes back and keeps the matches."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from newswatch.db.migrate import alembic_config
+
+    config = alembic_config(database_url)
+    command.upgrade(config, "0005")
+    at = dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc)
+    with engine.begin() as conn:
+        _insert_article(conn, at)
+        conn.execute(text("INSERT INTO events (id, event_key, type, content, event_date, article_id, first_seen) "
+                          "VALUES (1, 'k', 'DEMAND', 'c', :day, 1, :at)"), {"day": at.date(), "at": at})
+        conn.execute(text("INSERT INTO topic_matches (id, event_id, topic, words) VALUES (1, 1, 't', '[\"w\"]')"))
+
+    def indexes(table: str) -> dict[str, list[str]]:
+        return {i["name"]: list(i["column_names"]) for i in inspect(engine).get_indexes(table)}
+
+    command.upgrade(config, "head")
+    events = indexes("events")
+    assert events["ix_events_event_date_type_source_code_target_code"] == [
+        "event_date", "type", "source_code", "target_code"]
+    assert events["ix_events_source_code_event_date_type_target_code"][:2] == ["source_code", "event_date"]
+    assert events["ix_events_target_code_event_date_type_source_code"][:2] == ["target_code", "event_date"]
+    assert events["ix_events_type_event_date_source_code_target_code"][:2] == ["type", "event_date"]
+    assert "ix_events_event_date" not in events and "ix_events_source_code_event_date" not in events
+    assert indexes("alerts")["ix_alerts_topic_id"] == ["topic", "id"]
+    with engine.begin() as conn:
+        assert tuple(conn.execute(text("SELECT example, score FROM topic_matches")).one()) == (None, None)
+        conn.execute(text("UPDATE topic_matches SET example = 'Sweden joins NATO', score = 0.71"))
+    command.downgrade(config, "0005")
+    events = indexes("events")
+    assert events["ix_events_event_date"] == ["event_date"]
+    assert events["ix_events_source_code_event_date"] == ["source_code", "event_date"]
+    assert "ix_alerts_topic_id" not in indexes("alerts")
+    assert "ix_events_type_event_date_source_code_target_code" not in events
+    assert "example" not in {c["name"] for c in inspect(engine).get_columns("topic_matches")}
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT topic FROM topic_matches")) == "t"

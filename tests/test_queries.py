@@ -138,3 +138,97 @@ def test_sqlite_connections_get_wal_a_busy_timeout_and_a_big_page_cache(tmp_path
                    for name in ("journal_mode", "busy_timeout", "foreign_keys", "synchronous", "cache_size")}
     assert pragmas == {"journal_mode": "wal", "busy_timeout": SQLITE_BUSY_TIMEOUT_MS, "foreign_keys": 1,
                        "synchronous": 1, "cache_size": -SQLITE_CACHE_KB}
+
+
+def _actors_event(content: str, source: Actor, target: Actor | None, kind: EventType = EventType.DEMAND) -> Event:
+    return Event(kind, source, target, content, f"{source.name} said: {content}.", 0, 10)
+
+
+def test_web_view_reads_event_detail_facets_actors_and_feed_entries(db: str) -> None:
+    """The web view's reads: an event with every report and why it matched, facets bounded by
+    a cap, an actor's events by type, month and counterpart, actors by events, feed entries one
+    per event and topic whatever the number of channels."""
+    from newswatch.pipeline.records import TopicMatch
+
+    usa = Actor("United States", "USA", "state")
+    with open_session(db) as session, session.begin():
+        a1, _ = store.save_article(session, _article("https://example.org/a", title="A", source="Outlet"))
+        a2, _ = store.save_article(session, _article("b.txt", published=dt.date(2022, 1, 3)))
+        e1, _ = store.save_event(session, _actors_event("deny membership", RUS, NATO), event_key="k1",
+                                 article_id=a1, event_date=dt.date(2021, 12, 17))
+        store.save_mention(session, e1, a1, _actors_event("deny membership", RUS, NATO))
+        store.save_mention(session, e1, a2, _actors_event("deny membership", RUS, NATO))
+        e2, _ = store.save_event(session, _actors_event("bold demands", usa, RUS, EventType.REJECT), event_key="k2",
+                                 article_id=a2, event_date=dt.date(2022, 1, 3))
+        e3, _ = store.save_event(session, _actors_event("security guarantees", RUS, None), event_key="k3",
+                                 article_id=a2, event_date=dt.date(2022, 1, 3))
+        store.save_topic_matches(session, e1, [TopicMatch("nato-enlargement", ("membership",)),
+                                               TopicMatch("security", (), example="a pact for Europe", score=0.71)])
+        store.save_topic_matches(session, e3, [TopicMatch("security", ("guarantees",))])
+        for channel in ("", "json://h/1", "json://h/2"):
+            store.save_alert(session, event_id=e1, topic="nato-enlargement", channel=channel, message="m", status="stored")
+        store.save_alert(session, event_id=e3, topic="security", channel="", message="m", status="stored")
+    with open_session(db) as session:
+        detail = queries.get_event_detail(session, e1)
+        assert detail is not None and queries.get_event_detail(session, 10_000) is None
+        assert [(m.url, m.title, m.source) for m in detail.mentions] == [
+            ("https://example.org/a", "A", "Outlet"), ("b.txt", "t", None)]
+        assert [(r.topic, r.words, r.example, r.score) for r in detail.reasons] == [
+            ("nato-enlargement", ["membership"], None, None), ("security", [], "a pact for Europe", 0.71)]
+        assert len(detail.alerts) == 3
+
+        facets = queries.count_facets(session, queries.EventFilters())
+        assert (facets.counted, facets.capped) == (3, False)
+        assert dict(facets.types) == {"DEMAND": 2, "REJECT": 1}
+        assert dict(facets.actors) == {"RUS": 3, "NATO": 1, "USA": 1}
+        assert dict(facets.topics) == {"security": 2, "nato-enlargement": 1}
+        assert facets.days == [("2021-12-17", 1), ("2022-01-03", 2)]
+        capped = queries.count_facets(session, queries.EventFilters(actor="RUS"), cap=2)
+        assert (capped.counted, capped.capped) == (2, True)  # the newest two: both of 2022-01-03
+        assert dict(capped.types) == {"DEMAND": 1, "REJECT": 1}
+
+        rus = queries.get_actor(session, "RUS")
+        assert rus is not None and (rus.made, rus.received) == (2, 1)
+        assert rus.made_by_type == {"DEMAND": 2} and rus.received_by_type == {"REJECT": 1}
+        assert rus.months == [("2021-12", 1, 0), ("2022-01", 1, 1)]
+        assert {(c.code, c.made_to, c.received_from) for c in rus.counterparts} == {
+            ("NATO", 1, 0), (None, 1, 0), ("USA", 0, 1)}
+        assert rus.names == ["Russia"]
+        assert queries.get_actor(session, "RUS", type="REJECT").made == 0  # type: ignore[union-attr]
+        assert queries.get_actor(session, "XYZ") is None
+        assert [(a.code, a.made, a.received) for a in queries.list_actors(session)] == [
+            ("RUS", 2, 1), ("NATO", 0, 1), ("USA", 1, 0)]
+        assert [a.code for a in queries.list_actors(session, limit=1, offset=1)] == ["NATO"]
+
+        entries = queries.list_alert_entries(session)
+        assert [(a.event_id, a.topic) for a, _ in entries] == [(e3, "security"), (e1, "nato-enlargement")]
+        assert entries[1][0].channel == ""  # the first alert raised for the event and topic
+        assert [a.event_id for a, _ in queries.list_alert_entries(session, topic="security")] == [e3]
+        assert queries.count_topic_events(session) == {"nato-enlargement": 1, "security": 2}
+        assert queries.count_topic_alerts(session) == {"nato-enlargement": 3, "security": 1}
+        assert queries.topic_is_stored(session, "security") and not queries.topic_is_stored(session, "nope")
+        newest = queries.list_alerts(session, newest_first=True, limit=2, offset=1)
+        assert [a.event_id for a in newest] == [e1, e1]
+
+
+def test_a_topic_filter_finds_the_same_events_walking_or_collecting(db: str) -> None:
+    """`is_common_topic` only picks the plan: walking the newest events and checking each in the
+    topic index returns what collecting the topic's events and sorting them returns."""
+    from newswatch.pipeline.records import TopicMatch
+
+    with open_session(db) as session, session.begin():
+        a1, _ = store.save_article(session, _article("a.txt"))
+        for i in range(30):
+            e, _ = store.save_event(session, _event(f"demand {i}"), event_key=f"k{i}", article_id=a1,
+                                    event_date=dt.date(2021, 12, 1) + dt.timedelta(days=i % 7))
+            if i % 3 == 0:
+                store.save_topic_matches(session, e, [TopicMatch("t", ("w",))])
+    with open_session(db) as session:
+        for filters in (queries.EventFilters(topic="t", limit=4), queries.EventFilters(topic="t", limit=4, offset=4),
+                        queries.EventFilters(topic="t", actor="RUS", since=dt.date(2021, 12, 3), limit=50)):
+            found = [[e.id for e in session.scalars(queries.select_events(filters, common_topic=common))]
+                     for common in (False, True)]
+            assert found[0] == found[1] and found[0]
+        assert queries.is_common_topic(session, queries.EventFilters(topic="t", limit=1))  # 1 * 30 / 10 < 100
+        assert not queries.is_common_topic(session, queries.EventFilters(topic="t", limit=1000))
+        assert not queries.is_common_topic(session, queries.EventFilters(topic="none", limit=1))

@@ -581,6 +581,30 @@ def test_meaning_needs_the_topics_actor(nlp, embedder) -> None:  # type: ignore[
     assert "nato-enlargement" not in alone
 
 
+def test_a_sentence_continuing_an_on_topic_event_needs_only_the_context_thresholds(nlp, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Bug: a follow-up sentence ("wants Kristersson to visit Budapest before lawmakers vote")
+    after a sentence on the topic by its patterns was compared as if it stood alone, and a
+    party coded by its state (Fidesz -> HUN) was taken for the organisation it is about."""
+    hun, swe = Actor("Hungary", "HUN", "state"), Actor("Sweden", "SWE", "state")
+    lead = _event("Orban said his government was moving towards ratifying Sweden's NATO membership.",
+                  "was moving towards ratifying Sweden's NATO membership", type_=EventType.STATEMENT,
+                  source=hun)
+    follow = _event("Orban's Fidesz party has signalled that it wants Swedish Prime Minister Ulf "
+                    "Kristersson to visit Budapest before lawmakers vote.",
+                    "visit Budapest before lawmakers vote", source=hun, target=swe)
+    placed, extraction = _in_article("Hungary and Sweden's bid", "", lead, follow)
+    first, second = match_topics(nlp, TOPICS, [(e, extraction) for e in placed], embedder=embedder)
+    assert "nato-enlargement" in {m.topic for m in first} and all(m.words for m in first)
+    (meant,) = [m for m in second if m.topic == "nato-enlargement"]
+    assert meant.words == () and meant.score < TOPICS[0].context.meaning.threshold  # type: ignore[attr-defined]
+    # alone, after a sentence on something else, the same sentence stays out
+    other = _event("Orban said his government would raise pensions in the spring.", source=hun,
+                   type_=EventType.STATEMENT)
+    placed, extraction = _in_article("Hungary and Sweden", "", other, follow)
+    assert all("nato-enlargement" not in {m.topic for m in ms}
+               for ms in match_topics(nlp, TOPICS, [(e, extraction) for e in placed], embedder=embedder))
+
+
 def test_sanctions_in_passing_do_not_tag_a_later_sentence(nlp, embedder) -> None:  # type: ignore[no-untyped-def]
     event = _event("The African Union demanded that the soldiers return to their barracks.")
     found = _meant(nlp, embedder, "Niger deadline passes",
