@@ -113,7 +113,8 @@ def extract(
     finished records and needs no model. `embedder` (the run's, `make_embedder`) adds matches
     by meaning; without one, topics match by their patterns only.
     """
-    analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
+    analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size,
+                                n_process=settings.nlp_processes)
     return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed,
                       embedder)
 
@@ -125,7 +126,10 @@ def extract_each(
     """`extract`, with one article's failure failing that article alone.
 
     The batch runs as one `nlp.pipe` call; should it raise, each article is run by itself,
-    so the others are still stored and the bad one is named in one line.
+    so the others are still stored and the bad one is named in one line. With
+    `NEWSWATCH_NLP_PROCESSES` above 1 a failure in a worker process (spaCy error E871, or a
+    worker that died) raises here like any other, and the articles run alone are each too
+    small a batch for worker processes (`extract.model_processes`): the retry is in-process.
     """
     try:
         return extract(nlp, articles, settings, topics, embedder), []
