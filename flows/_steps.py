@@ -113,8 +113,7 @@ def extract(
     finished records and needs no model. `embedder` (the run's, `make_embedder`) adds matches
     by meaning; without one, topics match by their patterns only.
     """
-    analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size,
-                                n_process=settings.nlp_processes)
+    analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
     return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed,
                       embedder)
 
@@ -126,10 +125,7 @@ def extract_each(
     """`extract`, with one article's failure failing that article alone.
 
     The batch runs as one `nlp.pipe` call; should it raise, each article is run by itself,
-    so the others are still stored and the bad one is named in one line. With
-    `NEWSWATCH_NLP_PROCESSES` above 1 a failure in a worker process (spaCy error E871, or a
-    worker that died) raises here like any other, and the articles run alone are each too
-    small a batch for worker processes (`extract.model_processes`): the retry is in-process.
+    so the others are still stored and the bad one is named in one line.
     """
     try:
         return extract(nlp, articles, settings, topics, embedder), []

@@ -180,23 +180,6 @@ def _ingest(
     embedder = make_embedder(settings.embedding_model)  # loads at its first use, if any
     summary = IngestSummary()
 
-    # The batch whose extraction runs while the one before it is stored: the model's worker
-    # processes (NEWSWATCH_NLP_PROCESSES) and topic tagging work on batch i+1 while this
-    # thread, the run's only writer, stores batch i. Stores stay one at a time and in order.
-    pending: list[Any] = []
-
-    def store_pending() -> None:
-        """Wait for the extraction submitted last and store it."""
-        if not pending:
-            return
-        extractions, failed = pending.pop().result()
-        for failure in failed:
-            logger.error(failure)
-        summary.failures.extend(failed)
-        for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics),
-                                   quote(embedder)):  # type: ignore[call-overload]
-            summary.add(outcome)
-
     def process(articles: list[Article]) -> None:
         # quote(): Prefect would otherwise walk every article, event and setting of a batch
         # looking for futures to resolve (about 3 ms per article); these are plain values.
@@ -206,14 +189,16 @@ def _ingest(
         for note in notes:
             logger.warning(note)
         if fresh:
-            future = extract_batch.submit(quote(fresh), quote(settings), quote(nlp.get()), quote(topics),
-                                          quote(embedder))  # type: ignore[call-overload]
-            store_pending()
-            pending.append(future)
+            extractions, failed = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics), quote(embedder))  # type: ignore[call-overload]
+            for failure in failed:
+                logger.error(failure)
+            summary.failures.extend(failed)
+            for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics),
+                                       quote(embedder)):  # type: ignore[call-overload]
+                summary.add(outcome)
 
-    # Streamed one batch at a time (load -> extract -> store, the next batch's extraction
-    # beside this one's store): memory stays flat however many inputs a run has
-    # (benchmarks/run.py measures it).
+    # Streamed one batch at a time (load -> extract -> store): memory stays flat however
+    # many inputs a run has (benchmarks/run.py measures it).
     done = 0
     for batch in _batches(inputs, settings.batch_size):
         loaded, failures = load_articles(batch, published, source, quote(settings))  # type: ignore[call-overload]
@@ -236,7 +221,6 @@ def _ingest(
         summary.failures.extend(feed_failures)
         for articles in _batches(feed_articles, settings.batch_size):
             process(articles)
-    store_pending()
     summary.articles_failed = len(summary.failures)
     if feed_polls:  # recorded only now that their entries are stored: a crash re-polls them
         save_feed_polls(feed_polls, settings, engine)

@@ -258,16 +258,6 @@ class ActorRecognizer:
         _rewrite_ents(doc, list(doc.spans[SPAN_KEY]))
         return doc
 
-    def restore_index(self, doc: Doc) -> Doc:
-        """Set `doc._.actor_index` again from `doc.spans`, as `__call__` left it.
-
-        A Doc analysed in a worker process comes back without its index (`_docdata` drops
-        it: it holds Spans, which do not travel); topic tagging reads it.
-        """
-        if doc._.actor_index is None and SPAN_KEY in doc.spans:
-            doc._.actor_index = self._index(doc.spans[SPAN_KEY], len(doc))
-        return doc
-
     def _index(self, spans: Sequence[Span], n_tokens: int) -> ActorIndex:
         return index_actors(spans, n_tokens, self.refer, self.by_code, self.words)
 

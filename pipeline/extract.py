@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import multiprocessing
-from collections.abc import Iterable, Iterator, Mapping, Set
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from newswatch.pipeline import _spacy  # noqa: F401  # before spaCy: keeps PyTorch out
 import spacy
@@ -16,7 +14,6 @@ from spacy.matcher import DependencyMatcher
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-import newswatch.pipeline._docdata  # noqa: F401  (Doc extension values across worker processes)
 import newswatch.pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
 from newswatch.pipeline._chunks import split_text
 from newswatch.pipeline._lists import read_listed_demands
@@ -27,8 +24,8 @@ from newswatch.pipeline.jsonl import read_jsonl
 from newswatch.pipeline.records import Actor, Article, Event, EventType, Extraction
 
 __all__ = [
-    "EventMatcher", "MIN_ARTICLES_PER_PROCESS", "analyse_articles", "build_nlp", "extract_events",
-    "load_trigger_patterns", "load_word_lists", "model_processes", "stop_model_workers",
+    "EventMatcher", "analyse_articles", "build_nlp", "extract_events", "load_trigger_patterns",
+    "load_word_lists",
 ]
 
 if not Doc.has_extension("events"):
@@ -173,26 +170,6 @@ def make_event_matcher(nlp: Language, name: str, validate: bool, words: dict[str
     return EventMatcher(nlp, name, validate, RoleWords.from_lists(words))
 
 
-def stop_model_workers(known: Set[Any]) -> None:
-    """Terminate the worker processes of a failing `nlp.pipe(n_process=...)` call.
-
-    spaCy ends the call by joining its workers; one that is still sending a batch back
-    blocks for ever on a pipe whose other end its sibling (forked with it) holds open, so a
-    batch that fails in a worker, or a caller that stops reading, would hang the run instead
-    of failing it. The workers are this process's children started since `known` was taken
-    (`multiprocessing.active_children()` before the call).
-    """
-    for proc in multiprocessing.active_children():
-        if proc not in known:
-            proc.terminate()
-
-
-def _raise_stopping_workers(known: Set[Any], name: str | None, proc: Any, docs: Any, error: Exception) -> NoReturn:
-    """spaCy error handler: raise the error, as spaCy's default does, after `stop_model_workers`."""
-    stop_model_workers(known)
-    raise error
-
-
 def build_nlp(
     model: str,
     actor_patterns: list[dict[str, Any]],
@@ -228,48 +205,26 @@ def _doc_actors(doc: Doc) -> tuple[Actor, ...]:
     return tuple(found or ())
 
 
-def extract_events(
-    nlp: Language, articles: Iterable[Article], batch_size: int = 32, n_process: int = 1
-) -> Iterator[Extraction]:
+def extract_events(nlp: Language, articles: Iterable[Article], batch_size: int = 32) -> Iterator[Extraction]:
     """Run the pipeline over `articles` in batches; yield one Extraction per article.
 
     Actors count from the headline and the body; events come from the body only (a headline
     compresses and repeats it), except for an article that is nothing but its headline.
     Event offsets are those of the sentence in `Article.text` (in the title for such an article).
     """
-    for extraction, _ in analyse_articles(nlp, articles, batch_size, n_process):
+    for extraction, _ in analyse_articles(nlp, articles, batch_size):
         yield extraction
 
 
-#: A batch of fewer articles than this per process runs in this process alone: each
-#: `nlp.pipe(n_process=N)` call starts N processes (a fork of this one, about 0.1 s each with
-#: their first batch on cold caches), which an article of about 50 ms of model time never
-#: earns back; from 8 articles a process (0.4 s of work each) the processes pay.
-MIN_ARTICLES_PER_PROCESS = 8
-
-
-def model_processes(n_articles: int, n_process: int) -> int:
-    """How many processes `nlp.pipe` gets for a batch of `n_articles` (see MIN_ARTICLES_PER_PROCESS)."""
-    return max(1, min(n_process, n_articles // MIN_ARTICLES_PER_PROCESS))
-
-
 def analyse_articles(
-    nlp: Language, articles: Iterable[Article], batch_size: int = 32, n_process: int = 1
+    nlp: Language, articles: Iterable[Article], batch_size: int = 32
 ) -> Iterator[tuple[Extraction, tuple[Span, ...]]]:
     """Yield what `extract_events` yields, each Extraction with its event sentences' Spans and its title's.
 
     The Spans carry the pipeline's tags and lemmas, so topic tagging (`tag_topics`) reuses
     them instead of running the model again; each keeps its article's Doc alive, so pass them
     on and drop them.
-
-    With `n_process` > 1 the model runs in that many worker processes (`nlp.pipe(n_process=)`;
-    `model_processes` keeps a small batch in this one) and the Docs come back with their
-    actors and events (`_docdata`); the extractions are the same as with one process. Each
-    process then gets at most `batch_size` texts at a time, and fewer for a batch that would
-    otherwise leave a process without work. Each run of long or short articles
-    (`_runs_by_length`) is its own `nlp.pipe` call, so its own decision.
     """
-    items = list(articles)
 
     def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
         for article in items:
@@ -277,55 +232,34 @@ def analyse_articles(
             yield from _text_pieces(nlp, article)
 
     def parsed() -> Iterator[tuple[Doc, tuple[Article, str, int, bool]]]:
-        for long, run in _runs_by_length(items):
+        for long, run in _runs_by_length(articles):
             # A long article's pieces go through the model a few at a time: the model's
             # working memory grows with the characters of a batch (a 300,000-character article
             # in one batch of 16 pieces peaked at 1 GB, in batches of 4 at 0.45 GB).
             size = max(1, BATCH_CHARS // PIECE_CHARS) if long else batch_size
-            processes = model_processes(len(run), n_process)
-            if processes > 1:  # a headline and a body per article: every process gets some texts
-                size = max(1, min(size, -(-2 * len(run) // (2 * processes))))
-            yield from nlp.pipe(texts(run), batch_size=size, as_tuples=True, n_process=processes)
+            yield from nlp.pipe(texts(run), batch_size=size, as_tuples=True)
 
-    parallel = model_processes(len(items), n_process) > 1
-    actor_pipe: Any = nlp.get_pipe("newswatch_actors") if parallel and "newswatch_actors" in nlp.pipe_names else None
     title_doc: Doc | None = None
     events: list[Event] = []
     sentences: list[Span] = []
     actors: dict[Actor, None] = {}
-    known = set(multiprocessing.active_children()) if parallel else set()
-    handler = nlp.default_error_handler
-    if parallel:  # a failure in a worker raises here without leaving the workers hanging
-        nlp.default_error_handler = functools.partial(_raise_stopping_workers, known)
-    docs = parsed()
-    try:
-        for doc, (article, part, offset, last) in docs:
-            if actor_pipe is not None:  # a Doc from a worker process: its actor index is rebuilt here
-                doc = actor_pipe.restore_index(doc)
-            if part == "title":
-                title_doc, events, sentences = doc, [], []
-                actors = dict.fromkeys(_doc_actors(doc))
-                continue
-            events.extend(_shift(event, offset) for event in doc._.events or ())
-            sentences.extend(_event_sentences(doc))
-            actors.update(dict.fromkeys(_doc_actors(doc)))
-            if not last:
-                continue
-            if not article.text.strip() and title_doc is not None:
-                events = list(title_doc._.events or ())
-                sentences = list(_event_sentences(title_doc))
-            elif title_doc is not None and len(title_doc):
-                sentences.append(title_doc[:])  # topic resolution reads the title's mentions too
-            yield Extraction(article=article, actors=tuple(actors), events=tuple(events)), tuple(sentences)
-            title_doc = None
-    except BaseException:
-        # `docs` is still open: its workers are stopped before spaCy joins them (see
-        # stop_model_workers), whether the caller stopped reading or a step here failed
-        if parallel:
-            stop_model_workers(known)
-        raise
-    finally:
-        nlp.default_error_handler = handler
+    for doc, (article, part, offset, last) in parsed():
+        if part == "title":
+            title_doc, events, sentences = doc, [], []
+            actors = dict.fromkeys(_doc_actors(doc))
+            continue
+        events.extend(_shift(event, offset) for event in doc._.events or ())
+        sentences.extend(_event_sentences(doc))
+        actors.update(dict.fromkeys(_doc_actors(doc)))
+        if not last:
+            continue
+        if not article.text.strip() and title_doc is not None:
+            events = list(title_doc._.events or ())
+            sentences = list(_event_sentences(title_doc))
+        elif title_doc is not None and len(title_doc):
+            sentences.append(title_doc[:])  # topic resolution reads the title's mentions too
+        yield Extraction(article=article, actors=tuple(actors), events=tuple(events)), tuple(sentences)
+        title_doc = None
 
 
 def _event_sentences(doc: Doc) -> Iterator[Span]:
