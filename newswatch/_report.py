@@ -1,7 +1,8 @@
 """What an ingest shows on the terminal while it runs: one line per problem and a progress bar.
 
 Prefect's console lines (a dozen "Task run ... Finished in state Completed()" per batch) bury
-the few lines a user needs, so the CLI silences Prefect's console handler unless `--verbose`
+the few lines a user needs, so the CLI raises Prefect's console handlers to CRITICAL unless
+`--verbose`
 and prints, from the log records of newswatch's own code only, each warning and error as one
 line, and the flow's progress records as a Rich progress bar. The Prefect API still gets
 every record: flow runs keep their full logs in the UI.
@@ -10,7 +11,6 @@ every record: flow runs keep their full logs in the UI.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +23,19 @@ from rich.text import Text
 _LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "newswatch")
 
 
-def silence_prefect_console() -> None:
-    """Hide Prefect's console output below CRITICAL; call before Prefect is first imported."""
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+def _quiet_prefect_console() -> None:
+    """Raise Prefect's console handlers to CRITICAL for the rest of this process.
+
+    On the handlers themselves, not through PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL: a variable
+    set here would reach every process this one starts, and every later command of a process
+    that runs several (tests). Not restored after the run: Prefect's exit handlers log to the
+    console as well ("EventsWorker - Still processing items")."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("", "prefect"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.CRITICAL)
 
 
 def _code_dirs() -> set[Path]:
@@ -93,6 +103,7 @@ def report_ingest(*, verbose: bool, quiet: bool, inputs: int) -> Iterator[None]:
     loggers = [logging.getLogger(name) for name in _LOGGERS]
     for logger in loggers:
         logger.addHandler(reporter)
+    _quiet_prefect_console()
     try:
         if progress is not None:
             with progress:
@@ -104,4 +115,4 @@ def report_ingest(*, verbose: bool, quiet: bool, inputs: int) -> Iterator[None]:
             logger.removeHandler(reporter)
 
 
-__all__ = ["report_ingest", "silence_prefect_console"]
+__all__ = ["report_ingest"]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from newswatch._json import alert_json, article_json, event_json, iso_time, topic_json
-from newswatch._report import report_ingest, silence_prefect_console
+from newswatch._report import report_ingest
 from newswatch.pipeline.errors import NewswatchError
 from newswatch.pipeline.records import AHEAD_DAYS, EARLIEST_DATE, EventType, plausible_date
 from newswatch.pipeline.settings import get_settings
@@ -199,8 +199,6 @@ def ingest(
     if not inputs and not feed:
         raise typer.BadParameter("give at least one article path or URL, or --feed URL")
     day = _parse_date(published, publication=True)
-    if not verbose:
-        silence_prefect_console()
     with _errors():
         from newswatch.db.session import check_reachable
         from newswatch.pipeline.preflight import check_data_files, check_inputs, check_models

@@ -260,8 +260,8 @@ def test_sigterm_stops_the_temporary_prefect_server(tmp_path: Path) -> None:
     env = ingest_env(f"sqlite:///{tmp_path / 't.db'}", api_url=None, PREFECT_LOGGING_LEVEL="INFO")
     assert env["NEWSWATCH_PREFECT_SERVER"] == "temporary"
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    proc = subprocess.Popen([NEWSWATCH, "ingest", str(article)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([NEWSWATCH, "ingest", str(article), "--verbose"],  # Prefect's lines
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     port = None
     deadline = time.monotonic() + 180
