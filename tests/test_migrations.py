@@ -23,6 +23,15 @@ def _insert_article(conn: Any, at: Any) -> None:
                       "ingested_at) VALUES (1, 'a.txt', 'a.txt', 't', 'x', 'h', 0, :at)"), {"at": at})
 
 
+def _insert_event(conn: Any, at: Any) -> None:
+    """One stored article (id 1) with one demand (id 1), as a migration test's starting rows."""
+    from sqlalchemy import text
+
+    _insert_article(conn, at)
+    conn.execute(text("INSERT INTO events (id, event_key, type, content, event_date, article_id, first_seen) "
+                      "VALUES (1, 'k', 'DEMAND', 'c', :day, 1, :at)"), {"day": at.date(), "at": at})
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """The test's engine on the (unmigrated) database, disposed at the end."""
@@ -165,9 +174,7 @@ def test_alert_states_are_rewritten_to_what_happened(database_url: str, engine: 
     command.upgrade(config, "0004")
     at = dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc)
     with engine.begin() as conn:
-        _insert_article(conn, at)
-        conn.execute(text("INSERT INTO events (id, event_key, type, content, event_date, article_id, first_seen) "
-                          "VALUES (1, 'k', 'DEMAND', 'c', :day, 1, :at)"), {"day": at.date(), "at": at})
+        _insert_event(conn, at)
         for n, (channel, status, attempts) in enumerate(
             [("", "sent", 0), ("json://h/a", "pending", 2), ("json://h/b", "pending", 0), ("json://h/c", "sent", 1)], 1
         ):
@@ -202,9 +209,7 @@ def test_web_reads_widen_the_event_indexes_and_topic_matches_keep_why(database_u
     command.upgrade(config, "0005")
     at = dt.datetime(2023, 7, 30, tzinfo=dt.timezone.utc)
     with engine.begin() as conn:
-        _insert_article(conn, at)
-        conn.execute(text("INSERT INTO events (id, event_key, type, content, event_date, article_id, first_seen) "
-                          "VALUES (1, 'k', 'DEMAND', 'c', :day, 1, :at)"), {"day": at.date(), "at": at})
+        _insert_event(conn, at)
         conn.execute(text("INSERT INTO topic_matches (id, event_id, topic, words) VALUES (1, 1, 't', '[\"w\"]')"))
 
     def indexes(table: str) -> dict[str, list[str]]:
