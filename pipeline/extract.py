@@ -17,6 +17,7 @@ from spacy.vocab import Vocab
 import newswatch.pipeline.actors  # noqa: F401  (registers the newswatch_actors factory)
 from newswatch.pipeline._chunks import split_text
 from newswatch.pipeline._lists import read_listed_demands
+from newswatch.pipeline.clean import MAX_TITLE_CHARS
 from newswatch.pipeline._roles import Candidate, RoleWords, make_candidate, resolve_candidates
 from newswatch.pipeline.actors import ActorWords, actor_of
 from newswatch.pipeline.errors import DataFileError, PatternError
@@ -228,7 +229,7 @@ def analyse_articles(
 
     def texts(items: Iterable[Article]) -> Iterator[tuple[str, tuple[Article, str, int, bool]]]:
         for article in items:
-            yield (article.title or "")[: min(nlp.max_length, TITLE_CHARS)], (article, "title", 0, True)
+            yield (article.title or "")[: min(nlp.max_length, MAX_TITLE_CHARS)], (article, "title", 0, True)
             yield from _text_pieces(nlp, article)
 
     def parsed() -> Iterator[tuple[Doc, tuple[Article, str, int, bool]]]:
@@ -277,8 +278,6 @@ def _event_sentences(doc: Doc) -> Iterator[Span]:
 # rare). Measured on a 1 MB line without sentence ends: 1,000,000-character pieces drove an
 # ingest to 14 GB; 50,000 gave 3.2 GB; a 200 kB line took 63 s at 50,000 and 35 s at 10,000.
 PIECE_CHARS = 20_000
-#: A headline is analysed up to this many characters; a longer first line is a body.
-TITLE_CHARS = 2_000
 
 
 #: characters of long-article pieces given to the model in one batch (see analyse_articles)
