@@ -816,3 +816,31 @@ def test_store_step_without_a_model_decides_by_the_lexicon(db: str) -> None:
         one("d.txt", "stop selling weapons to Taiwan", day2),  # the lexicon joins these
     ], settings, embedder=make_embedder(settings.embedding_model))
     assert [(o.events_new, o.events_merged) for o in outcomes] == [(1, 0), (1, 0), (1, 0), (0, 1)]
+
+
+def test_a_restated_refusal_is_stored_as_one_event_with_two_mentions(db: str) -> None:
+    """The store step keeps a quote that restates the lead's refusal as a second mention of it."""
+    from newswatch.db.queries import EventFilters, list_events
+    from newswatch.db.session import open_session
+    from newswatch.flows import _steps
+    from newswatch.pipeline.records import Extraction
+    from newswatch.pipeline.settings import Settings
+
+    swe, hun = Actor("Sweden", "SWE", "state"), Actor("Hungary", "HUN", "state")
+    lead = "Sweden said it saw no reason to negotiate with Hungary over its NATO bid."
+    quote = '"I see no reason to negotiate at this point," Billstrom said.'
+    text = f"{lead}\n{quote}"
+    events = (
+        Event(type=EventType.REJECT, source=swe, target=hun, content="negotiate with Hungary over its NATO bid",
+              sentence=lead, start=0, end=len(lead)),
+        Event(type=EventType.REJECT, source=swe, target=None, content="negotiate at this point",
+              sentence=quote, start=len(lead) + 1, end=len(text)),
+    )
+    article = Article(url="a.txt", title="Sweden sees no reason to negotiate", text=text, published=DAY)
+    settings = Settings(database_url=db)
+    (outcome,) = _steps.store([Extraction(article=article, actors=(swe, hun), events=events)], settings, topics=())
+    assert (outcome.events_new, outcome.events_merged) == (1, 1)
+    with open_session(db) as session:
+        (stored,) = list_events(session, EventFilters())
+    assert stored.content == "negotiate with Hungary over its NATO bid"
+    assert [m.sentence for m in stored.mentions] == [lead, quote]

@@ -134,6 +134,22 @@ def test_a_second_that_clause_is_its_own_event(nlp) -> None:  # type: ignore[no-
         ("RUS", "NATO", "halt its expansion"), ("RUS", "USA", "withdraw its missiles from Europe")]
 
 
+def test_a_long_article_between_short_ones_keeps_the_order_and_its_events(nlp) -> None:  # type: ignore[no-untyped-def]
+    """Long articles go through the model in small batches of their own; the stream stays in
+    input order and every article keeps its events."""
+    from newswatch.pipeline.extract import PIECE_CHARS, analyse_articles
+
+    short = "Russia demanded that NATO halt its expansion.\n"
+    filler = "Officials said the meeting lasted three hours. " * (PIECE_CHARS // 40)
+    long_text = filler + "\nTurkey demanded that Sweden extradite the suspects.\n"
+    articles = [Article(url=f"{n}.txt", title="News", text=text)
+                for n, text in enumerate([short, long_text, short])]
+    assert len(long_text) > PIECE_CHARS
+    found = [x for x, _ in analyse_articles(nlp, articles, batch_size=64)]
+    assert [x.article.url for x in found] == ["0.txt", "1.txt", "2.txt"]
+    assert [[code(e.source) for e in graded(x.events)] for x in found] == [["RUS"], ["TUR"], ["RUS"]]
+
+
 def test_threat_idioms_are_threats(nlp) -> None:  # type: ignore[no-untyped-def]
     for text, source in [
         ("China said it would respond with countermeasures.", "CHN"),
