@@ -150,6 +150,8 @@ class NumpyBertEmbedder:
 
     def _encode_batch(self, ids_list: list[list[int]], types_list: list[list[int]]) -> Vectors:
         """Mean-pooled last hidden states of a batch (padded; the mask keeps pads out)."""
+        from scipy.special import erf  # here: the commands that never embed do not import SciPy
+
         w, eps = self._w, self._eps
         longest = max(len(ids) for ids in ids_list)
         ids = np.zeros((len(ids_list), longest), dtype=np.int64)
@@ -180,7 +182,7 @@ class NumpyBertEmbedder:
             x = _layer_norm(x + attended, w[p + "attention.output.LayerNorm.weight"],
                             w[p + "attention.output.LayerNorm.bias"], eps)
             inner = dense(x, "intermediate.dense")
-            inner = 0.5 * inner * (1.0 + _erf(inner / np.float32(np.sqrt(2.0))))
+            inner = 0.5 * inner * (1.0 + erf(inner / np.float32(np.sqrt(2.0))))  # exact GELU
             x = _layer_norm(x + dense(inner, "output.dense"), w[p + "output.LayerNorm.weight"],
                             w[p + "output.LayerNorm.bias"], eps)
         pooled = (x * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
@@ -208,15 +210,6 @@ def _layer_norm(x: Vectors, weight: Vectors, bias: Vectors, eps: float) -> Vecto
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
     return np.asarray((x - mean) / np.sqrt(var + eps) * weight + bias, dtype=np.float32)
-
-
-def _erf(x: Vectors) -> Vectors:
-    """The error function (Abramowitz and Stegun 7.1.26, absolute error under 1.5e-7)."""
-    sign = np.sign(x)
-    a = np.abs(x).astype(np.float64)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return np.asarray(sign * (1.0 - poly * np.exp(-a * a)), dtype=np.float32)
 
 
 def load_embedder(path: Path) -> Embedder:
