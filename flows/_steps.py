@@ -7,6 +7,7 @@ steps can be called (and benchmarked) without an orchestrator.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -25,14 +26,15 @@ from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, embed_for_matching, event_key, find_duplicates,
     fingerprint, inherit_events, match_events, restatements,
 )
-from newswatch.pipeline.embed import Embedder, to_bytes
+from newswatch.pipeline.embed import Embedder, make_embedder, to_bytes
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.clean import limit_text
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
 from newswatch.pipeline.settings import DATA_DIR, Settings
 from newswatch.pipeline.sources import is_url, make_client, read_article
-from newswatch.pipeline.topics import Topic, load_topics, tag_topics
+from newswatch.pipeline.topics import Topic, load_topics, prepare_topics, tag_topics
+from newswatch.pipeline.workers import ModelPool
 
 log = logging.getLogger("newswatch")
 
@@ -139,6 +141,36 @@ def extract_each(
         except Exception as exc:  # noqa: BLE001  (one line for the user; the others go on)
             failures.append(f"{article.url}: could not be analysed ({type(exc).__name__}: {exc})")
     return extractions, failures
+
+
+@dataclass(frozen=True)
+class Models:
+    """What extraction needs, as one worker process of `pipeline.workers.ModelPool` holds it."""
+
+    nlp: Any
+    settings: Settings
+    topics: tuple[Topic, ...]
+    embedder: Embedder | None
+
+
+def load_models(settings: Settings, topics: Sequence[Topic]) -> Models:
+    """Build a worker process's models: the run's settings and topics, its own pipeline,
+    ready for its first batch (patterns compiled, topic examples embedded)."""
+    models = Models(load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers)),
+                    settings, tuple(topics), make_embedder(settings.embedding_model))
+    prepare_topics(models.nlp, models.topics, models.embedder)
+    return models
+
+
+def extract_chunk(models: Models, articles: Sequence[Article]) -> tuple[list[Extraction], list[str]]:
+    """`extract_each` with a worker process's models (`ModelPool`'s work)."""
+    return extract_each(models.nlp, articles, models.settings, models.topics, models.embedder)
+
+
+def model_pool(settings: Settings, topics: Sequence[Topic]) -> ModelPool[Article, Extraction]:
+    """The run's worker processes for extraction (`NEWSWATCH_NLP_PROCESSES`), not yet started."""
+    return ModelPool(settings.nlp_processes, functools.partial(load_models, settings, tuple(topics)),
+                     extract_chunk, describe=lambda article: article.url)
 
 
 def store(

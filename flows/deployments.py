@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
@@ -175,3 +176,24 @@ def serve_feeds(
             ),
             **schedule,  # type: ignore[arg-type]
         )
+
+
+#: The ingest flow's deployment on a process work pool (`deploy_ingest`): a backlog split into
+#: flow runs is shared by however many workers poll the pool, over one PostgreSQL database.
+INGEST_DEPLOYMENT_NAME = "ingest"
+
+
+def deploy_ingest(work_pool: str, source: str) -> str:
+    """Register the ingest flow, read from the checkout or install at `source`, as a deployment
+    on the process work pool `work_pool`; return the `flow/deployment` name to run.
+
+    A worker (`prefect worker start --pool WORK_POOL`) runs each flow run in a new process
+    with the worker's environment, so the database and `NEWSWATCH_NLP_PROCESSES` are the
+    worker's settings.
+    """
+    from newswatch.flows.ingest import ingest
+
+    deployable: Any = ingest.from_source(source=source, entrypoint="newswatch/flows/ingest.py:ingest")
+    deployable.deploy(name=INGEST_DEPLOYMENT_NAME, work_pool_name=work_pool, print_next_steps=False,
+                      ignore_warnings=True)
+    return f"{ingest.name}/{INGEST_DEPLOYMENT_NAME}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -29,6 +30,7 @@ from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings
 from newswatch.pipeline.topics import Topic
+from newswatch.pipeline.workers import ModelPool, use_pool
 
 T = TypeVar("T")
 
@@ -117,6 +119,30 @@ def extract_batch(
     return _steps.extract_each(nlp, articles, settings, topics, embedder)
 
 
+@task(cache_policy=NO_CACHE)
+def extract_batch_in_workers(
+    articles: Sequence[Article], pool: ModelPool[Article, Extraction]
+) -> tuple[list[Extraction], list[str]]:
+    """`extract_batch` in the run's model processes (`NEWSWATCH_NLP_PROCESSES`), chunks of
+    the batch side by side; submitted, so the flow stores earlier batches meanwhile."""
+    return pool.submit(articles).result()
+
+
+#: Batches in the model's processes at once while the flow stores: one is being stored, and
+#: the processes always have the next one's chunks queued.
+IN_FLIGHT = 2
+
+
+@dataclass(frozen=True)
+class _Done:
+    """An extraction done in this process, queued like a submitted one."""
+
+    value: tuple[list[Extraction], list[str]]
+
+    def result(self) -> tuple[list[Extraction], list[str]]:
+        return self.value
+
+
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
 def store_batch(
     extractions: Sequence[Extraction], settings: Settings, engine: Engine, topics: Sequence[Topic],
@@ -177,8 +203,25 @@ def _ingest(
     topics = _steps.read_topics(settings)  # a bad topics file stops the run before any work
     upgrade(engine)
     nlp = NlpLoader(settings)
+    pool = _steps.model_pool(settings, topics)  # started by the first batch big enough
     embedder = make_embedder(settings.embedding_model)  # loads at its first use, if any
     summary = IngestSummary()
+
+    # Batches in the model's worker processes (NEWSWATCH_NLP_PROCESSES) are extracted while
+    # this thread, the run's only writer, stores the ones before them, oldest first: stores
+    # stay one at a time and in input order. A batch too small for the processes runs here,
+    # after the batches before it are stored.
+    pending: deque[Any] = deque()
+
+    def store_next() -> None:
+        """Wait for the oldest extraction in flight and store it."""
+        extractions, failed = pending.popleft().result()
+        for failure in failed:
+            logger.error(failure)
+        summary.failures.extend(failed)
+        for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics),
+                                   quote(embedder)):  # type: ignore[call-overload]
+            summary.add(outcome)
 
     def process(articles: list[Article]) -> None:
         # quote(): Prefect would otherwise walk every article, event and setting of a batch
@@ -188,39 +231,49 @@ def _ingest(
         fresh, notes = _steps.limit_texts(fresh, settings)
         for note in notes:
             logger.warning(note)
-        if fresh:
-            extractions, failed = extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics), quote(embedder))  # type: ignore[call-overload]
-            for failure in failed:
-                logger.error(failure)
-            summary.failures.extend(failed)
-            for outcome in store_batch(quote(extractions), quote(settings), quote(engine), quote(topics),
-                                       quote(embedder)):  # type: ignore[call-overload]
-                summary.add(outcome)
+        if not fresh:
+            return
+        if use_pool(len(fresh), pool.processes):
+            pending.append(extract_batch_in_workers.submit(quote(fresh), quote(pool)))  # type: ignore[call-overload]
+            while len(pending) > IN_FLIGHT:
+                store_next()
+            return
+        while pending:
+            store_next()
+        pending.append(_Done(extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics),
+                                           quote(embedder))))  # type: ignore[call-overload]
+        store_next()
 
-    # Streamed one batch at a time (load -> extract -> store): memory stays flat however
-    # many inputs a run has (benchmarks/run.py measures it).
-    done = 0
-    for batch in _batches(inputs, settings.batch_size):
-        loaded, failures = load_articles(batch, published, source, quote(settings))  # type: ignore[call-overload]
-        for failure in failures:
-            logger.error(failure)
-        summary.failures.extend(failures)
-        process(loaded)
-        done += len(batch)
-        if len(inputs) > 1:  # says how far it is (the CLI's progress bar reads the extra field)
-            logger.info("progress: %d of %d inputs done (%d new articles, %d failed)",
-                        done, len(inputs), summary.articles_new + summary.articles_duplicate,
-                        len(summary.failures), extra={PROGRESS_FIELD: (done, len(inputs))})
-    feed_polls: list[Any] = []
-    if feeds:
-        feed_articles, feed_failures, feed_polls = poll_feeds(
-            feeds, settings, engine, published=published, source=source
-        )
-        for failure in feed_failures:
-            logger.error(failure)
-        summary.failures.extend(feed_failures)
-        for articles in _batches(feed_articles, settings.batch_size):
-            process(articles)
+    # Streamed a batch at a time (load -> extract -> store, with up to IN_FLIGHT batches in
+    # the model's processes): memory stays flat however many inputs a run has
+    # (benchmarks/run.py measures it).
+    with pool:  # its processes stop after the last batch (terminated if the run fails)
+        if use_pool(min(len(inputs), settings.batch_size), pool.processes):
+            pool.start()  # their models load while the first batch is read
+        done = 0
+        for batch in _batches(inputs, settings.batch_size):
+            loaded, failures = load_articles(batch, published, source, quote(settings))  # type: ignore[call-overload]
+            for failure in failures:
+                logger.error(failure)
+            summary.failures.extend(failures)
+            process(loaded)
+            done += len(batch)
+            if len(inputs) > 1:  # says how far it is (the CLI's progress bar reads the extra field)
+                logger.info("progress: %d of %d inputs done (%d new articles, %d failed)",
+                            done, len(inputs), summary.articles_new + summary.articles_duplicate,
+                            len(summary.failures), extra={PROGRESS_FIELD: (done, len(inputs))})
+        feed_polls: list[Any] = []
+        if feeds:
+            feed_articles, feed_failures, feed_polls = poll_feeds(
+                feeds, settings, engine, published=published, source=source
+            )
+            for failure in feed_failures:
+                logger.error(failure)
+            summary.failures.extend(feed_failures)
+            for articles in _batches(feed_articles, settings.batch_size):
+                process(articles)
+        while pending:
+            store_next()
     summary.articles_failed = len(summary.failures)
     if feed_polls:  # recorded only now that their entries are stored: a crash re-polls them
         save_feed_polls(feed_polls, settings, engine)

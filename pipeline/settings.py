@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,14 @@ DATA_DIR = Path(str(resources.files("newswatch.pipeline") / "data"))
 ENV_PREFIX = "NEWSWATCH_"
 #: Ten years: longer windows compare every event with all the others and overflow date maths.
 MAX_WINDOW_DAYS = 3650
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity; `os.cpu_count()` where unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -49,6 +58,9 @@ class Settings(BaseSettings):
     # near-duplicate articles are looked for among those dated this close (exact copies: any date)
     near_duplicate_days: int = Field(default=7, ge=0, le=MAX_WINDOW_DAYS)
     batch_size: int = Field(default=64, ge=1, le=100_000)
+    # language-model processes of an ingest run (`pipeline.workers.ModelPool`); 1 runs the
+    # model in the run's own process. The store step stays one writer whatever this is.
+    nlp_processes: int = Field(default_factory=machine_cores, ge=1, le=256)
     # without PREFECT_API_URL: "background" keeps one local Prefect server running between
     # commands (flows/server.py); "temporary" lets Prefect start one per command
     prefect_server: Literal["background", "temporary"] = "background"

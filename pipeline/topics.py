@@ -962,6 +962,14 @@ def _about(
     return article if len(article) == 1 else set()
 
 
+def prepare_topics(nlp: Language, topics: Sequence[Topic], embedder: Embedder | None = None) -> None:
+    """Do now what the first `tag_topics` call would: compile the patterns and embed the
+    examples (a second or so), e.g. while a worker process waits for its first batch."""
+    _compile(nlp, tuple(topics))
+    if embedder is not None:
+        _example_vectors(embedder, tuple(topics))
+
+
 def tag_topics(
     nlp: Language,
     topics: Sequence[Topic],
