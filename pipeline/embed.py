@@ -116,6 +116,10 @@ class NumpyBertEmbedder:
         self._heads = int(config["num_attention_heads"])
         self._eps = float(config.get("layer_norm_eps", 1e-12))
         self._batch_size = batch_size
+        from threadpoolctl import ThreadpoolController
+
+        # found once: finding the BLAS libraries anew on each call cost 1.5 ms of an encode
+        self._blas = ThreadpoolController()
 
     @staticmethod
     def fits(path: Path) -> bool:
@@ -142,7 +146,7 @@ class NumpyBertEmbedder:
         out = np.zeros((len(texts), self._w["embeddings.word_embeddings.weight"].shape[1]), dtype=np.float32)
         # one BLAS thread: the matrices are small, and threads that wait for a busy core made
         # encoding 4 to 10 times slower on the shared two-core machine
-        with _one_blas_thread():
+        with self._blas.limit(limits=1, user_api="blas"):
             for start in range(0, len(order), self._batch_size):  # similar lengths together: little padding
                 chunk = order[start : start + self._batch_size]
                 out[chunk] = self._encode_batch([encodings[i].ids for i in chunk], [encodings[i].type_ids for i in chunk])
@@ -187,16 +191,6 @@ class NumpyBertEmbedder:
                             w[p + "output.LayerNorm.bias"], eps)
         pooled = (x * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         return np.asarray(pooled, dtype=np.float32)
-
-
-def _one_blas_thread() -> Any:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - installed with scikit-learn
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _read_json(path: Path, default: Any = None) -> Any:
