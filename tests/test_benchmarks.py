@@ -90,7 +90,12 @@ def test_quick_benchmark_reports_every_key() -> None:
             "rss_ratio", "query_ms_100k", "read_cli_s", "ingest_one_cold_s", "ingest_one_s",
             # hostile input (issue 18)
             "extract_ms_per_1k_words_2500", "extract_ms_per_1k_words_40000", "extract_length_ratio",
-            "peak_rss_mb_hostile", "peak_rss_mb_ordinary", "rss_hostile_ratio"}
+            "peak_rss_mb_hostile", "peak_rss_mb_ordinary", "rss_hostile_ratio",
+            # all cores, 1M stored articles on SQLite and PostgreSQL, Prefect workers (issue 21)
+            "flow_articles_per_s_1_process", "flow_articles_per_s_all_cores", "core_scaling",
+            "raw_core_scaling", "backlog_s_1_worker", "backlog_s_2_workers", "worker_scaling",
+            "workers_same_rows", "lookup_ms_1m", "query_ms_1m", "lookup_ms_1k_pg", "lookup_ms_1m_pg",
+            "scale_ratio_pg", "query_ms_1m_pg"}
     assert set(run.TARGETS) <= keys
     assert run.SIZES["quick"].keys() == run.SIZES["full"].keys()
     fake = dict.fromkeys(keys, 1.0) | {"date": "d", "n": {}, "targets_met": {}}
@@ -144,3 +149,54 @@ def test_every_query_of_the_store_step_is_an_index_search(tmp_path: Path, monkey
             details = [row[-1] for row in plan]
             scans = [d for d in details if d.startswith("SCAN") and d.split()[1] in _BIG_TABLES]
             assert not scans, (statement, details)
+
+
+def test_size_labels_name_the_keys() -> None:
+    import run
+
+    assert [run._size_label(n) for n in (1000, 5000, 100_000, 1_000_000, 1500)] == ["1k", "5k", "100k", "1m", "1500"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_bulk_loader_writes_what_the_store_step_writes(backend: str, tmp_path: Path) -> None:
+    """The bulk loader's rows equal the store step's for the same generated articles (COPY on
+    PostgreSQL, executemany on SQLite), and ids continue after a load."""
+    import run
+
+    from newswatch.db.migrate import upgrade
+    from newswatch.flows import _steps
+    from newswatch.pipeline.settings import get_settings
+    from tests._faults import snapshot
+
+    if backend == "postgresql":
+        try:
+            loaded = run._fresh_database(backend, tmp_path, "test_bulk")
+            stored = run._fresh_database(backend, tmp_path, "test_store")
+        except Exception as exc:  # noqa: BLE001
+            pytest.skip(f"no PostgreSQL server: {exc}")
+    else:
+        loaded, stored = (run._fresh_database(backend, tmp_path, n) for n in ("bulk", "store"))
+    try:
+        for url in (loaded, stored):
+            upgrade(url)
+        run._bulk_load(loaded, 0, 30, seed=11, per_day=10)
+        os.environ["NEWSWATCH_DATABASE_URL"] = stored
+        settings = get_settings()
+        generated = list(generate_articles(30, seed=11, per_day=10))
+        _steps.store([g.extraction for g in generated], settings, topics=())
+        ours, theirs = snapshot(loaded), snapshot(stored)
+        # topic matches: the loader's are the generator's own (no topic matcher ran on either)
+        ours.pop("topic_matches", None), theirs.pop("topic_matches", None)
+        assert ours["articles"] == theirs["articles"] and ours["actors"] == theirs["actors"]
+        assert sorted(ours["events"]) == sorted(theirs["events"])
+        assert sorted(ours["mentions"]) == sorted(theirs["mentions"])
+        # the store step goes on after a bulk load (PostgreSQL's sequences were moved on)
+        os.environ["NEWSWATCH_DATABASE_URL"] = loaded
+        more = list(generate_articles(3, seed=11, first=30, per_day=10))
+        assert len(_steps.store([g.extraction for g in more], get_settings(), topics=())) == 3
+    finally:
+        os.environ.pop("NEWSWATCH_DATABASE_URL", None)
+        if backend == "postgresql":
+            for name in ("test_bulk", "test_store"):
+                run._pg_admin(f"DROP DATABASE IF EXISTS nw_scale_{name} WITH (FORCE)")
