@@ -124,23 +124,31 @@ def _peak_rss_mb() -> dict[str, float]:
 # workers (each runs in its own process and prints one JSON line)
 
 
-def worker_throughput(args: argparse.Namespace) -> dict[str, Any]:
-    """Time the ingest flow and raw `nlp.pipe` over the same article files, alternating."""
+def _flow_and_texts(work: Path) -> tuple[list[str], Any, Any, list[str]]:
+    """The article files under `work`, the settings, the raw pipeline (`_raw_nlp`) and the
+    texts the flow gives the model (each article's headline and body), all warmed up:
+    Prefect's temporary server, the migrations and the model's first batch."""
     from newswatch.flows import _steps
     from newswatch.flows.ingest import ingest
 
-    work = Path(args.work)
     paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
     settings = _settings(f"sqlite:///{work / 'warmup.db'}")
     nlp = _raw_nlp(settings)
-    n_process = _n_process(settings)
     articles, failures = _steps.load_articles(paths, settings, published=None, source=None)
     assert not failures, failures[:3]
-    # The texts the flow gives the model: each article's headline and its body.
     texts = [t for a in articles for t in (a.title, a.text)]
-    # Warm up: Prefect's temporary server, the model's first batch, the migrations.
     ingest(inputs=paths[:2], published=dt.date(2022, 1, 3))
     list(nlp.pipe(texts[:16], batch_size=settings.batch_size))
+    return paths, settings, nlp, texts
+
+
+def worker_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """Time the ingest flow and raw `nlp.pipe` over the same article files, alternating."""
+    from newswatch.flows.ingest import ingest
+
+    work = Path(args.work)
+    paths, settings, nlp, texts = _flow_and_texts(work)
+    n_process = _n_process(settings)
 
     raw_times: list[float] = []
     model_times: list[float] = []
@@ -653,18 +661,10 @@ WORKERS["extract_length"] = worker_extract_length
 
 def worker_cores(args: argparse.Namespace) -> dict[str, Any]:
     """Time the ingest flow and raw `nlp.pipe` with one process and with `--processes`, alternating."""
-    from newswatch.flows import _steps
     from newswatch.flows.ingest import ingest
 
     work = Path(args.work)
-    paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
-    settings = _settings(f"sqlite:///{work / 'warmup.db'}")
-    nlp = _raw_nlp(settings)
-    articles, failures = _steps.load_articles(paths, settings, published=None, source=None)
-    assert not failures, failures[:3]
-    texts = [t for a in articles for t in (a.title, a.text)]
-    ingest(inputs=paths[:2], published=dt.date(2022, 1, 3))
-    list(nlp.pipe(texts[:16], batch_size=settings.batch_size))
+    paths, settings, nlp, texts = _flow_and_texts(work)
     counts = (1, args.processes)
     raw: dict[int, list[float]] = {n: [] for n in counts}
     flow: dict[int, list[float]] = {n: [] for n in counts}
