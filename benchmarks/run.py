@@ -23,6 +23,7 @@ Each measurement runs in its own subprocess (`--worker NAME`), which prints one 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -792,10 +793,7 @@ def worker_workers(args: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(0.5)
                 seconds[count] = time.perf_counter() - start
             finally:
-                for w in workers:
-                    w.terminate()
-                for w in workers:
-                    w.wait(timeout=60)
+                _stop_sessions(workers)
             snap = snapshot(url, order_free=True)
             snap["alerts"] = sorted(a[:4] for a in snap["alerts"])
             snaps[count] = snap
@@ -807,6 +805,24 @@ def worker_workers(args: argparse.Namespace) -> dict[str, Any]:
         _pg_admin(f"DROP DATABASE IF EXISTS nw_scale_workers{count} WITH (FORCE)")
     return {"n": len(paths), "runs": args.runs, "s": seconds, "states": states, "same_rows": same,
             "rows": {k: len(v) for k, v in snaps[1].items()}, "load_avg": os.getloadavg()[0]}
+
+
+def _stop_sessions(processes: list[subprocess.Popen[Any]]) -> None:
+    """Stop processes started with `start_new_session` and whatever they started: SIGTERM to
+    each session, SIGKILL to a session still there after a minute (a Prefect worker may wait
+    on a flow-run process of its own)."""
+    import signal
+
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
 
 
 WORKERS["workers"] = worker_workers
@@ -994,6 +1010,8 @@ def measure(quick: bool, only: set[str], dates: str = "steady", cache: Path | No
             result["load_avg"]["workers"] = round(os.getloadavg()[0], 2)
         if "hostile" in only:
             result.update(measure_hostile(root, quick))
+    except Exception as exc:  # noqa: BLE001  (what was measured before the failure is kept)
+        result["error"] = f"{type(exc).__name__}: {exc}"[-4000:]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["targets_met"] = {
@@ -1086,6 +1104,8 @@ def main() -> None:
     result = measure(args.quick, set(args.only.split(",")), args.dates,
                      Path(args.cache).resolve() if args.cache else None, args.load_processes)
     print(json.dumps(result) if args.json else _table(result))
+    if "error" in result:  # printed with the figures measured before it
+        sys.exit(f"benchmark failed: {result['error']}")
 
 
 if __name__ == "__main__":
