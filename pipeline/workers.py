@@ -124,8 +124,11 @@ class ModelPool(Generic[A, R]):
         self._work = work
         self._describe = describe
         self._executor: ProcessPoolExecutor | None = None
+        self._closed = False
 
     def _pool(self) -> ProcessPoolExecutor:
+        if self._closed:  # a job still waiting when its run failed must not start processes again
+            raise RuntimeError("the model processes of this run were stopped")
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
@@ -189,7 +192,9 @@ class ModelPool(Generic[A, R]):
             self._executor = None
 
     def close(self, failing: bool = False) -> None:
-        """Stop the processes: let them finish when the run ends well, terminate them when not."""
+        """Stop the processes: let them finish when the run ends well, terminate them when not.
+        The pool cannot be used again."""
+        self._closed = True
         if self._executor is None:
             return
         if failing:

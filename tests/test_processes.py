@@ -11,6 +11,8 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -148,12 +150,16 @@ def test_closing_a_failing_run_terminates_busy_processes(tmp_path: Path) -> None
     """A run that fails while chunks are in the processes stops them at once, not after them."""
     settings = Settings(nlp_processes=2)
     pool = _steps.model_pool(settings, ())
-    pool.submit(_real_articles(tmp_path, 8 * MIN_PER_PROCESS))
+    job = pool.submit(_real_articles(tmp_path, 8 * MIN_PER_PROCESS))
     pids = _within(120, pool.worker_pids)
     _within(30, lambda: pool.close(failing=True))
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    # the batch that was in the processes fails at once, and starts no processes again
+    with pytest.raises((BrokenProcessPool, CancelledError, RuntimeError)):
+        _within(60, job.result)
+    assert pool.worker_pids() == []
 
 
 def test_nlp_processes_defaults_to_the_cores_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
