@@ -133,16 +133,6 @@ def extract_batch_in_workers(
 IN_FLIGHT = 2
 
 
-@dataclass(frozen=True)
-class _Done:
-    """An extraction done in this process, queued like a submitted one."""
-
-    value: tuple[list[Extraction], list[str]]
-
-    def result(self) -> tuple[list[Extraction], list[str]]:
-        return self.value
-
-
 @task(retries=3, retry_delay_seconds=[1, 2, 4], cache_policy=NO_CACHE)
 def store_batch(
     extractions: Sequence[Extraction], settings: Settings, engine: Engine, topics: Sequence[Topic],
@@ -215,7 +205,9 @@ def _ingest(
 
     def store_next() -> None:
         """Wait for the oldest extraction in flight and store it."""
-        extractions, failed = pending.popleft().result()
+        store(*pending.popleft().result())
+
+    def store(extractions: list[Extraction], failed: list[str]) -> None:
         for failure in failed:
             logger.error(failure)
         summary.failures.extend(failed)
@@ -240,9 +232,8 @@ def _ingest(
             return
         while pending:
             store_next()
-        pending.append(_Done(extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics),
-                                           quote(embedder))))  # type: ignore[call-overload]
-        store_next()
+        store(*extract_batch(quote(fresh), quote(settings), quote(nlp.get()), quote(topics),
+                             quote(embedder)))  # type: ignore[call-overload]
 
     # Streamed a batch at a time (load -> extract -> store, with up to IN_FLIGHT batches in
     # the model's processes): memory stays flat however many inputs a run has

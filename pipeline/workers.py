@@ -35,7 +35,7 @@ ChunkResult = tuple[list[R], list[str]]
 
 #: A batch of fewer inputs than this per process runs in the caller's own process: handing a
 #: chunk to a process and its results back costs a few milliseconds, and starting the pool
-#: (about 1.5 s a process, in parallel) is paid once a run, but a feed poll's few entries
+#: (about 2 s, the processes in parallel) is paid once a run, but a feed poll's few entries
 #: never need it.
 MIN_PER_PROCESS = 8
 
@@ -63,13 +63,10 @@ def _start(load: Callable[[], Any]) -> None:
     """Initializer of each worker: one BLAS thread (the cores are the processes'), Ctrl-C left
     to the parent, then the models."""
     global _models
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with the embedder's numpy stack
-        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threadpool_limits(1)
     _models = load()
 
 

@@ -112,19 +112,12 @@ def test_a_bad_article_fails_alone_in_a_worker_process(tmp_path: Path) -> None:
     settings = Settings(nlp_processes=2)
     articles = _real_articles(tmp_path, N)
     articles[5] = bad = dataclasses.replace(articles[5], url="file:///bad.txt", text="EXPLODE. " + articles[5].text)
-    pool = ModelPool(2, _FragileLoad(settings), _steps.extract_chunk, describe=lambda a: a.url)
+    pool = ModelPool(2, functools.partial(_fragile_models, settings), _steps.extract_chunk,
+                     describe=lambda a: a.url)
     with pool:
         extractions, failures = _within(300, pool.submit(articles).result)
     assert [e.article.url for e in extractions] == [a.url for a in articles if a is not bad]
     assert failures == ["file:///bad.txt: could not be analysed (ValueError: the parser gave up on this text)"]
-
-
-@dataclasses.dataclass(frozen=True)
-class _FragileLoad:
-    settings: Settings
-
-    def __call__(self) -> _steps.Models:
-        return _fragile_models(self.settings)
 
 
 def test_an_article_that_kills_its_process_fails_alone_and_the_rest_are_kept(tmp_path: Path) -> None:
