@@ -167,10 +167,14 @@ class NumpyBertEmbedder:
             mask[row, : len(one_ids)] = 1.0
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:longest]
              + w["embeddings.token_type_embeddings.weight"][types])
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
         batch, n, width = x.shape
+        # tokens as rows of one matrix: a (batch, n, width) operand makes NumPy run one small
+        # product per text, at a third of the speed of one product over all the rows
+        x = _layer_norm(x.reshape(batch * n, width), w["embeddings.LayerNorm.weight"],
+                        w["embeddings.LayerNorm.bias"], eps)
         head = width // self._heads
         blocked = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]  # pads receive no attention
+        scale = np.float32(1.0 / np.sqrt(head))
         for i in range(self._layers):
             p = f"encoder.layer.{i}."
 
@@ -179,16 +183,17 @@ class NumpyBertEmbedder:
 
             q, k, v = (dense(x, f"attention.self.{m}").reshape(batch, n, self._heads, head).transpose(0, 2, 1, 3)
                        for m in ("query", "key", "value"))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(head)) + blocked
+            scores = (q * scale) @ k.transpose(0, 1, 3, 2) + blocked
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             context = (scores / scores.sum(axis=-1, keepdims=True)) @ v
-            attended = dense(context.transpose(0, 2, 1, 3).reshape(batch, n, width), "attention.output.dense")
+            attended = dense(context.transpose(0, 2, 1, 3).reshape(batch * n, width), "attention.output.dense")
             x = _layer_norm(x + attended, w[p + "attention.output.LayerNorm.weight"],
                             w[p + "attention.output.LayerNorm.bias"], eps)
             inner = dense(x, "intermediate.dense")
             inner = 0.5 * inner * (1.0 + erf(inner / np.float32(np.sqrt(2.0))))  # exact GELU
             x = _layer_norm(x + dense(inner, "output.dense"), w[p + "output.LayerNorm.weight"],
                             w[p + "output.LayerNorm.bias"], eps)
+        x = x.reshape(batch, n, width)
         pooled = (x * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         return np.asarray(pooled, dtype=np.float32)
 
