@@ -154,8 +154,6 @@ class NumpyBertEmbedder:
 
     def _encode_batch(self, ids_list: list[list[int]], types_list: list[list[int]]) -> Vectors:
         """Mean-pooled last hidden states of a batch (padded; the mask keeps pads out)."""
-        from scipy.special import erf  # here: the commands that never embed do not import SciPy
-
         w, eps = self._w, self._eps
         longest = max(len(ids) for ids in ids_list)
         ids = np.zeros((len(ids_list), longest), dtype=np.int64)
@@ -190,7 +188,7 @@ class NumpyBertEmbedder:
             x = _layer_norm(x + attended, w[p + "attention.output.LayerNorm.weight"],
                             w[p + "attention.output.LayerNorm.bias"], eps)
             inner = dense(x, "intermediate.dense")
-            inner = 0.5 * inner * (1.0 + erf(inner / np.float32(np.sqrt(2.0))))  # exact GELU
+            inner = 0.5 * inner * (1.0 + _erf(inner * np.float32(np.sqrt(0.5))))  # exact GELU
             x = _layer_norm(x + dense(inner, "output.dense"), w[p + "output.LayerNorm.weight"],
                             w[p + "output.LayerNorm.bias"], eps)
         x = x.reshape(batch, n, width)
@@ -203,6 +201,32 @@ def _read_json(path: Path, default: Any = None) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {} if default is None else default
+
+
+#: erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (Eigen's float32 erf; within 5e-7 of the true value,
+#: and 1 beyond): a dozen in-place passes over the array, twice as fast as SciPy's erf on it.
+_ERF_P = tuple(np.float32(c) for c in (
+    -2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+    -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02))
+_ERF_Q = tuple(np.float32(c) for c in (
+    -1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+    -1.42647390514189e-02))
+
+
+def _erf(x: Vectors) -> Vectors:
+    x = np.clip(x, -4.0, 4.0, dtype=np.float32)
+    x2 = x * x
+    p = np.full_like(x, _ERF_P[0])
+    for c in _ERF_P[1:]:
+        p *= x2
+        p += c
+    p *= x
+    q = np.full_like(x, _ERF_Q[0])
+    for c in _ERF_Q[1:]:
+        q *= x2
+        q += c
+    p /= q
+    return p
 
 
 def _layer_norm(x: Vectors, weight: Vectors, bias: Vectors, eps: float) -> Vectors:
@@ -242,6 +266,26 @@ def make_embedder(name: str) -> LazyEmbedder | None:
     if not name or name.strip().lower() == NO_MODEL:
         return None
     return LazyEmbedder(name.strip())
+
+
+class Prefetched:
+    """An embedder that answers from vectors encoded ahead in one call and encodes only the
+    texts it was not given. The store step takes its articles one by one (each is compared
+    with the ones stored before it), but knows most of what they will ask for before the first:
+    a 20-token text costs about 5 ms in a batch of 16 and 8 to 14 ms in a call of one to three."""
+
+    def __init__(self, embedder: Embedder, texts: Sequence[str] = ()) -> None:
+        self._embedder = embedder
+        unique = list(dict.fromkeys(texts))
+        self._known: dict[str, Vectors] = dict(zip(unique, embedder.encode(unique))) if unique else {}
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        new = [t for t in dict.fromkeys(texts) if t not in self._known]
+        if new:
+            self._known.update(zip(new, self._embedder.encode(new)))
+        return np.stack([self._known[t] for t in texts])
 
 
 def cosine(a: Vectors, b: Vectors) -> NDArray[np.float32]:

@@ -796,6 +796,45 @@ def test_store_step_merges_by_meaning_and_keeps_each_vector_once(db: str, embedd
     assert rows[1].content_vector is None
 
 
+def test_store_step_embeds_a_batch_in_one_call_and_decides_as_one_by_one(
+    db: str, tmp_path: Path, embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    """A batch's articles ask the model once, for what they will compare by meaning against
+    what was stored before the batch; what it stores is what storing them one batch each
+    stores (real databases: the fixture's, and a second SQLite file)."""
+    from newswatch.db.migrate import upgrade
+    from newswatch.flows._steps import store
+    from newswatch.pipeline.records import Extraction
+    from newswatch.pipeline.settings import Settings
+    from tests._faults import snapshot
+
+    def article(url: str, day: int, *events: Event) -> Extraction:
+        return Extraction(article=Article(url=url, title="t", text=f"Text of {url}.",
+                                          published=DAY + dt.timedelta(days=day)), events=events)
+
+    first = [article("a.txt", 0, _event("take the television channel off the air", source=SAU, target=QAT),
+                     _event("send home the foreign soldiers based in the country", source=SAU, target=QAT))]
+    batch = [
+        article("b.txt", 1, _event("shut down the broadcaster", source=SAU, target=QAT),
+                _event("pay compensation for the losses of the blockade", source=SAU, target=QAT)),
+        article("c.txt", 1, _event("expel the troops stationed on its soil", source=SAU, target=QAT)),
+    ]
+    together = Settings(database_url=db, notify="")
+    one_by_one = Settings(database_url=f"sqlite:///{tmp_path / 'one_by_one.db'}", notify="")
+    upgrade(one_by_one.database_url)
+    for settings in (together, one_by_one):
+        store(first, settings, embedder=embedder)
+    counting = CountingEmbedder(embedder)
+    outcomes = store(batch, together, embedder=counting)
+    assert len(counting.calls) == 1
+    assert "Saudi Arabia demanded that Qatar shut down the broadcaster" in counting.calls[0]
+    assert "Saudi Arabia demanded that Qatar expel the troops stationed on its soil" in counting.calls[0]
+    alone = [outcome for extraction in batch for outcome in store([extraction], one_by_one, embedder=embedder)]
+    assert outcomes == alone
+    assert outcomes[0].events_merged == 1  # by meaning: the lexicon sees one shared concept
+    assert snapshot(together.database_url) == snapshot(one_by_one.database_url)
+
+
 def test_store_step_without_a_model_decides_by_the_lexicon(db: str) -> None:
     from newswatch.flows._steps import store
     from newswatch.pipeline.embed import make_embedder

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
 from newswatch.pipeline.embed import (
-    LazyEmbedder, cosine, from_bytes, make_embedder, model_path, to_bytes,
+    LazyEmbedder, Prefetched, Vectors, cosine, from_bytes, make_embedder, model_path, to_bytes,
 )
 from newswatch.pipeline.errors import SettingsError
 from newswatch.pipeline.settings import Settings
@@ -71,3 +73,26 @@ def test_numpy_backend_equals_sentence_transformers() -> None:
     theirs = SentenceEmbedder(path).encode(texts)
     assert ours.shape == theirs.shape == (3, 384)
     assert float(np.abs(ours - theirs).max()) < 1e-4
+
+
+def test_prefetched_answers_from_one_call_and_encodes_only_what_it_was_not_given(
+    embedder: LazyEmbedder,
+) -> None:
+    calls: list[list[str]] = []
+
+    class Counting:
+        def encode(self, texts: Sequence[str]) -> Vectors:
+            calls.append(list(texts))
+            return embedder.encode(texts)
+
+    ahead = ["Turkey demanded that Sweden extradite the suspects.", "Russia rejected the call.",
+             "Turkey demanded that Sweden extradite the suspects."]
+    prefetched = Prefetched(Counting(), ahead)
+    assert calls == [ahead[:2]]  # once, each text once
+    later = ["Russia rejected the call.", "Iran threatened Israel.", "Iran threatened Israel."]
+    got = prefetched.encode(later)
+    assert calls[1:] == [["Iran threatened Israel."]]
+    assert np.allclose(got, embedder.encode(later), atol=1e-5)
+    prefetched.encode(ahead + later)
+    assert len(calls) == 2
+    assert Prefetched(Counting()).encode([]).shape[0] == 0 and len(calls) == 2
