@@ -201,7 +201,7 @@ def store(
     with open_session(engine or settings.database_url) as session, session.begin():
         # dedup: decide "copy of" and "restates" under the lock, then write (see lock_dedup)
         db_store.lock_dedup(session)
-        if embedder is not None:
+        if embedder is not None and len(extractions) > 1:  # one article gains nothing by it
             context = replace(context, embedder=Prefetched(embedder, _texts_to_embed(session, extractions, context)))
         return [_store_article(session, extraction, fp, context) for extraction, fp in zip(extractions, prints)]
 

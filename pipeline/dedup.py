@@ -751,7 +751,11 @@ def texts_to_embed(
     """The texts `embed_for_matching` would encode for these events and candidates: a caller
     storing many articles embeds them all in one call (`embed.Prefetched`), at about half the
     cost per text of one small call per article."""
-    wanted, missing = _to_embed(events, event_date, candidates, window_days)
+    return _texts(events, candidates, *_to_embed(events, event_date, candidates, window_days))
+
+
+def _texts(events: Sequence[Event], candidates: Sequence[KnownEvent], wanted: list[int], missing: list[int],
+           ) -> list[str]:
     return [event_meaning_text(events[i]) for i in wanted] + [known_meaning_text(candidates[j]) for j in missing]
 
 
@@ -774,8 +778,7 @@ def embed_for_matching(
     vectors: list[Any] = [None] * len(events)
     if not wanted:
         return EventVectors(vectors, list(candidates), {})
-    out = embedder.encode([event_meaning_text(events[i]) for i in wanted]
-                          + [known_meaning_text(candidates[j]) for j in missing])
+    out = embedder.encode(_texts(events, candidates, wanted, missing))
     for n, i in enumerate(wanted):
         vectors[i] = out[n]
     computed = {candidates[j].key: to_bytes(out[len(wanted) + n]) for n, j in enumerate(missing)}
