@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -815,8 +816,6 @@ def _stop_sessions(processes: list[subprocess.Popen[Any]]) -> None:
     """Stop processes started with `start_new_session` and whatever they started: SIGTERM to
     each session, SIGKILL to a session still there after a minute (a Prefect worker may wait
     on a flow-run process of its own)."""
-    import signal
-
     for process in processes:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)

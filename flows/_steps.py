@@ -214,7 +214,7 @@ def _texts_to_embed(session: Any, extractions: Sequence[Extraction], context: _S
     texts: list[str] = []
     for extraction in extractions:
         if extraction.events:
-            event_date = extraction.article.published or context.today
+            event_date = context.date_of(extraction.article)
             candidates = db_store.list_event_candidates(session, extraction.events, event_date, window_days=window)
             if candidates:
                 texts += texts_to_embed(extraction.events, event_date, candidates, window_days=window)
@@ -228,12 +228,16 @@ class _StoreContext:
     today: dt.date
     embedder: Embedder | None = None
 
+    def date_of(self, article: Article) -> dt.date:
+        """The date its events are stored and compared under: its own, else today's."""
+        return article.published or self.today
+
 
 def _store_article(
     session: Any, extraction: Extraction, fp: ArticleFingerprint, context: _StoreContext
 ) -> StoreOutcome:
     article = extraction.article
-    event_date = article.published or context.today  # the article's date, for dedup too
+    event_date = context.date_of(article)
     near = band_buckets_near(event_date, context.settings.near_duplicate_days)
     duplicates = find_duplicates(fp, db_store.list_duplicate_candidates(session, fp, near))
     original = duplicates[0].key if duplicates else None
