@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -539,18 +540,79 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _descendants(pid: int) -> list[int]:
+    """The processes below `pid` now (its children, theirs, ...), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+class _ChildPeaks:
+    """Each descendant's own peak RSS (VmHWM), read every 0.2 s while they run.
+
+    `RUSAGE_CHILDREN`'s ru_maxrss cannot say it: a child forked and exec'd from a process of
+    500 MB reports 500 MB, what the parent had at the fork, whatever the new program uses, so
+    the pool a second flow run starts counted the run's own memory again."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> _ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for pid in _descendants(os.getpid()):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+                except OSError:
+                    continue
+                hwm = next((int(line.split()[1]) / 1024 for line in status.splitlines()
+                            if line.startswith("VmHWM:")), 0.0)
+                if hwm > self.peaks.get(pid, ("", 0.0))[1]:
+                    self.peaks[pid] = (command, hwm)
+            self._stop.wait(0.2)
+
+    def largest(self) -> float:
+        return max((mb for _, mb in self.peaks.values()), default=0.0)
+
+
 def worker_ingest(args: argparse.Namespace) -> dict[str, Any]:
-    """Ingest every article file in a folder with the flow; report peak memory."""
+    """Ingest every article file in a folder with the flow; report peak memory: this
+    process's own and its largest descendant's (`_ChildPeaks`)."""
     from newswatch.flows.ingest import ingest_all
 
     work = Path(args.work)
     paths = [str(p) for p in sorted((work / "articles").glob("*.txt"))]
     _settings(f"sqlite:///{work / 'rss.db'}")
     start = time.perf_counter()
-    summary = ingest_all(paths, published=dt.date(2022, 1, 3))
+    with _ChildPeaks() as children:
+        summary = ingest_all(paths, published=dt.date(2022, 1, 3))
     elapsed = time.perf_counter() - start
+    peaks = _peak_rss_mb()
     return {"n": len(paths), "s": elapsed, "articles_new": summary.articles_new,
-            "peak_rss_mb": _peak_rss_mb()}
+            "peak_rss_mb": {"self": peaks["self"], "children": children.largest(),
+                            "children_maxrss_incl_fork": peaks["children"]},
+            "children": sorted(((round(mb, 1), cmd) for cmd, mb in children.peaks.values()), reverse=True)[:6]}
 
 
 WORKERS = {"throughput": worker_throughput, "scale": worker_scale, "ingest": worker_ingest}
