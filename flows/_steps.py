@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ from newswatch.pipeline.actors import load_actor_patterns
 from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, embed_for_matching, event_key, find_duplicates,
-    fingerprint, inherit_events, match_events, restatements, texts_to_embed,
+    fingerprint, inherit_events, match_events, restatements,
 )
-from newswatch.pipeline.embed import Embedder, Prefetched, make_embedder, to_bytes
+from newswatch.pipeline.embed import Embedder, make_embedder, to_bytes
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.clean import limit_text
 from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
@@ -201,24 +201,7 @@ def store(
     with open_session(engine or settings.database_url) as session, session.begin():
         # dedup: decide "copy of" and "restates" under the lock, then write (see lock_dedup)
         db_store.lock_dedup(session)
-        if embedder is not None and len(extractions) > 1:  # one article gains nothing by it
-            context = replace(context, embedder=Prefetched(embedder, _texts_to_embed(session, extractions, context)))
         return [_store_article(session, extraction, fp, context) for extraction, fp in zip(extractions, prints)]
-
-
-def _texts_to_embed(session: Any, extractions: Sequence[Extraction], context: _StoreContext) -> list[str]:
-    """What the batch's articles will ask the meaning model, judged against what was stored
-    before the batch: one call encodes it all. An article that compares with the batch's
-    earlier ones asks for a little more, which `Prefetched` encodes then."""
-    window = context.settings.event_window_days
-    texts: list[str] = []
-    for extraction in extractions:
-        if extraction.events:
-            event_date = context.date_of(extraction.article)
-            candidates = db_store.list_event_candidates(session, extraction.events, event_date, window_days=window)
-            if candidates:
-                texts += texts_to_embed(extraction.events, event_date, candidates, window_days=window)
-    return texts
 
 
 @dataclass(frozen=True)

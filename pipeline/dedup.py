@@ -86,7 +86,6 @@ __all__ = [
     "story_articles",
     "substance_similarity",
     "text_hash",
-    "texts_to_embed",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -742,16 +741,6 @@ def _to_embed(
             pairs[i] = plausible
     missing = sorted({j for js in pairs.values() for j in js if candidates[j].vector is None})
     return sorted(pairs), missing
-
-
-def texts_to_embed(
-    events: Sequence[Event], event_date: dt.date | None, candidates: Sequence[KnownEvent], *,
-    window_days: int = 2,
-) -> list[str]:
-    """The texts `embed_for_matching` would encode for these events and candidates: a caller
-    storing many articles embeds them all in one call (`embed.Prefetched`), at about half the
-    cost per text of one small call per article."""
-    return _texts(events, candidates, *_to_embed(events, event_date, candidates, window_days))
 
 
 def _texts(events: Sequence[Event], candidates: Sequence[KnownEvent], wanted: list[int], missing: list[int],

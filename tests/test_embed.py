@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from newswatch.pipeline.embed import (
-    LazyEmbedder, Prefetched, Vectors, cosine, from_bytes, make_embedder, model_path, to_bytes,
+    LazyEmbedder, Vectors, cosine, from_bytes, make_embedder, model_path, to_bytes,
 )
 from newswatch.pipeline.errors import SettingsError
 from newswatch.pipeline.settings import Settings
@@ -59,50 +59,27 @@ def test_stored_vector_round_trip(embedder: LazyEmbedder) -> None:
     assert float(back @ v) > 0.999
 
 
-def test_numpy_backend_equals_sentence_transformers() -> None:
-    """The default model runs on NumPy (no torch import, loads in under a second); its vectors
-    are sentence-transformers' own, for short and long texts batched together."""
-    from newswatch.pipeline.embed import NumpyBertEmbedder, SentenceEmbedder, load_embedder
+def test_onnx_backend_against_sentence_transformers() -> None:
+    """The default model runs on onnxruntime from a graph written from its safetensors (no torch
+    import): in float32 its vectors are sentence-transformers' own, and in int8 (the default)
+    within a cosine of 0.98, for short and long texts batched together."""
+    from newswatch.pipeline.embed import OnnxBertEmbedder, SentenceEmbedder, load_embedder
 
     path = model_path(Settings().embedding_model)
-    assert NumpyBertEmbedder.fits(path) and isinstance(load_embedder(path), NumpyBertEmbedder)
+    assert OnnxBertEmbedder.fits(path) and isinstance(load_embedder(path), OnnxBertEmbedder)
     texts = ["x", "Turkey demanded that Sweden extradite the suspects.",
+             "Russia rejected the call.",
              "West African leaders gave the soldiers who seized power a week to reinstate the elected "
              "president, warning that they could use force if the deadline is ignored. " * 8]
-    ours = NumpyBertEmbedder(path).encode(texts)
     theirs = SentenceEmbedder(path).encode(texts)
-    assert ours.shape == theirs.shape == (3, 384)
-    assert float(np.abs(ours - theirs).max()) < 1e-4
-
-
-def test_prefetched_answers_from_one_call_and_encodes_only_what_it_was_not_given(
-    embedder: LazyEmbedder,
-) -> None:
-    calls: list[list[str]] = []
-
-    class Counting:
-        def encode(self, texts: Sequence[str]) -> Vectors:
-            calls.append(list(texts))
-            return embedder.encode(texts)
-
-    ahead = ["Turkey demanded that Sweden extradite the suspects.", "Russia rejected the call.",
-             "Turkey demanded that Sweden extradite the suspects."]
-    prefetched = Prefetched(Counting(), ahead)
-    assert calls == [ahead[:2]]  # once, each text once
-    later = ["Russia rejected the call.", "Iran threatened Israel.", "Iran threatened Israel."]
-    got = prefetched.encode(later)
-    assert calls[1:] == [["Iran threatened Israel."]]
-    assert np.allclose(got, embedder.encode(later), atol=1e-5)
-    prefetched.encode(ahead + later)
-    assert len(calls) == 2
-    assert Prefetched(Counting()).encode([]).shape[0] == 0 and len(calls) == 2
-
-
-def test_gelu_in_blocks_equals_the_formula_over_the_whole_array() -> None:
-    """The block-by-block GELU (rows that straddle a block included) gives the values of the
-    exact formula applied to the whole array at once, bit for bit: stored vectors do not move."""
-    from newswatch.pipeline.embed import _erf, _gelu
-
-    x = np.random.default_rng(7).normal(0.0, 3.0, size=(301, 1536)).astype(np.float32)
-    expected = 0.5 * x * (1.0 + _erf(x * np.float32(np.sqrt(0.5))))
-    assert np.array_equal(_gelu(x.copy()), expected)
+    exact = OnnxBertEmbedder(path, quantize=False).encode(texts)
+    assert exact.shape == theirs.shape == (4, 384)
+    assert float(np.abs(exact - theirs).max()) < 1e-4
+    int8_embedder = OnnxBertEmbedder(path)
+    int8 = int8_embedder.encode(texts)
+    # each text alone: its vector does not depend on what it was encoded with
+    assert np.array_equal(int8[1], int8_embedder.encode([texts[1]])[0])
+    agreement = (int8 * theirs).sum(axis=1)
+    assert float(agreement.min()) > 0.98 and float(np.abs(int8 - theirs).max()) > 1e-4  # quantized, and near
+    # what the thresholds see: the pairs' cosines move by little
+    assert np.allclose(cosine(int8, int8), cosine(theirs, theirs), atol=0.03)
