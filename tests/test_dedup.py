@@ -796,12 +796,12 @@ def test_store_step_merges_by_meaning_and_keeps_each_vector_once(db: str, embedd
     assert rows[1].content_vector is None
 
 
-def test_store_step_embeds_a_batch_in_one_call_and_decides_as_one_by_one(
+def test_store_step_decides_a_batch_as_one_by_one(
     db: str, tmp_path: Path, embedder,  # type: ignore[no-untyped-def]
 ) -> None:
-    """A batch's articles ask the model once, for what they will compare by meaning against
-    what was stored before the batch; what it stores is what storing them one batch each
-    stores (real databases: the fixture's, and a second SQLite file)."""
+    """A batch's articles ask the model for what they compare by meaning, article by article,
+    each against what was stored before it; what a batch stores is what storing them one batch
+    each stores (real databases: the fixture's, and a second SQLite file)."""
     from newswatch.db.migrate import upgrade
     from newswatch.flows._steps import store
     from newswatch.pipeline.records import Extraction
@@ -826,9 +826,10 @@ def test_store_step_embeds_a_batch_in_one_call_and_decides_as_one_by_one(
         store(first, settings, embedder=embedder)
     counting = CountingEmbedder(embedder)
     outcomes = store(batch, together, embedder=counting)
-    assert len(counting.calls) == 1
-    assert "Saudi Arabia demanded that Qatar shut down the broadcaster" in counting.calls[0]
-    assert "Saudi Arabia demanded that Qatar expel the troops stationed on its soil" in counting.calls[0]
+    asked = [text for call in counting.calls for text in call]
+    assert "Saudi Arabia demanded that Qatar shut down the broadcaster" in asked
+    assert "Saudi Arabia demanded that Qatar expel the troops stationed on its soil" in asked
+    assert len(asked) == len(set(asked))  # no text encoded twice
     alone = [outcome for extraction in batch for outcome in store([extraction], one_by_one, embedder=embedder)]
     assert outcomes == alone
     assert outcomes[0].events_merged == 1  # by meaning: the lexicon sees one shared concept
