@@ -59,7 +59,8 @@ def _many(field: int, messages: Iterable[bytes]) -> bytes:
 
 
 #: TensorProto.DataType of the arrays the graph holds
-_DTYPES = {np.dtype(np.float32): 1, np.dtype(np.int8): 3, np.dtype(np.int64): 7}
+_FLOAT, _INT8, _INT64 = 1, 3, 7
+_DTYPES = {np.dtype(np.float32): _FLOAT, np.dtype(np.int8): _INT8, np.dtype(np.int64): _INT64}
 
 
 def _initializer(name: str, value: NDArray[Any]) -> list[bytes | memoryview]:
@@ -151,9 +152,9 @@ def build_graph(weights: dict[str, NDArray[Any]], config: dict[str, Any], *, qua
         x = layer_norm(node("Add", [x, dense(inner, p + "output.dense")]), p + "output.LayerNorm")
     nodes.append(_node("Identity", [x], ["hidden"], "", {}))
     graph = [_many(1, nodes), _bytes(2, "bert"), *inits,
-             _many(11, [_value_info(n, 7, ["batch", "tokens"]) for n in INPUTS[:3]]
-                   + [_value_info("mask_bias", 1, ["batch", 1, 1, "tokens"])]),
-             _bytes(12, _value_info("hidden", 1, ["batch", "tokens", width]))]
+             _many(11, [_value_info(n, _INT64, ["batch", "tokens"]) for n in INPUTS[:3]]
+                   + [_value_info("mask_bias", _FLOAT, ["batch", 1, 1, "tokens"])]),
+             _bytes(12, _value_info("hidden", _FLOAT, ["batch", "tokens", width]))]
     opsets = [_int(2, OPSET), _bytes(1, "com.microsoft") + _int(2, 1)]  # OperatorSetIdProto
     return b"".join([_int(1, IR_VERSION), _bytes(2, "newswatch"),
                      _varint(7 << 3 | 2), _varint(sum(len(piece) for piece in graph)), *graph, _many(8, opsets)])
