@@ -120,12 +120,13 @@ def _cost_worker(model: str, files: list[str], rounds: int, published: str | Non
     from newswatch.db.migrate import upgrade
     from newswatch.db.session import connect
     from newswatch.flows import _steps
+    from newswatch.pipeline import analysis
     from newswatch.pipeline.embed import make_embedder
     from newswatch.pipeline.settings import Settings
     from newswatch.pipeline.sources import read_article
 
     settings = Settings()
-    nlp = _steps.load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
+    nlp = analysis.load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
     day = dt.date.fromisoformat(published) if published else None
     articles = [read_article(f, published=day or _gold_date(f), source=None, client=None,
                              max_bytes=settings.fetch_max_bytes) for f in files]
@@ -154,7 +155,7 @@ def _cost_worker(model: str, files: list[str], rounds: int, published: str | Non
                 outcomes = []
                 for i in range(0, len(articles), settings.batch_size):
                     batch = articles[i : i + settings.batch_size]
-                    extractions = _steps.extract(nlp, batch, settings)
+                    extractions = analysis.extract(nlp, batch, settings)
                     outcomes += _steps.store(extractions, Settings(database_url=url, notify=""), engine,
                                              embedder=embedder)
                 took = time.perf_counter() - started

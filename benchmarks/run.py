@@ -85,7 +85,7 @@ def _settings(database_url: str) -> Any:
 
 def _nlp(settings: Any) -> Any:
     """Build the spaCy pipeline the flow builds (each flow run builds its own, about a second)."""
-    from newswatch.flows._steps import load_nlp
+    from newswatch.pipeline.analysis import load_nlp
 
     return load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
 
@@ -338,10 +338,10 @@ def _tag_topics(nlp: Any, extractions: list[Any], settings: Any) -> list[Any]:
     The store step only persists the matches it is given, so tagging (NLP) happens before it
     and stays outside a store measurement.
     """
-    from newswatch.flows import _steps
+    from newswatch.pipeline import analysis
     from newswatch.pipeline.topics import tag_topics
 
-    return tag_topics(nlp, _steps.read_topics(settings), [(x, ()) for x in extractions])
+    return tag_topics(nlp, analysis.read_topics(settings), [(x, ()) for x in extractions])
 
 
 #: Where the PostgreSQL scale databases are created (`NEWSWATCH_BENCH_PG`: a server URL whose
@@ -466,6 +466,7 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     from newswatch.db.queries import EventFilters, list_events
     from newswatch.db.session import make_engine, open_session
     from newswatch.flows import _steps
+    from newswatch.pipeline import analysis
     from generate import generate_articles
 
     work = Path(args.work)
@@ -495,7 +496,7 @@ def worker_scale(args: argparse.Namespace) -> dict[str, Any]:
     big_ms: list[float] = []
     # one engine per database for the whole measurement, as a flow run holds one
     engines = {url: make_engine(url) for url in (small_url, big_url)}
-    topics = _steps.read_topics(settings)
+    topics = analysis.read_topics(settings)
     for i in range(0, args.probe, batch):
         for url, probe, out in ((small_url, small_probes, small_ms), (big_url, big_probes, big_ms)):
             chunk = [g.extraction for g in probe[i:i + batch]]

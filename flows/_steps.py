@@ -20,20 +20,19 @@ from newswatch.db import store as db_store
 from sqlalchemy import Engine
 
 from newswatch.db.session import connect, open_session
-from newswatch.pipeline.actors import load_actor_patterns
 from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
 from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, embed_for_matching, event_key, find_duplicates,
     fingerprint, inherit_events, match_events, restatements,
 )
-from newswatch.pipeline.embed import Embedder, make_embedder, to_bytes
+from newswatch.pipeline.analysis import extract_chunk, load_models, read_topics
+from newswatch.pipeline.embed import Embedder, to_bytes
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.clean import limit_text
-from newswatch.pipeline.extract import analyse_articles, build_nlp, load_trigger_patterns, load_word_lists
 from newswatch.pipeline.records import Article, Event, Extraction, TopicMatch
-from newswatch.pipeline.settings import DATA_DIR, Settings
+from newswatch.pipeline.settings import Settings
 from newswatch.pipeline.sources import is_url, make_client, read_article
-from newswatch.pipeline.topics import Topic, load_topics, prepare_topics, tag_topics
+from newswatch.pipeline.topics import Topic
 from newswatch.pipeline.workers import ModelPool
 
 log = logging.getLogger("newswatch")
@@ -49,17 +48,6 @@ class StoreOutcome:
     events_new: int = 0
     events_merged: int = 0
     alerts_raised: int = 0
-
-
-def load_nlp(model: str, actors: str, triggers: str) -> Any:
-    """Build the spaCy pipeline from the configured model and data files."""
-    return build_nlp(model, load_actor_patterns(Path(actors)), load_trigger_patterns(Path(triggers)),
-                     load_word_lists(DATA_DIR / "words.tsv"))
-
-
-def read_topics(settings: Settings) -> tuple[Topic, ...]:
-    """Load the tracked topics in force (read once per flow run, then passed to the steps)."""
-    return tuple(load_topics(Path(settings.topics)))
 
 
 def load_articles(
@@ -103,68 +91,6 @@ def skip_known(engine: Engine, articles: Sequence[Article]) -> tuple[list[Articl
         known = db_store.list_known_urls(session, [a.url for a in articles])
     fresh = [a for a in articles if a.url not in known]
     return fresh, len(articles) - len(fresh)
-
-
-def extract(
-    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic] | None = None,
-    embedder: Embedder | None = None,
-) -> list[Extraction]:
-    """Extract actors and events from a batch of articles and tag the events' topics.
-
-    Topics are tagged here, while the analysed sentences are at hand: the store step gets
-    finished records and needs no model. `embedder` (the run's, `make_embedder`) adds matches
-    by meaning; without one, topics match by their patterns only.
-    """
-    analysed = analyse_articles(nlp, articles, batch_size=settings.batch_size)
-    return tag_topics(nlp, read_topics(settings) if topics is None else tuple(topics), analysed,
-                      embedder)
-
-
-def extract_each(
-    nlp: Any, articles: Sequence[Article], settings: Settings, topics: Sequence[Topic],
-    embedder: Embedder | None = None,
-) -> tuple[list[Extraction], list[str]]:
-    """`extract`, with one article's failure failing that article alone.
-
-    The batch runs as one `nlp.pipe` call; should it raise, each article is run by itself,
-    so the others are still stored and the bad one is named in one line.
-    """
-    try:
-        return extract(nlp, articles, settings, topics, embedder), []
-    except Exception:  # noqa: BLE001  (which article it was is found below)
-        pass
-    extractions: list[Extraction] = []
-    failures: list[str] = []
-    for article in articles:
-        try:
-            extractions.extend(extract(nlp, [article], settings, topics, embedder))
-        except Exception as exc:  # noqa: BLE001  (one line for the user; the others go on)
-            failures.append(f"{article.url}: could not be analysed ({type(exc).__name__}: {exc})")
-    return extractions, failures
-
-
-@dataclass(frozen=True)
-class Models:
-    """What extraction needs, as one worker process of `pipeline.workers.ModelPool` holds it."""
-
-    nlp: Any
-    settings: Settings
-    topics: tuple[Topic, ...]
-    embedder: Embedder | None
-
-
-def load_models(settings: Settings, topics: Sequence[Topic]) -> Models:
-    """Build a worker process's models: the run's settings and topics, its own pipeline,
-    ready for its first batch (patterns compiled, topic examples embedded)."""
-    models = Models(load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers)),
-                    settings, tuple(topics), make_embedder(settings.embedding_model))
-    prepare_topics(models.nlp, models.topics, models.embedder)
-    return models
-
-
-def extract_chunk(models: Models, articles: Sequence[Article]) -> tuple[list[Extraction], list[str]]:
-    """`extract_each` with a worker process's models (`ModelPool`'s work)."""
-    return extract_each(models.nlp, articles, models.settings, models.topics, models.embedder)
 
 
 def model_pool(settings: Settings, topics: Sequence[Topic]) -> ModelPool[Article, Extraction]:

@@ -25,6 +25,7 @@ from newswatch.db.migrate import upgrade
 from newswatch.db.session import connect
 from newswatch.flows import _steps
 from newswatch.flows.feeds import poll_feeds, save_feed_polls
+from newswatch.pipeline import analysis
 from newswatch.pipeline.embed import Embedder, make_embedder
 from newswatch.pipeline.errors import AlertError, NewswatchError
 from newswatch.pipeline.records import Article, Extraction
@@ -89,7 +90,7 @@ class NlpLoader:
     def get(self) -> Any:
         if self._nlp is None:
             s = self._settings
-            self._nlp = _steps.load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
+            self._nlp = analysis.load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
         return self._nlp
 
 
@@ -116,7 +117,7 @@ def extract_batch(
 
     Returns the extractions and one line per article that could not be analysed.
     """
-    return _steps.extract_each(nlp, articles, settings, topics, embedder)
+    return analysis.extract_each(nlp, articles, settings, topics, embedder)
 
 
 @task(cache_policy=NO_CACHE)
@@ -190,7 +191,7 @@ def _ingest(
 ) -> IngestSummary:
     logger = get_run_logger()
     run_started = dt.datetime.now(dt.timezone.utc)
-    topics = _steps.read_topics(settings)  # a bad topics file stops the run before any work
+    topics = analysis.read_topics(settings)  # a bad topics file stops the run before any work
     upgrade(engine)
     nlp = NlpLoader(settings)
     pool = _steps.model_pool(settings, topics)  # started by the first batch big enough

@@ -609,7 +609,7 @@ def topics_test(
     settings = _settings()
     with _errors():
         loaded = load_topics(file or settings.topics)
-        from newswatch.flows._steps import load_nlp  # the mentions come from the actor component
+        from newswatch.pipeline.analysis import load_nlp  # the mentions come from the actor component
 
         nlp = load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
         embedder = make_embedder(settings.embedding_model)

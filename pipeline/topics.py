@@ -575,7 +575,7 @@ def _dictionary(nlp: Language) -> ActorRecognizer:
     if not isinstance(pipe, ActorRecognizer):
         raise TopicError(
             f"matching topics needs the newswatch pipeline with its '{ACTOR_PIPE}' component "
-            "(flows._steps.load_nlp), not a bare spaCy model"
+            "(pipeline.analysis.load_nlp), not a bare spaCy model"
         )
     return pipe
 

@@ -37,6 +37,7 @@ def fill_database(url: str, folder: Path, nlp: Any, embedder: Any) -> None:
     """Migrate `url` and ingest the seed article, then the markup article with a secret channel."""
     from newswatch.db.migrate import upgrade
     from newswatch.flows import _steps
+    from newswatch.pipeline import analysis
     from newswatch.pipeline.settings import Settings
     from newswatch.pipeline.sources import read_article
 
@@ -45,9 +46,9 @@ def fill_database(url: str, folder: Path, nlp: Any, embedder: Any) -> None:
     hostile.write_text(XSS_ARTICLE, encoding="utf-8")
     for path, day, notify in ((SEED, dt.date(2021, 12, 17), ""), (hostile, dt.date(2021, 12, 18), SECRET_CHANNEL)):
         settings = Settings(database_url=url, notify=notify)
-        topics = _steps.read_topics(settings)
+        topics = analysis.read_topics(settings)
         article = read_article(str(path), published=day)
-        extracted = _steps.extract(nlp, [article], settings, topics, embedder)
+        extracted = analysis.extract(nlp, [article], settings, topics, embedder)
         _steps.store(extracted, settings, topics=topics, embedder=embedder)
 
 

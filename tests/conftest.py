@@ -143,7 +143,7 @@ def prefect_harness() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def nlp():  # type: ignore[no-untyped-def]
     """The real packaged spaCy pipeline with the newswatch components, loaded once."""
-    from newswatch.flows._steps import load_nlp
+    from newswatch.pipeline.analysis import load_nlp
     from newswatch.pipeline.settings import Settings
 
     s = Settings()

@@ -400,7 +400,8 @@ def _topics_alerted(database_url: str) -> list[str]:
 
 
 def test_no_alert_for_a_rerun_a_copy_or_a_merged_event(db: str, nlp, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
-    from newswatch.flows._steps import deliver, extract, store
+    from newswatch.flows._steps import deliver, store
+    from newswatch.pipeline.analysis import extract
 
     settings = _settings(db, receiver.url(), digest_threshold=1000)
     seed = _seed_article()
@@ -492,13 +493,14 @@ def test_a_channel_removed_from_the_settings_is_left_alone(db: str, receiver: Re
 def test_without_a_channel_alerts_are_stored_not_sent(db: str, nlp: Any) -> None:
     """Bug: with no channel set, alerts showed `sent` with 0 attempts."""
     from newswatch.flows import _steps
+    from newswatch.pipeline import analysis
     from newswatch.pipeline.sources import read_article
 
     seed = str(Path(__file__).resolve().parent.parent / "seeds" / "000_30228fdb78730024.txt")
     settings = _settings(db)
-    topics = _steps.read_topics(settings)
+    topics = analysis.read_topics(settings)
     article = read_article(seed, published=dt.date(2021, 12, 17))
-    _steps.store(_steps.extract(nlp, [article], settings, topics), settings, topics=topics)
+    _steps.store(analysis.extract(nlp, [article], settings, topics), settings, topics=topics)
     statuses = _statuses(db)
     assert statuses and set(statuses) == {("stored", 0)}
     assert _steps.deliver(settings) == (0, 0)

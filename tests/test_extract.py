@@ -610,7 +610,7 @@ def test_loading_the_model_does_not_import_pytorch() -> None:
 
     code = (
         "import sys\n"
-        "from newswatch.flows._steps import load_nlp\n"
+        "from newswatch.pipeline.analysis import load_nlp\n"
         "from newswatch.pipeline.settings import get_settings\n"
         "s = get_settings()\n"
         "nlp = load_nlp(s.spacy_model, str(s.actors), str(s.triggers))\n"

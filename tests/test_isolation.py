@@ -8,7 +8,7 @@ import pytest
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from newswatch.flows import _steps
+from newswatch.pipeline import analysis
 from newswatch.pipeline.clean import limit_text
 from newswatch.pipeline.records import Article
 from newswatch.pipeline.settings import Settings
@@ -25,7 +25,7 @@ def _explode(doc: Doc) -> Doc:
 @pytest.fixture(scope="module")
 def fragile_nlp() -> Any:
     s = Settings()
-    nlp = _steps.load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
+    nlp = analysis.load_nlp(s.spacy_model, str(s.actors), str(s.triggers))
     nlp.add_pipe("newswatch_test_explode", first=True)
     return nlp
 
@@ -40,7 +40,7 @@ def test_an_article_that_breaks_analysis_fails_alone(fragile_nlp: Any) -> None:
         _article("bad", "EXPLODE. Ankara demanded that Sweden extradite the suspects."),
         _article("good2", "Beijing demanded that Washington cancel the arms sale."),
     ]
-    extractions, failures = _steps.extract_each(fragile_nlp, articles, Settings(), topics=())
+    extractions, failures = analysis.extract_each(fragile_nlp, articles, Settings(), topics=())
     assert [e.article.url for e in extractions] == ["file:///good1.txt", "file:///good2.txt"]
     assert all(e.events for e in extractions)
     assert failures == ["file:///bad.txt: could not be analysed (ValueError: the parser gave up on this text)"]

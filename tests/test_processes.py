@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 from newswatch.flows import _steps
+from newswatch.pipeline import analysis
 from newswatch.pipeline.embed import make_embedder
 from newswatch.pipeline.errors import SettingsError
 from newswatch.pipeline.records import Article, Extraction
@@ -64,21 +65,21 @@ def _real_articles(tmp_path: Path, n: int) -> list[Article]:
 
 # Worker-side functions: module level, so a spawned process finds them by name.
 
-def _fragile_models(settings: Settings) -> _steps.Models:
+def _fragile_models(settings: Settings) -> analysis.Models:
     """A worker's models with a component that raises on a text marked EXPLODE."""
     from tests.test_isolation import _explode  # noqa: F401  (registers newswatch_test_explode)
 
-    models = _steps.load_models(settings, ())
+    models = analysis.load_models(settings, ())
     models.nlp.add_pipe("newswatch_test_explode", first=True)
     return models
 
 
-def _deadly_chunk(models: _steps.Models, articles: Sequence[Article]) -> tuple[list[Extraction], list[str]]:
+def _deadly_chunk(models: analysis.Models, articles: Sequence[Article]) -> tuple[list[Extraction], list[str]]:
     """`extract_chunk`, except that an article marked DIE kills its process, as the kernel's
     OOM killer would."""
     if any("DIE" in article.text for article in articles):
         os.kill(os.getpid(), signal.SIGKILL)
-    return _steps.extract_chunk(models, articles)
+    return analysis.extract_chunk(models, articles)
 
 
 def test_two_processes_give_exactly_the_extractions_of_one(nlp: Any, tmp_path: Path) -> None:
@@ -86,8 +87,8 @@ def test_two_processes_give_exactly_the_extractions_of_one(nlp: Any, tmp_path: P
     read in this one, in the batch's order."""
     articles = _real_articles(tmp_path, N)
     settings = Settings(nlp_processes=2)
-    topics = _steps.read_topics(settings)
-    one = _steps.extract(nlp, articles, settings, topics, make_embedder(settings.embedding_model))
+    topics = analysis.read_topics(settings)
+    one = analysis.extract(nlp, articles, settings, topics, make_embedder(settings.embedding_model))
     with _steps.model_pool(settings, topics) as pool:
         two, failures = _within(300, pool.submit(articles).result)
         processes = pool.worker_pids()
@@ -112,7 +113,7 @@ def test_a_bad_article_fails_alone_in_a_worker_process(tmp_path: Path) -> None:
     settings = Settings(nlp_processes=2)
     articles = _real_articles(tmp_path, N)
     articles[5] = bad = dataclasses.replace(articles[5], url="file:///bad.txt", text="EXPLODE. " + articles[5].text)
-    pool = ModelPool(2, functools.partial(_fragile_models, settings), _steps.extract_chunk,
+    pool = ModelPool(2, functools.partial(_fragile_models, settings), analysis.extract_chunk,
                      describe=lambda a: a.url)
     with pool:
         extractions, failures = _within(300, pool.submit(articles).result)
@@ -127,7 +128,7 @@ def test_an_article_that_kills_its_process_fails_alone_and_the_rest_are_kept(tmp
     settings = Settings(nlp_processes=2)
     articles = _real_articles(tmp_path, N)
     articles[9] = deadly = dataclasses.replace(articles[9], url="file:///deadly.txt", text="DIE. " + articles[9].text)
-    pool = ModelPool(2, functools.partial(_steps.load_models, settings, ()), _deadly_chunk,
+    pool = ModelPool(2, functools.partial(analysis.load_models, settings, ()), _deadly_chunk,
                      describe=lambda a: a.url)
     with pool:
         first = pool.submit(articles)

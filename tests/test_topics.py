@@ -454,13 +454,13 @@ def test_compiled_topics_do_not_keep_earlier_pipelines_alive(nlp) -> None:  # ty
     import gc
     import weakref
 
-    from newswatch.flows import _steps
+    from newswatch.pipeline import analysis
     from newswatch.pipeline import topics as topics_module
     from newswatch.pipeline.settings import get_settings
 
     settings = get_settings()
-    loaded = _steps.read_topics(settings)
-    earlier = _steps.load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
+    loaded = analysis.read_topics(settings)
+    earlier = analysis.load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers))
     topics_module._compile(earlier, loaded)
     ref = weakref.ref(earlier)
     del earlier
