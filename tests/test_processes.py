@@ -7,9 +7,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import gc
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 from concurrent.futures.process import BrokenProcessPool
@@ -25,11 +27,11 @@ from newswatch.pipeline.errors import SettingsError
 from newswatch.pipeline.records import Article, Extraction
 from newswatch.pipeline.settings import Settings, get_settings, machine_cores
 from newswatch.pipeline.sources import read_article
-from newswatch.pipeline.workers import MIN_PER_PROCESS, ModelPool, chunk_sizes, use_pool
+from newswatch.pipeline.workers import MAX_PER_CHUNK, MIN_PER_PROCESS, ModelPool, chunk_sizes, use_pool
 from tests._faults import ARTICLES
 
 REPO = Path(__file__).resolve().parent.parent
-#: enough articles that the batch goes to two processes (`use_pool`), in several chunks
+#: enough articles that the batch goes to two processes (`use_pool`), a chunk each
 N = 4 * MIN_PER_PROCESS + 3
 T = TypeVar("T")
 
@@ -82,6 +84,16 @@ def _deadly_chunk(models: analysis.Models, articles: Sequence[Article]) -> tuple
     return analysis.extract_chunk(models, articles)
 
 
+def _many_objects() -> list[dict[str, int]]:
+    """Models stand-in: long-lived objects the garbage collector would otherwise scan."""
+    return [{"n": i} for i in range(10_000)]
+
+
+def _process_state(models: list[dict[str, int]], chunk: Sequence[int]) -> tuple[list[tuple[int, int]], list[str]]:
+    """Work that reports, per input, its process and how many objects are frozen there."""
+    return [(os.getpid(), gc.get_freeze_count()) for _ in chunk], []
+
+
 def test_two_processes_give_exactly_the_extractions_of_one(nlp: Any, tmp_path: Path) -> None:
     """Actors, events (with offsets) and topic matches read in worker processes equal those
     read in this one, in the batch's order."""
@@ -105,6 +117,38 @@ def test_a_batch_is_split_so_every_process_has_work() -> None:
         assert sum(sizes) == n and max(sizes) - min(sizes) <= 1
         assert len(sizes) >= min(processes, n // MIN_PER_PROCESS) and min(sizes) >= MIN_PER_PROCESS
     assert chunk_sizes(0, 2) == []
+    # a chunk per process while that keeps chunks within MAX_PER_CHUNK, more chunks beyond
+    assert chunk_sizes(64, 2) == [32, 32] and chunk_sizes(128, 2) == [64, 64]
+    assert len(chunk_sizes(129, 2)) == 3 and chunk_sizes(1000, 8) == [63] * 8 + [62] * 8
+    assert all(max(chunk_sizes(n, p)) <= MAX_PER_CHUNK for n in (16, 200, 5000) for p in (1, 2, 3, 8))
+
+
+def test_model_processes_freeze_their_models_and_exit_when_the_run_ends(tmp_path: Path) -> None:
+    """What a process loaded is out of the collector's scans; after a run that ended well the
+    idle processes exit on their own (`close` does not wait for them)."""
+    pool: ModelPool[int, tuple[int, int]] = ModelPool(2, _many_objects, _process_state)
+    with pool:
+        results, failures = _within(120, pool.submit(list(range(4 * MIN_PER_PROCESS))).result)
+        pids = pool.worker_pids()
+    assert not failures and len(results) == 4 * MIN_PER_PROCESS
+    assert {pid for pid, _ in results} <= set(pids) and os.getpid() not in pids
+    assert all(frozen >= 10_000 for _, frozen in results)
+
+    def gone() -> bool:
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            with open(f"/proc/{pid}/stat") as stat:  # exited, not yet reaped by the executor
+                if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    return False
+        return True
+
+    deadline = time.monotonic() + 30
+    while not gone():
+        assert time.monotonic() < deadline, "model processes still running 30 s after the run"
+        time.sleep(0.1)
 
 
 def test_a_bad_article_fails_alone_in_a_worker_process(tmp_path: Path) -> None:
