@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from newswatch.db import outbox
@@ -21,11 +20,11 @@ from sqlalchemy import Engine
 
 from newswatch.db.session import connect, open_session
 from newswatch.pipeline.alerts import NO_CHANNEL, PendingAlert, alert_message, build_alerts, send_alerts
+from newswatch.pipeline.analysis import extract_chunk, load_models, read_topics
 from newswatch.pipeline.dedup import (
     ArticleFingerprint, band_bucket, band_buckets_near, embed_for_matching, event_key, find_duplicates,
     fingerprint, inherit_events, match_events, restatements,
 )
-from newswatch.pipeline.analysis import extract_chunk, load_models, read_topics
 from newswatch.pipeline.embed import Embedder, to_bytes
 from newswatch.pipeline.errors import SourceError
 from newswatch.pipeline.clean import limit_text

@@ -71,7 +71,7 @@ def extract_each(
 
 @dataclass(frozen=True)
 class Models:
-    """What extraction needs, as one worker process of `pipeline.workers.ModelPool` holds it."""
+    """What extraction needs, as one model process of `pipeline.workers.ModelPool` holds it."""
 
     nlp: Any
     settings: Settings
@@ -80,7 +80,7 @@ class Models:
 
 
 def load_models(settings: Settings, topics: Sequence[Topic]) -> Models:
-    """Build a worker process's models: the run's settings and topics, its own pipeline,
+    """Build a model process's models: the run's settings and topics, its own pipeline,
     ready for its first batch (patterns compiled, topic examples embedded)."""
     models = Models(load_nlp(settings.spacy_model, str(settings.actors), str(settings.triggers)),
                     settings, tuple(topics), make_embedder(settings.embedding_model))

@@ -200,6 +200,18 @@ def test_closing_a_failing_run_terminates_busy_processes(tmp_path: Path) -> None
     assert pool.worker_pids() == []
 
 
+def test_model_processes_import_no_database_or_prefect_code() -> None:
+    """A model process builds the real models (`analysis.load_models`) and imports neither
+    the database layer nor Prefect: each would lengthen every process's start."""
+    from tests import _probe
+
+    pool: ModelPool[int, list[str]] = ModelPool(
+        2, functools.partial(analysis.load_models, Settings(nlp_processes=2), ()), _probe.imported)
+    with pool:
+        results, failures = _within(300, pool.submit(list(range(2 * MIN_PER_PROCESS))).result)
+    assert not failures and results == [[]] * (2 * MIN_PER_PROCESS)
+
+
 def test_nlp_processes_defaults_to_the_cores_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSWATCH_NLP_PROCESSES", raising=False)
     assert get_settings().nlp_processes == machine_cores() == len(os.sched_getaffinity(0))
