@@ -441,7 +441,7 @@ class _Compiled:
 
 def _forms(nlp: Language, words: Iterable[str]) -> dict[str, list[list[str]]]:
     """Return the token norms (lower-case text and lemma) of each pattern word or name, all
-    through the model in one call: one call per word made compiling the topics 0.5 s."""
+    through the model in one call: a call per word made compiling the topics 0.5-0.8 s."""
     unique = list(dict.fromkeys(words))
     return {word: [sorted({t.text.lower(), t.lemma_.lower()}) for t in doc]
             for word, doc in zip(unique, _lemmatize(nlp, unique))}
