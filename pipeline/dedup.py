@@ -735,12 +735,20 @@ def _to_embed(
             continue
         if any(_score(event, candidates[j], None, SUBSTANCE_THRESHOLD, in_story=False) > 0 for j in compatible):
             continue  # the lexicon places it
-        plausible = [j for j in compatible if candidates[j].article in story or any(
-            shares_concept(event.content, c) for c in candidates[j].contents)]
+        plausible = [j for j in compatible if _meaning_can_decide(event.content, candidates[j].contents) and (
+            candidates[j].article in story or any(shares_concept(event.content, c) for c in candidates[j].contents))]
         if plausible:
             pairs[i] = plausible
     missing = sorted({j for js in pairs.values() for j in js if candidates[j].vector is None})
     return sorted(pairs), missing
+
+
+def _meaning_can_decide(content: str, contents: Sequence[str]) -> bool:
+    """Tell whether a cosine could make a candidate with `contents` the same event as `content`:
+    `identity_score` lets meaning decide only for a pair with substance whose names do not
+    conflict, so a candidate about another place ("... from Georgia" for "... from Moldova")
+    scores 0 whatever the vectors say, and embedding it would be wasted."""
+    return any(event_substance(other) and not names_conflict(content, other) for other in contents)
 
 
 def _texts(events: Sequence[Event], candidates: Sequence[KnownEvent], wanted: list[int], missing: list[int],
@@ -757,10 +765,10 @@ def embed_for_matching(
 
     An event is embedded when the lexicon finds it no counterpart (`identity_score` without
     vectors) and a compatible candidate is plausible: it shares a concept with the event, or
-    belongs to a story the article continues by its actors (`story_articles`) or copies. The
-    plausible candidates stored without a vector are embedded with it. So an article on a new
-    story pays nothing, an event the lexicon already places pays nothing, and a stored vector
-    is never recomputed. Measured on the merge pairs, requiring a shared concept outside a
+    belongs to a story the article continues by its actors (`story_articles`) or copies, and
+    does not name another place or actor (`_meaning_can_decide`). The plausible candidates
+    stored without a vector are embedded with it. So an article on a new story pays nothing,
+    an event the lexicon already places pays nothing, and a stored vector is never recomputed. Measured on the merge pairs, requiring a shared concept outside a
     story costs 2 of 84 decisions (docs/pipeline.md, "Event identity").
     """
     wanted, missing = _to_embed(events, event_date, candidates, window_days)

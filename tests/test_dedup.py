@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ from newswatch.pipeline.dedup import (
     substance_similarity,
     text_hash,
 )
+from newswatch.pipeline.embed import to_bytes
 from newswatch.pipeline.records import Actor, Article, Event, EventType
 
 # --------------------------------------------------------------------------------------------
@@ -719,8 +721,14 @@ def test_a_restatement_without_shared_words_merges_by_meaning(embedder) -> None:
 def test_meaning_never_merges_two_places(embedder) -> None:  # type: ignore[no-untyped-def]
     stored = [KnownEvent(5, EventType.DEMAND, "RUS", "NATO", ("withdraw troops from Moldova",), DAY, article=1)]
     events = [_event("withdraw troops from Georgia")]
-    found = embed_for_matching(embedder, events, DAY, stored)
-    assert match_events(events, DAY, found.candidates, vectors=found.events) == [None]
+    # not even one vector for both (a cosine of 1) merges them
+    (vector,) = embedder.encode([event_meaning_text(events[0])])
+    with_vector = [replace(stored[0], vector=to_bytes(vector))]
+    assert match_events(events, DAY, with_vector, vectors=[vector]) == [None]
+    # so neither is embedded for the comparison: no cosine could merge them
+    counting = CountingEmbedder(embedder)
+    found = embed_for_matching(counting, events, DAY, stored)
+    assert counting.calls == [] and found.events == [None] and found.computed == {}
 
 
 def test_events_without_candidates_are_not_embedded(embedder) -> None:  # type: ignore[no-untyped-def]
