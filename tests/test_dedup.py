@@ -729,6 +729,11 @@ def test_meaning_never_merges_two_places(embedder) -> None:  # type: ignore[no-u
     counting = CountingEmbedder(embedder)
     found = embed_for_matching(counting, events, DAY, stored)
     assert counting.calls == [] and found.events == [None] and found.computed == {}
+    # a candidate with one mention that names no other place is still compared by meaning
+    mentioned = [replace(stored[0], contents=("withdraw troops from Moldova", "withdraw the missiles"))]
+    embed_for_matching(counting, events, DAY, mentioned)
+    assert counting.calls == [["Russia demanded that NATO withdraw troops from Georgia",
+                               "RUS demanded that NATO withdraw troops from Moldova"]]
 
 
 def test_events_without_candidates_are_not_embedded(embedder) -> None:  # type: ignore[no-untyped-def]
