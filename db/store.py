@@ -358,14 +358,14 @@ def list_event_candidates(
     if original_id is not None:
         queries.append((_candidates_stmt("original", False), {"original": original_id}, True))
     rows: dict[int, tuple[Any, bool]] = {}
-    contents: dict[int, list[str]] = defaultdict(list)
+    contents: dict[int, dict[str, None]] = defaultdict(dict)  # a dict keeps the mentions' order
     connection = session.connection()
     for stmt, values, from_original in queries:
         for row in connection.execute(stmt, values):
             if from_original or row.id not in rows:
                 rows[row.id] = (row, from_original)
-            if row.mention_content is not None and row.mention_content not in contents[row.id]:
-                contents[row.id].append(row.mention_content)
+            if row.mention_content is not None:
+                contents[row.id][row.mention_content] = None
     return [
         KnownEvent(
             key=row.id,

@@ -481,6 +481,7 @@ def content_names(content: str) -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=65536)  # dedup asks for one pair several times (placing, ranking, embedding)
 def content_similarity(a: str, b: str, *, min_shared: int = MIN_SHARED_CONCEPTS) -> float:
     """Return how far two content clauses say the same thing, 0 (unrelated) to 1.
 
@@ -508,6 +509,7 @@ def content_similarity(a: str, b: str, *, min_shared: int = MIN_SHARED_CONCEPTS)
     return 2 * len(sa & sb) / (len(sa) + len(sb))
 
 
+@lru_cache(maxsize=65536)
 def names_conflict(a: str, b: str) -> bool:
     """Tell whether two contents are about different places or actors: each names one the
     other does not mention, and none is common ("withdraw troops from Moldova" / "... from
