@@ -753,11 +753,6 @@ def _meaning_can_decide(content: str, contents: Sequence[str]) -> bool:
     return any(event_substance(other) and not names_conflict(content, other) for other in contents)
 
 
-def _texts(events: Sequence[Event], candidates: Sequence[KnownEvent], wanted: list[int], missing: list[int],
-           ) -> list[str]:
-    return [event_meaning_text(events[i]) for i in wanted] + [known_meaning_text(candidates[j]) for j in missing]
-
-
 def embed_for_matching(
     embedder: Embedder, events: Sequence[Event], event_date: dt.date | None,
     candidates: Sequence[KnownEvent], *, window_days: int = 2,
@@ -770,14 +765,16 @@ def embed_for_matching(
     belongs to a story the article continues by its actors (`story_articles`) or copies, and
     does not name another place or actor (`_meaning_can_decide`). The plausible candidates
     stored without a vector are embedded with it. So an article on a new story pays nothing,
-    an event the lexicon already places pays nothing, and a stored vector is never recomputed. Measured on the merge pairs, requiring a shared concept outside a
-    story costs 2 of 84 decisions (docs/pipeline.md, "Event identity").
+    an event the lexicon already places pays nothing, and a stored vector is never recomputed.
+    Measured on the merge pairs, requiring a shared concept outside a story costs 2 of 84
+    decisions (docs/pipeline.md, "Event identity").
     """
     wanted, missing = _to_embed(events, event_date, candidates, window_days)
     vectors: list[Any] = [None] * len(events)
     if not wanted:
         return EventVectors(vectors, list(candidates), {})
-    out = embedder.encode(_texts(events, candidates, wanted, missing))
+    out = embedder.encode([event_meaning_text(events[i]) for i in wanted]
+                          + [known_meaning_text(candidates[j]) for j in missing])
     for n, i in enumerate(wanted):
         vectors[i] = out[n]
     computed = {candidates[j].key: to_bytes(out[len(wanted) + n]) for n, j in enumerate(missing)}
