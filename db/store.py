@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, union, update
+from sqlalchemy import bindparam, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from newswatch.db.models import (
@@ -293,17 +293,17 @@ def _candidates_stmt(source: str, dated: bool, target: str = "any") -> Any:
     same target code, or none) or "uncoded" (no target code). Run once per pair with the values
     as parameters: equality on the type and source and a range on the date is what the index
     `ix_events_type_source_code_event_date` serves, on SQLite as on PostgreSQL. Plain column
-    rows, not ORM entities, with the mentions' contents joined in.
+    rows, not ORM entities; the mentions' contents come from `_mention_contents_stmt`.
     """
     columns = (
         EventRow.id, EventRow.type, EventRow.source_code, EventRow.source_name, EventRow.target_code,
         EventRow.target_name, EventRow.content, EventRow.event_date, EventRow.article_id,
-        EventRow.content_vector, MentionRow.content.label("mention_content"),
+        EventRow.content_vector,
     )
-    stmt = select(*columns).outerjoin(MentionRow, MentionRow.event_id == EventRow.id)
+    stmt = select(*columns)
     if source == "original":
         copied = select(MentionRow.event_id).where(MentionRow.article_id == bindparam("original"))
-        return stmt.where(EventRow.id.in_(copied)).order_by(EventRow.id, MentionRow.id)
+        return stmt.where(EventRow.id.in_(copied)).order_by(EventRow.id)
     stmt = stmt.where(EventRow.type == bindparam("type"))
     if source == "code":
         stmt = stmt.where(EventRow.source_code == bindparam("source"))
@@ -317,7 +317,25 @@ def _candidates_stmt(source: str, dated: bool, target: str = "any") -> Any:
         stmt = stmt.where(EventRow.target_code.is_(None))
     if dated:
         stmt = stmt.where(EventRow.event_date.between(bindparam("first"), bindparam("last")))
-    return stmt.order_by(EventRow.id, MentionRow.id)
+    return stmt.order_by(EventRow.id)
+
+
+@cache
+def _mention_contents_stmt() -> Any:
+    """The distinct mention contents of some events, each in the order it was first stored.
+
+    Apart from the candidate rows: joined in, every event's columns (its vector too) came back
+    once per mention, and copies repeat a mention's content, so half the rows were repeats.
+    """
+    first = func.min(MentionRow.id)
+    return (select(MentionRow.event_id, MentionRow.content)
+            .where(MentionRow.event_id.in_(bindparam("ids", expanding=True)))
+            .group_by(MentionRow.event_id, MentionRow.content)
+            .order_by(MentionRow.event_id, first))
+
+
+#: Event ids per `_mention_contents_stmt` query (bound parameters: SQLite's limit is 32,766).
+_IDS_PER_QUERY = 500
 
 
 def list_event_candidates(
@@ -350,6 +368,10 @@ def list_event_candidates(
         # a compatible target: the same, or none (match_events compares names exactly)
         target = "any" if e.target is None else ("coded" if e.target.code else "uncoded")
         keys.add((kind, e.type.value, source, target, e.target.code if e.target else None))
+    # an event with no target takes every target of its type and source, so the narrower
+    # queries of the same type and source would only return its rows again
+    unbounded = {key[:3] for key in keys if key[3] == "any"}
+    keys = {key for key in keys if key[3] == "any" or key[:3] not in unbounded}
     queries = [
         (_candidates_stmt(kind, event_date is not None, target),
          {"type": etype, "source": source, "target": code, **window}, False)
@@ -358,14 +380,17 @@ def list_event_candidates(
     if original_id is not None:
         queries.append((_candidates_stmt("original", False), {"original": original_id}, True))
     rows: dict[int, tuple[Any, bool]] = {}
-    contents: dict[int, dict[str, None]] = defaultdict(dict)  # a dict keeps the mentions' order
     connection = session.connection()
     for stmt, values, from_original in queries:
         for row in connection.execute(stmt, values):
             if from_original or row.id not in rows:
                 rows[row.id] = (row, from_original)
-            if row.mention_content is not None:
-                contents[row.id][row.mention_content] = None
+    contents: dict[int, list[str]] = defaultdict(list)
+    ids = list(rows)
+    for at in range(0, len(ids), _IDS_PER_QUERY):
+        for event_id, content in connection.execute(_mention_contents_stmt(),
+                                                    {"ids": ids[at:at + _IDS_PER_QUERY]}):
+            contents[event_id].append(content)
     return [
         KnownEvent(
             key=row.id,

@@ -625,6 +625,37 @@ def test_event_candidates_are_in_the_window_or_from_the_original(db: str) -> Non
         assert {k.key: k.event_date for k in with_original} == {near: DAY, old: None}
 
 
+def test_event_candidates_bring_each_distinct_mention_content_in_stored_order(db: str) -> None:
+    """More candidates than one contents query takes, each with its own content first and then
+    its mentions' other contents once each, as first stored; an event with no target takes
+    every target of its type and source, a targeted one its own target or none."""
+    from dataclasses import replace
+
+    from newswatch.db import store
+    from newswatch.db.session import open_session
+
+    n = store._IDS_PER_QUERY + 30
+    with open_session(db) as session, session.begin():
+        article_id, _ = store.save_article(session, _values(_article("many " * 9, "m.txt"), fingerprint(
+            _article("many " * 9, "m.txt")), published=DAY))
+        targets = [NATO, USA, None]
+        ids = []
+        for i in range(n):
+            event = _event(f"demand {i}", target=targets[i % 3])
+            event_id, _ = store.save_event(session, event, event_key=f"k{i}", article_id=article_id, event_date=DAY)
+            for start, content in enumerate([event.content, f"restated {i}", event.content, f"again {i}"]):
+                store.save_mention(session, event_id, article_id, replace(event, content=content, start=start))
+            ids.append(event_id)
+        untargeted = store.list_event_candidates(
+            session, [_event("x", target=None), _event("y", target=NATO)], DAY, window_days=2)
+        assert [k.key for k in untargeted] == ids
+        assert [k.contents for k in untargeted[:2]] == [
+            ("demand 0", "restated 0", "again 0"), ("demand 1", "restated 1", "again 1")]
+        assert all(len(k.contents) == 3 for k in untargeted)
+        to_nato = store.list_event_candidates(session, [_event("y", target=NATO)], DAY, window_days=2)
+        assert [k.key for k in to_nato] == [ids[i] for i in range(n) if i % 3 != 1]
+
+
 def test_dedup_lock_makes_a_second_store_wait(db: str) -> None:
     """Two processes must not both decide "new": the second waits until the first commits."""
     import threading
