@@ -43,6 +43,11 @@ def _byline_words(path: Path = DATA_DIR / "byline_words.txt") -> frozenset[str]:
     return frozenset(word.lower() for word in load_word_list(path))
 
 
+def _is_control(ch: str) -> bool:
+    """Control, surrogate, private-use and unassigned characters (tab and newline are kept)."""
+    return ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn")
+
+
 def normalize_text(raw: str) -> str:
     """Return `raw` as NFC text with control characters dropped and whitespace tidied.
 
@@ -50,11 +55,10 @@ def normalize_text(raw: str) -> str:
     is stripped and empty lines are removed, so paragraphs are separated by exactly one `\\n`.
     """
     text = _LINE_BREAKS.sub("\n", raw).translate(_INVISIBLE)
-    text = "".join(
-        ch
-        for ch in text
-        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co", "Cn")
-    )
+    # an article has a few hundred distinct characters among its thousands: each is judged once
+    dropped = {ord(ch): None for ch in set(text) if _is_control(ch)}
+    if dropped:
+        text = text.translate(dropped)
     text = unicodedata.normalize("NFC", text)
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)

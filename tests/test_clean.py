@@ -42,6 +42,8 @@ def test_hard_wrapped_paragraphs_are_joined() -> None:
 def test_normalize_text_nfc_controls_and_spaces() -> None:
     raw = "Cafe\u0301\u00a0\u00a0 menu\x00\x07\u200b\ufeff\r\nnext\u2028line\t\tend\u00ad"
     assert normalize_text(raw) == "Café menu\nnext\nline end"
+    # private-use, unassigned and lone surrogate code points go too, wherever they repeat
+    assert normalize_text("a\ue000b\u0378c\ud800d\ue000 e\x7f\x9f") == "abcd e"
 
 
 def test_html_article_main_text_title_and_date() -> None:
