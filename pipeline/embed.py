@@ -32,6 +32,8 @@ from newswatch.pipeline.errors import SettingsError
 Vectors = NDArray[np.float32]
 #: The setting value that switches meaning off.
 NO_MODEL = "none"
+#: Texts whose vectors an `OnnxBertEmbedder` keeps (384 floats each: about 6 MB).
+MEMO_TEXTS = 4096
 
 
 class Embedder(Protocol):
@@ -121,6 +123,7 @@ class OnnxBertEmbedder:
         self._tokenizer.enable_truncation(int(st_config.get("max_seq_length", 256)))
         self._width = int(config["hidden_size"])
         self._batch_size = 1 if quantize else batch_size
+        self._memo: dict[str, Vectors] = {}
         options = onnxruntime.SessionOptions()
         # one thread: the matrices are small, and threads that wait for a busy core made
         # encoding 4 to 10 times slower on the shared two-core machine
@@ -150,6 +153,26 @@ class OnnxBertEmbedder:
     def encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        if self._batch_size != 1:
+            return self._encode(texts)
+        # One text per call: a vector depends on its text alone, so a sentence met again (a
+        # copy of an article, a topic context sentence) is not run again.
+        known = {text: self._memo.pop(text) for text in texts if text in self._memo}
+        self._memo.update(known)  # used again: now the newest
+        todo = [text for text in dict.fromkeys(texts) if text not in known]
+        if todo:
+            for text, vector in zip(todo, self._encode(todo)):
+                known[text] = vector
+                self._remember(text, vector)
+        return np.stack([known[text] for text in texts])
+
+    def _remember(self, text: str, vector: Vectors) -> None:
+        if len(self._memo) >= MEMO_TEXTS:
+            del self._memo[next(iter(self._memo))]  # the least recently used: dicts keep order
+        vector.flags.writeable = False  # handed out again: a caller must not change it
+        self._memo[text] = vector
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self._width), dtype=np.float32)

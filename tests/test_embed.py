@@ -78,8 +78,32 @@ def test_onnx_backend_against_sentence_transformers() -> None:
     int8_embedder = OnnxBertEmbedder(path)
     int8 = int8_embedder.encode(texts)
     # each text alone: its vector does not depend on what it was encoded with
-    assert np.array_equal(int8[1], int8_embedder.encode([texts[1]])[0])
+    assert np.array_equal(int8[1], OnnxBertEmbedder(path).encode([texts[1]])[0])
     agreement = (int8 * theirs).sum(axis=1)
     assert float(agreement.min()) > 0.98 and float(np.abs(int8 - theirs).max()) > 1e-4  # quantized, and near
     # what the thresholds see: the pairs' cosines move by little
     assert np.allclose(cosine(int8, int8), cosine(theirs, theirs), atol=0.03)
+
+
+def test_a_text_met_again_gets_the_same_vector_from_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The int8 model keeps the vectors of recent texts: repeats, in any order and in later
+    calls, get exactly what a fresh model computes, the memo stays within its bound, and the
+    vectors it hands out cannot be changed by a caller."""
+    from newswatch.pipeline import embed
+
+    path = model_path(Settings().embedding_model)
+    monkeypatch.setattr(embed, "MEMO_TEXTS", 3)
+    texts = ["Turkey demanded that Sweden extradite the suspects.", "Russia rejected the call.",
+             "NATO must not admit Ukraine.", "Hungary will vote on Sweden's bid."]
+    model = embed.OnnxBertEmbedder(path)
+    first = model.encode([texts[0], texts[1], texts[0]])
+    again = model.encode([texts[2], texts[1], texts[3], texts[0]])
+    fresh = embed.OnnxBertEmbedder(path).encode(texts)
+    assert np.array_equal(first, fresh[[0, 1, 0]])
+    assert np.array_equal(again, fresh[[2, 1, 3, 0]])
+    assert len(model._memo) == 3
+    kept = model._memo[texts[0]]
+    with pytest.raises(ValueError):
+        kept[0] = 1.0
+    again[0, 0] = 5.0  # the returned array is the caller's own
+    assert np.array_equal(model.encode([texts[2]])[0], fresh[2])
