@@ -295,10 +295,14 @@ def _candidates_stmt(source: str, dated: bool, target: str = "any") -> Any:
     `ix_events_type_source_code_event_date` serves, on SQLite as on PostgreSQL. Plain column
     rows, not ORM entities; the mentions' contents come from `_mention_contents_stmt`.
     """
+    # whether a mention says it in other words: only those events' contents are read apart
+    reworded = (select(MentionRow.id)
+                .where(MentionRow.event_id == EventRow.id, MentionRow.content != EventRow.content)
+                .exists().label("reworded"))
     columns = (
         EventRow.id, EventRow.type, EventRow.source_code, EventRow.source_name, EventRow.target_code,
         EventRow.target_name, EventRow.content, EventRow.event_date, EventRow.article_id,
-        EventRow.content_vector,
+        EventRow.content_vector, reworded,
     )
     stmt = select(*columns)
     if source == "original":
@@ -324,8 +328,9 @@ def _candidates_stmt(source: str, dated: bool, target: str = "any") -> Any:
 def _mention_contents_stmt() -> Any:
     """The distinct mention contents of some events, each in the order it was first stored.
 
-    Apart from the candidate rows: joined in, every event's columns (its vector too) came back
-    once per mention, and copies repeat a mention's content, so half the rows were repeats.
+    Apart from the candidate rows, and only for the candidates a mention rewords: joined in,
+    every event's columns (its vector too) came back once per mention, and copies repeat a
+    mention's content, so half the rows were repeats.
     """
     first = func.min(MentionRow.id)
     return (select(MentionRow.event_id, MentionRow.content)
@@ -386,7 +391,7 @@ def list_event_candidates(
             if from_original or row.id not in rows:
                 rows[row.id] = (row, from_original)
     contents: dict[int, list[str]] = defaultdict(list)
-    ids = list(rows)
+    ids = [event_id for event_id, (row, _) in rows.items() if row.reworded]
     for at in range(0, len(ids), _IDS_PER_QUERY):
         for event_id, content in connection.execute(_mention_contents_stmt(),
                                                     {"ids": ids[at:at + _IDS_PER_QUERY]}):
