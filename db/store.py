@@ -328,9 +328,9 @@ def _candidates_stmt(source: str, dated: bool, target: str = "any") -> Any:
 def _mention_contents_stmt() -> Any:
     """The distinct mention contents of some events, each in the order it was first stored.
 
-    Apart from the candidate rows, and only for the candidates a mention rewords: joined in,
-    every event's columns (its vector too) came back once per mention, and copies repeat a
-    mention's content, so half the rows were repeats.
+    Read apart from the candidate rows, and only for the candidates a mention rewords: joined
+    to them, each candidate's columns (its vector too) would come back once per mention, and
+    copies repeat a mention's content.
     """
     first = func.min(MentionRow.id)
     return (select(MentionRow.event_id, MentionRow.content)
