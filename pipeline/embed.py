@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from cachetools import LRUCache
 from numpy.typing import NDArray
 
 from newswatch.pipeline.errors import SettingsError
@@ -123,7 +124,7 @@ class OnnxBertEmbedder:
         self._tokenizer.enable_truncation(int(st_config.get("max_seq_length", 256)))
         self._width = int(config["hidden_size"])
         self._batch_size = 1 if quantize else batch_size
-        self._memo: dict[str, Vectors] = {}
+        self._memo: LRUCache[str, Vectors] = LRUCache(maxsize=MEMO_TEXTS)
         options = onnxruntime.SessionOptions()
         # one thread: the matrices are small, and threads that wait for a busy core made
         # encoding 4 to 10 times slower on the shared two-core machine
@@ -157,20 +158,14 @@ class OnnxBertEmbedder:
             return self._encode(texts)
         # One text per call: a vector depends on its text alone, so a sentence met again (a
         # copy of an article, a topic context sentence) is not run again.
-        known = {text: self._memo.pop(text) for text in texts if text in self._memo}
-        self._memo.update(known)  # used again: now the newest
+        known = {text: self._memo[text] for text in texts if text in self._memo}  # now the newest
         todo = [text for text in dict.fromkeys(texts) if text not in known]
         if todo:
-            for text, vector in zip(todo, self._encode(todo)):
-                known[text] = vector
-                self._remember(text, vector)
+            for text, row in zip(todo, self._encode(todo)):
+                vector = row.copy()  # a row of its own: a view would keep its whole batch alive
+                vector.flags.writeable = False  # handed out again: a caller must not change it
+                known[text] = self._memo[text] = vector
         return np.stack([known[text] for text in texts])
-
-    def _remember(self, text: str, vector: Vectors) -> None:
-        if len(self._memo) >= MEMO_TEXTS:
-            del self._memo[next(iter(self._memo))]  # the least recently used: dicts keep order
-        vector.flags.writeable = False  # handed out again: a caller must not change it
-        self._memo[text] = vector
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(list(texts))
